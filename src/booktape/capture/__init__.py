@@ -1,0 +1,1 @@
+"""The capture side: polling, stamping, change detection and packing."""

@@ -1,0 +1,150 @@
+"""The capture loop: poll, stamp, detect change, pack; never wait for storage.
+
+Per poll: two ``perf_counter_ns`` stamps around the source call, a tuple
+comparison with the previous book of that symbol (C-level, ~0.7 us for 40
+levels, done before any conversion), and for a changed state one
+``struct.pack_into`` into the current chunk. The chunk goes to ``handoff``
+every ``chunk_snapshots`` states or ``chunk_ns`` of age, whichever first;
+``handoff`` must not block (the topology decides what that means).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..model import Book
+from .frame import ChunkBuilder
+from .stats import Stats
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaptureConfig:
+    """What to poll and when to stop. Times are ns; None means no limit."""
+
+    symbols: tuple[str, ...]
+    interval_ns: int = 0
+    keep_unchanged: bool = False
+    deadline_ns: int | None = None  # wall-clock ns
+    max_polls: int | None = None
+    chunk_snapshots: int = 128
+    chunk_ns: int = 50_000_000
+
+
+class StopFlag:
+    """A flag any process can raise; ``value`` is read once per poll round."""
+
+    def __init__(self, raw: Any = None) -> None:
+        import multiprocessing as mp
+
+        self.raw = raw if raw is not None else mp.RawValue("b", 0)
+
+    def __getstate__(self) -> Any:
+        return self.raw
+
+    def __setstate__(self, raw: Any) -> None:
+        self.raw = raw
+
+    def set(self) -> None:
+        self.raw.value = 1
+
+    def is_set(self) -> bool:
+        return bool(self.raw.value)
+
+
+@dataclass
+class CaptureResult:
+    polls: int
+    stored: int
+    unchanged: int
+    none_results: int
+    next_seq: list[int]
+    trailing_unchanged: list[int]
+
+
+def run_capture(getters: Sequence[Callable[[], Book | None]], cfg: CaptureConfig,
+                wall_offset_ns: int, start_seq: Sequence[int],
+                handoff: Callable[[bytes], None], stop: StopFlag, stats: Stats,
+                housekeeping: Callable[[], None] | None = None) -> CaptureResult:
+    """Poll until the deadline, ``max_polls`` or ``stop``; hand chunks to ``handoff``.
+
+    ``handoff(chunk)`` receives packed frames (see
+    :mod:`booktape.capture.frame`); ``housekeeping`` runs after each hand-off.
+    """
+    perf = time.perf_counter_ns
+    n = len(getters)
+    keep = cfg.keep_unchanged
+    prev: list[Book | None] = [None] * n
+    unchanged = [0] * n
+    seq = list(start_seq)
+    builder = ChunkBuilder()
+    add = builder.add
+    off = wall_offset_ns
+    polls = stored = unch_total = nones = 0
+    chunk_n = cfg.chunk_snapshots
+    chunk_ns = cfg.chunk_ns
+    deadline = (cfg.deadline_ns - off) if cfg.deadline_ns is not None else None
+    max_polls = cfg.max_polls
+    interval = cfg.interval_ns
+    raw_stop = stop.raw
+    chunk_start = perf()
+    next_t = chunk_start
+    arr = stats.arr
+    from .stats import IDX
+
+    i_polls, i_stored, i_unch, i_last = IDX["polls"], IDX["stored"], IDX["unchanged"], IDX["last_poll_ns"]
+    ta = chunk_start
+    while True:
+        for k in range(n):
+            tb = perf()
+            book = getters[k]()
+            ta = perf()
+            polls += 1
+            if book is None:
+                nones += 1
+                continue
+            if not keep and book == prev[k]:
+                unchanged[k] += 1
+                unch_total += 1
+                continue
+            prev[k] = book
+            add(k, seq[k], tb + off, ta + off, unchanged[k], book)
+            seq[k] += 1
+            unchanged[k] = 0
+            stored += 1
+        if builder.snapshots >= chunk_n or (ta - chunk_start >= chunk_ns and builder.snapshots):
+            handoff(builder.take())
+            chunk_start = ta
+            arr[i_polls] = polls
+            arr[i_stored] = stored
+            arr[i_unch] = unch_total
+            arr[i_last] = ta - tb
+            if housekeeping is not None:
+                housekeeping()
+        elif ta - chunk_start >= chunk_ns:
+            chunk_start = ta
+            arr[i_polls] = polls
+            arr[i_unch] = unch_total
+            arr[i_last] = ta - tb
+            if housekeeping is not None:
+                housekeeping()
+        if raw_stop.value or (deadline is not None and ta >= deadline) or (
+            max_polls is not None and polls >= max_polls
+        ):
+            break
+        if interval:
+            next_t += interval
+            wait = next_t - perf()
+            if wait > 2_000_000:
+                time.sleep((wait - 1_000_000) / 1e9)
+            while perf() < next_t:
+                pass
+    if builder.snapshots:
+        handoff(builder.take())
+    arr[i_polls] = polls
+    arr[i_stored] = stored
+    arr[i_unch] = unch_total
+    stats.set("none_results", nones)
+    return CaptureResult(polls, stored, unch_total, nones, seq, unchanged)

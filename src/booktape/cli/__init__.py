@@ -1,0 +1,43 @@
+"""The ``booktape`` command: a thin click layer over the library.
+
+Each command parses options, calls one library function and renders the
+result. A :class:`~booktape.errors.BooktapeError` becomes ``Error: ...`` on
+stderr with its exit code (2 for bad input); click's own usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from ..errors import BooktapeError
+
+
+class BooktapeGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BooktapeError as e:
+            click.echo(f"Error: {e}", err=True)
+            ctx.exit(e.exit_code)
+
+
+@click.group(cls=BooktapeGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="booktape")
+def cli() -> None:
+    """Record every order-book state a terminal shows into verifiable Parquet tapes."""
+
+
+def main() -> None:
+    try:
+        cli(prog_name="booktape")
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+
+
+# Command modules register themselves on `cli` when imported.
+from . import record as _record  # noqa: E402,F401
+from . import tapes as _tapes  # noqa: E402,F401

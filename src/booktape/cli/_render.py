@@ -1,0 +1,123 @@
+"""Terminal rendering (the only module that imports rich)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from ..model import BOOK_TYPE_NAMES
+from ..summary import Summary
+from ..units import human_bytes, human_ns
+
+# Piped output (CI logs, `| tee`) gets room for the wide tables instead of rich's 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True)
+
+
+def fmt_ns_time(t_ns: int | None) -> str:
+    if t_ns is None:
+        return "-"
+    return dt.datetime.fromtimestamp(t_ns / 1e9, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+class StatusLine:
+    """One live line while recording: rates, rows, buffer, parts, last poll."""
+
+    def __init__(self) -> None:
+        self.live = Live(Text("starting..."), console=err_console, refresh_per_second=4,
+                         transient=True)
+        self._prev: tuple[float, int, int] | None = None
+
+    def __enter__(self) -> StatusLine:
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.live.__exit__(*exc)
+
+    def update(self, s: dict[str, int]) -> None:
+        now = time.monotonic()
+        polls, stored = s["polls"], s["stored"]
+        if self._prev is None:
+            pps = sps = 0.0
+        else:
+            dt_ = max(now - self._prev[0], 1e-9)
+            pps = (polls - self._prev[1]) / dt_
+            sps = (stored - self._prev[2]) / dt_
+        self._prev = (now, polls, stored)
+        self.live.update(Text(
+            f"● recording  {pps:,.0f} polls/s  {sps:,.0f} changed/s  "
+            f"{s['rows']:,} rows written  {human_bytes(s['buffered_bytes'])} buffered  "
+            f"{s['sealed_parts']} parts sealed  last poll {human_ns(s['last_poll_ns'])}"
+            + (f"  {s['restarts']} restarts" if s.get("restarts") else "")
+            + (f"  {human_bytes(s['spilled_bytes'])} spilled" if s.get("spilled_bytes") else "")
+        ))
+
+
+def _pct_cells(d: dict[str, float]) -> list[str]:
+    return [human_ns(d[k]) if d["count"] else "-" for k in ("p50", "p99", "p99.9", "max")]
+
+
+def render_summary(s: Summary) -> None:
+    ok = "[green]no loss[/]" if s.ok else f"[red]{s.lost} lost / problems found[/]"
+    console.print(
+        f"[bold]booktape[/] recorded {s.seconds:.1f} s from [cyan]{s.source}[/] "
+        f"({s.topology}) into [cyan]{s.root}[/] as collector [cyan]{s.collector}[/]: {ok}"
+    )
+    t = Table(title="Capture summary (read back from disk)", title_justify="left")
+    for col in ("symbol", "states", "seq", "rows", "missing", "dup", "order"):
+        t.add_column(col, justify="right")
+    for col in ("poll p50", "poll p99", "poll p99.9", "poll max",
+                "gap p50", "gap p99", "gap p99.9", "gap max"):
+        t.add_column(col, justify="right")
+    for y in s.symbols:
+        t.add_row(y.symbol, f"{y.snapshots:,}", f"{y.seq_first}..{y.seq_last}", f"{y.rows:,}",
+                  str(y.missing), str(y.duplicated), "ok" if y.time_order_ok else "[red]bad[/]",
+                  *_pct_cells(y.poll_duration_ns), *_pct_cells(y.state_gap_ns))
+    console.print(t)
+    rate = s.polls / s.seconds if s.seconds else 0
+    console.print(
+        f"polls {s.polls:,} ({rate:,.0f}/s) · changed states stored {s.stored:,} · "
+        f"unchanged polls {s.unchanged:,} · empty results {s.none_results:,} · "
+        f"parts sealed {s.parts_sealed} ({human_bytes(s.bytes_sealed)}, "
+        f"{s.bytes_sealed / s.rows if s.rows else 0:.2f} B/row)"
+        + (f" · journals recovered {s.recovered_journals}" if s.recovered_journals else "")
+    )
+    other = {k: v for k, v in s.events.items() if k not in ("session_start", "session_stop")}
+    if other:
+        console.print("events: " + ", ".join(f"{k} {v}" for k, v in sorted(other.items())))
+
+
+def render_book(symbol: str, book: Any, t_ns: int) -> None:
+    t = Table(title=f"{symbol} order book at {fmt_ns_time(t_ns)} UTC", title_justify="left")
+    t.add_column("side")
+    t.add_column("price", justify="right")
+    t.add_column("volume", justify="right")
+    for lvl in book:
+        kind = BOOK_TYPE_NAMES.get(int(lvl[0]), str(lvl[0]))
+        style = "red" if int(lvl[0]) in (1, 3) else "green"
+        t.add_row(f"[{style}]{kind}[/]", f"{lvl[1]:,.2f}", f"{lvl[2]:,}")
+    console.print(t)
+
+
+def render_ls(rows: list[dict[str, Any]], events: dict[str, int]) -> None:
+    t = Table(title_justify="left")
+    for col in ("symbol", "date", "collector", "part", "state", "rows", "snapshots", "seq range",
+                "time range (UTC)", "size"):
+        t.add_column(col, justify="right" if col in ("rows", "snapshots", "size") else "left")
+    for r in rows:
+        t.add_row(r["symbol"], r["date"], r["collector"], r["part"],
+                  "sealed" if r["sealed"] else "[yellow]open[/]", f"{r['rows']:,}",
+                  f"{r['snapshots']:,}", f"{r['seq_min']}..{r['seq_max']}",
+                  f"{fmt_ns_time(r['t_min_ns'])} → {fmt_ns_time(r['t_max_ns'])[11:]}",
+                  human_bytes(r["bytes"]))
+    console.print(t)
+    if events:
+        console.print("events: " + ", ".join(f"{k} {v}" for k, v in sorted(events.items())))

@@ -1,0 +1,132 @@
+"""``booktape record`` and ``booktape snapshot``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from ..errors import BadArgument
+from ..transport import DEFAULT_TOPOLOGY, topology_names
+from . import cli
+from ._options import DURATION, SIZE
+
+
+def sim_options(latency: int | None, seed: int | None, rate: float | None, levels: int | None,
+                lockstep: bool, source: str) -> dict[str, Any]:
+    opts: dict[str, Any] = {}
+    if latency is not None:
+        opts["latency_ns"] = latency
+    if seed is not None:
+        opts["seed"] = seed
+    if rate is not None:
+        if rate <= 0:
+            raise BadArgument(f"invalid --sim-rate {rate}: must be positive")
+        opts["rate"] = rate
+    if levels is not None:
+        if not 1 <= levels <= 500:
+            raise BadArgument(f"invalid --sim-levels {levels}: must be 1..500")
+        opts["levels"] = levels
+    if lockstep:
+        opts["lockstep"] = True
+    if opts and source != "sim":
+        raise BadArgument("--sim-* options apply only to --source sim")
+    return opts
+
+
+def sim_option_decorators(f: Any) -> Any:
+    for opt in reversed([
+        click.option("--sim-latency", type=DURATION, default=None,
+                     help="Emulated call latency of the sim, e.g. 80us."),
+        click.option("--sim-seed", type=int, default=None, help="Seed of the sim (default 1)."),
+        click.option("--sim-rate", type=float, default=None,
+                     help="Mean book changes per second of the sim (default 300)."),
+        click.option("--sim-levels", type=int, default=None, help="Levels per side (default 20)."),
+        click.option("--sim-lockstep", is_flag=True,
+                     help="Advance the sim a seeded number of events per call (reproducible)."),
+    ]):
+        f = opt(f)
+    return f
+
+
+@cli.command()
+@click.option("--source", default="sim", show_default=True, help="Where books come from.")
+@click.option("--symbol", "symbols", multiple=True, default=["RIU2"], show_default=True,
+              help="Symbol to record; repeat for several (polled round-robin).")
+@click.option("--out", default="data", show_default=True, help="Tape directory.")
+@click.option("--duration", default=None, help="How long to record, e.g. 20s, 10m, 8h.")
+@click.option("--until", default=None, help="Record until this local time, e.g. 23:50.")
+@click.option("--polls", type=int, default=None, help="Stop after this many polls.")
+@click.option("--interval", type=DURATION, default="0", show_default=True,
+              help="Pause between polls, e.g. 50ms; 0 = as fast as the source allows.")
+@click.option("--collector", default="zero", show_default=True,
+              help="This recorder's name; run several with different names for redundancy.")
+@click.option("--rotate-every", default="1h", show_default=True, type=DURATION,
+              help="Seal a segment after this long.")
+@click.option("--rotate-bytes", default="1GB", show_default=True, type=SIZE,
+              help="Seal a segment when its data reaches this size (the memory threshold).")
+@click.option("--keep-unchanged", is_flag=True, help="Store every poll, not only changed books.")
+@click.option("--topology", type=click.Choice(topology_names()), default=DEFAULT_TOPOLOGY,
+              show_default=True, help="How polling and storage are split across processes.")
+@click.option("--sync-every", default="1s", show_default=True, type=DURATION,
+              help="fsync the journal this often (the most a power cut can lose).")
+@sim_option_decorators
+@click.option("--sim-log", default=None, type=click.Path(),
+              help="Write the sim's ground truth (states served per call) to this JSON file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--quiet", is_flag=True, help="No live status line.")
+def record(source: str, symbols: tuple[str, ...], out: str, duration: str | None,
+           until: str | None, polls: int | None, interval: int, collector: str,
+           rotate_every: int, rotate_bytes: int, keep_unchanged: bool, topology: str,
+           sync_every: int, sim_log: str | None, sim_latency: int | None, sim_seed: int | None, sim_rate: float | None,
+           sim_levels: int | None, sim_lockstep: bool, as_json: bool, quiet: bool) -> None:
+    """Record order books until --duration/--until/--polls or Ctrl-C, then seal and summarise.
+
+    Ctrl-C (or SIGTERM) stops polling, seals every segment and prints the
+    summary; a second Ctrl-C exits at once, leaving journals that
+    `booktape recover` seals.
+
+    Example: booktape record --symbol RIU2 --out data --duration 20s
+    """
+    from ..record import record as do_record
+    from ._render import StatusLine, render_summary
+
+    opts = sim_options(sim_latency, sim_seed, sim_rate, sim_levels, sim_lockstep, source)
+    if sim_log:
+        if source != "sim":
+            raise BadArgument("--sim-log applies only to --source sim")
+        opts["log_path"] = sim_log
+    kwargs: dict[str, Any] = dict(sync_every=sync_every,
+        source=source, source_options=opts, duration=duration, until=until, polls=polls,
+        interval=interval, collector=collector, rotate_every=rotate_every,
+        rotate_bytes=rotate_bytes, keep_unchanged=keep_unchanged, topology=topology)
+    if quiet or as_json:
+        summary = do_record(out, list(symbols), **kwargs)
+    else:
+        with StatusLine() as status:
+            summary = do_record(out, list(symbols), on_status=status.update, **kwargs)
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), indent=2, default=str))
+    else:
+        render_summary(summary)
+    sys.exit(0 if summary.ok else 1)
+
+
+@cli.command()
+@click.argument("symbol")
+@click.option("--source", default="sim", show_default=True, help="Where the book comes from.")
+@sim_option_decorators
+def snapshot(symbol: str, source: str, sim_latency: int | None, sim_seed: int | None,
+             sim_rate: float | None, sim_levels: int | None, sim_lockstep: bool) -> None:
+    """Print the current order book of SYMBOL as a table (side, price, volume).
+
+    Example: booktape snapshot RIU2
+    """
+    from ..snapshot import snapshot as do_snapshot
+    from ._render import render_book
+
+    opts = sim_options(sim_latency, sim_seed, sim_rate, sim_levels, sim_lockstep, source)
+    book, t = do_snapshot(symbol, source, opts)
+    render_book(symbol, book, t)

@@ -1,0 +1,86 @@
+"""``booktape ls``, ``export`` and ``recover``: commands over a tape directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from . import cli
+
+
+@cli.command("ls")
+@click.argument("data", type=click.Path())
+@click.option("--symbol", default=None, help="Only this symbol.")
+@click.option("--collector", default=None, help="Only this collector.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
+def ls_cmd(data: str, symbol: str | None, collector: str | None, as_json: bool) -> None:
+    """List the sealed parts and open journals of tape DATA.
+
+    Shows symbol, collector, rows, snapshots, seq range, time range and size,
+    then the count of recorded events (disconnects, spills, restarts...).
+
+    Example: booktape ls data
+    """
+    from ..read.listing import event_counts, list_tape
+    from ._render import render_ls
+
+    rows = list_tape(data, symbol, collector)
+    if as_json:
+        for r in rows:
+            click.echo(json.dumps(r))
+        return
+    render_ls(rows, event_counts(data, collector))
+
+
+@cli.command()
+@click.argument("data", type=click.Path())
+@click.option("--csv", "csv_out", required=True, type=click.Path(), help="CSV file to write.")
+@click.option("--symbol", default=None, help="Only this symbol.")
+@click.option("--collector", default=None, help="Only this collector.")
+@click.option("--start", default=None, help="From this time (ISO, UTC unless an offset is given).")
+@click.option("--end", default=None, help="Until this time (exclusive).")
+@click.option("--tz", default="UTC", show_default=True, help="Time zone of the CSV's times.")
+def export(data: str, csv_out: str, symbol: str | None, collector: str | None,
+           start: str | None, end: str | None, tz: str) -> None:
+    """Export tape DATA to a CSV with the notebook's columns.
+
+    Columns: level index, type, price, volume, volume_dbl, time_after,
+    time_before, name (the collector).
+
+    Example: booktape export data --csv book.csv --symbol RIU2
+    """
+    from ..read.export import export_csv
+
+    n = export_csv(data, csv_out, symbol, collector, start, end, tz)
+    click.echo(f"wrote {n:,} rows to {csv_out}")
+
+
+@cli.command()
+@click.argument("data", type=click.Path())
+@click.option("--collector", default=None, help="Only this collector's journals.")
+def recover(data: str, collector: str | None) -> None:
+    """Seal journals that a killed recorder left in tape DATA.
+
+    A torn last batch is cut off; everything before it is kept. Journals of a
+    collector whose recorder is still running are left alone.
+
+    Example: booktape recover data
+    """
+    from ..clock import SystemClock
+    from ..errors import TapeNotFound
+    from ..tape.recover import recover as do_recover
+
+    root = Path(data)
+    if not root.is_dir():
+        raise TapeNotFound(f"no tape at {root}")
+    done = do_recover(root, SystemClock().now_ns(), collector)
+    if not done:
+        click.echo("nothing to recover")
+    for j, e in done:
+        if e is None:
+            click.echo(f"{j}: empty, removed")
+        else:
+            torn = " (torn tail cut)" if e.torn_tail else ""
+            click.echo(f"{j} -> {e.part}: {e.rows:,} rows, seq {e.seq_min}..{e.seq_max}{torn}")

@@ -1,0 +1,41 @@
+"""Every error booktape raises on purpose derives from :class:`BooktapeError`.
+
+The CLI turns these into a one-line ``Error: ...`` and an exit code (2 for bad
+input, 1 for a failed check); anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class BooktapeError(Exception):
+    """Base of every deliberate booktape error."""
+
+    exit_code = 2
+
+
+class BadArgument(BooktapeError):
+    """A user-supplied value (option, path, symbol) is malformed or not allowed."""
+
+
+class TapeNotFound(BooktapeError):
+    """The path holds no booktape tape (no parts and no journals)."""
+
+
+class ChecksumMismatch(BooktapeError):
+    """A sealed part's bytes do not match the checksum in its manifest."""
+
+
+class JournalCorrupt(BooktapeError):
+    """A journal cannot be read at all (not even a readable prefix)."""
+
+
+class CollectorBusy(BooktapeError):
+    """Another live recorder holds the lock of this collector in this tape."""
+
+
+class SourceUnavailable(BooktapeError):
+    """The market-data source cannot be opened or has failed for good."""
+
+
+class SourceError(BooktapeError):
+    """A source call failed in a way that may clear up (retryable)."""

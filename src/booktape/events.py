@@ -1,0 +1,100 @@
+"""Event rows: everything notable that is not a book state.
+
+Disconnects, reconnects, stalls, spills, restarts, session start/stop. They
+are stored with the tape (``DATA/_events/collector=C/events-<session>.jsonl``,
+one JSON object per line, fsync'd on the writer's cadence) and shown by
+``ls``, the summary and ``analyze``. Nothing is dropped silently: a drop is an
+event too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+# The kinds we emit; free-form kinds are allowed but these are the known ones.
+KINDS = (
+    "session_start", "session_stop", "disconnect", "reconnect", "not_connected",
+    "stale", "none_result", "stall", "spill", "drop", "restart", "recover", "seal",
+)
+
+
+@dataclass
+class Event:
+    """One event row."""
+
+    kind: str
+    t_ns: int
+    symbol: str | None = None
+    collector: str | None = None
+    count: int = 0
+    duration_ns: int = 0
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class EventSink(Protocol):
+    def emit(self, event: Event) -> None: ...
+
+
+class MemoryEvents:
+    """Collects events in a list (tests, and the capture process before hand-off)."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+
+
+class EventLog:
+    """Append-only JSON-lines event file; safe to call from several threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._f = open(path, "a", encoding="utf-8")
+        self._lock = threading.Lock()
+
+    def emit(self, event: Event) -> None:
+        line = json.dumps(asdict(event), separators=(",", ":"), default=str)
+        with self._lock:
+            self._f.write(line + "\n")
+            self._f.flush()
+
+    def sync(self) -> None:
+        with self._lock:
+            if not self._f.closed:
+                self._f.flush()
+                os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._f.closed:
+                self._f.flush()
+                os.fsync(self._f.fileno())
+                self._f.close()
+
+
+def events_dir(root: Path, collector: str) -> Path:
+    return root / "_events" / f"collector={collector}"
+
+
+def read_events(root: Path, collector: str | None = None) -> list[dict[str, Any]]:
+    """All event rows under a tape, oldest first; a torn last line is skipped."""
+    base = root / "_events"
+    if not base.is_dir():
+        return []
+    out: list[dict[str, Any]] = []
+    pattern = f"collector={collector}/*.jsonl" if collector else "collector=*/*.jsonl"
+    for p in sorted(base.glob(pattern)):
+        for line in p.read_text(encoding="utf-8").splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a torn tail after a crash; earlier lines are intact
+    out.sort(key=lambda e: e.get("t_ns", 0))
+    return out

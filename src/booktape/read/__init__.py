@@ -1,0 +1,1 @@
+"""Reading tapes back: Arrow/pandas, CSV export."""

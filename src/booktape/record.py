@@ -1,0 +1,188 @@
+"""``booktape.record``: one recording session, from arguments to sealed parts.
+
+Validates everything before touching the tape, takes the collector's lock,
+seals journals a previous crash left, continues each symbol's ``seq`` from the
+last sealed one, runs the chosen topology, and reads the session back to
+report what actually reached the disk.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .capture.loop import CaptureConfig, StopFlag
+from .capture.stats import Stats
+from .clock import SystemClock
+from .errors import BadArgument
+from .events import Event, EventLog
+from .sources import SourceSpec
+from .summary import Summary, summarize
+from .tape.layout import check_name, events_path, lock_path
+from .tape.lock import CollectorLock
+from .tape.manifest import last_seq
+from .tape.recover import recover
+from .tape.writer import WriterConfig
+from .transport import DEFAULT_TOPOLOGY, RecordPlan, get_topology
+from .units import parse_duration, parse_size, parse_until
+
+log = logging.getLogger(__name__)
+
+
+def _prepare_root(out: str | Path) -> Path:
+    root = Path(out)
+    if root.exists() and not root.is_dir():
+        raise BadArgument(f"--out {root} is a file; give a directory for the tape")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f"._write_probe_{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise BadArgument(f"--out {root} is not writable: {e.strerror or e}") from None
+    return root
+
+
+@contextmanager
+def _signals(stop: StopFlag) -> Iterator[None]:
+    """First Ctrl-C/SIGTERM: stop and seal. Second: exit at once (journals stay for recover)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    hits = [0]
+
+    def handler(signum: int, frame: Any) -> None:
+        hits[0] += 1
+        stop.set()
+        if hits[0] >= 2:
+            os._exit(130)
+
+    sigs = [signal.SIGINT, signal.SIGTERM]
+    if hasattr(signal, "SIGBREAK"):
+        sigs.append(signal.SIGBREAK)
+    old = {s: signal.signal(s, handler) for s in sigs}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2",), *,
+           source: str = "sim", source_options: dict[str, Any] | None = None,
+           duration: str | float | None = None, until: str | None = None,
+           polls: int | None = None, interval: str | int = 0, collector: str = "zero",
+           rotate_every: str | int = "1h", rotate_bytes: str | int = "1GB",
+           keep_unchanged: bool = False, topology: str = DEFAULT_TOPOLOGY,
+           sync_every: str | int = "1s", chunk_snapshots: int = 128,
+           on_status: Callable[[dict[str, int]], None] | None = None,
+           stop: StopFlag | None = None) -> Summary:
+    """Record order books until the duration/time/poll count is reached or Ctrl-C.
+
+    Args:
+        out: the tape directory (created if missing).
+        symbols: one symbol or several, polled round-robin, each with its own seq.
+        source: ``sim`` (default), or another registered source kind.
+        source_options: keyword options of the source (e.g. ``{"latency_ns": 80_000}``).
+        duration: e.g. ``"10m"`` (a bare number is seconds). ``until``: ``"23:50"``.
+        polls: stop after this many polls (tests and benchmarks).
+        interval: pause between polls, e.g. ``"50ms"``; 0 polls as fast as possible.
+        collector: this recorder's name (``zero``, ``one``...), a partition key.
+        rotate_every, rotate_bytes: seal a segment after this age / this much data.
+        keep_unchanged: store every poll, not only changed books.
+        topology: how polling and storage are split across processes.
+        on_status: called about twice a second with the live counters.
+
+    Returns:
+        A :class:`~booktape.summary.Summary` computed from the data read back from disk.
+    """
+    syms = (symbols,) if isinstance(symbols, str) else tuple(symbols)
+    if not syms:
+        raise BadArgument("give at least one --symbol")
+    for s in syms:
+        check_name("symbol", s)
+    if len(set(syms)) != len(syms):
+        raise BadArgument(f"--symbol given twice: {', '.join(syms)}")
+    check_name("collector", collector)
+    clock = SystemClock()
+    now = clock.now_ns()
+    deadline = None
+    if duration is not None and until is not None:
+        raise BadArgument("give --duration or --until, not both")
+    if duration is not None:
+        d = parse_duration(duration, "--duration")
+        if d <= 0:
+            raise BadArgument(f"invalid --duration {duration!r}: must be positive")
+        deadline = now + d
+    elif until is not None:
+        local_now = dt.datetime.now().astimezone()
+        deadline = int(parse_until(until, local_now).timestamp() * 1e9)
+    if polls is not None and polls <= 0:
+        raise BadArgument(f"invalid --polls {polls}: must be positive")
+    wcfg = WriterConfig(
+        rotate_every_ns=parse_duration(rotate_every, "--rotate-every"),
+        rotate_bytes=parse_size(rotate_bytes, "--rotate-bytes"),
+        sync_every_ns=parse_duration(sync_every, "--sync-every"),
+    )
+    if wcfg.rotate_every_ns <= 0:
+        raise BadArgument(f"invalid --rotate-every {rotate_every!r}: must be positive")
+    spec = SourceSpec(source, dict(source_options or {}))
+    run_topology = get_topology(topology)
+    from .sources import make_source
+
+    make_source(spec)  # validates kind and options before the tape is touched
+    root = _prepare_root(out)
+    lock = CollectorLock(lock_path(root, collector))
+    lock.acquire()
+    try:
+        recovered = recover(root, now, collector)
+        session = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now / 1e9)) + "-" + uuid.uuid4().hex[:6]
+        ev_path = events_path(root, collector, session)
+        events = EventLog(ev_path)
+        start_seq = tuple(last_seq(root, s, collector) + 1 for s in syms)
+        cap = CaptureConfig(symbols=syms, interval_ns=parse_duration(interval, "--interval"),
+                            keep_unchanged=keep_unchanged, deadline_ns=deadline, max_polls=polls,
+                            chunk_snapshots=chunk_snapshots)
+        plan = RecordPlan(root=str(root), collector=collector, session=session, source=spec,
+                          capture=cap, writer=wcfg, start_seq=start_seq, events_path=str(ev_path),
+                          meta={"source": source, "topology": topology})
+        events.emit(Event("session_start", now, collector=collector, detail={
+            "session": session, "symbols": list(syms), "source": source, "topology": topology,
+            "start_seq": list(start_seq), "recovered_journals": len(recovered)}))
+        stop = stop or StopFlag()
+        stats = Stats()
+        stats.set("started_ns", now)
+        last = [0.0]
+
+        def on_tick() -> None:
+            if on_status is None:
+                return
+            t = time.monotonic()
+            if t - last[0] >= 0.5:
+                last[0] = t
+                on_status(stats.as_dict())
+
+        t0 = clock.now_ns()
+        with _signals(stop):
+            result = run_topology(plan, stop, stats, events, on_tick)
+        t1 = clock.now_ns()
+        stats.set("stopped_ns", t1)
+        events.emit(Event("session_stop", t1, collector=collector, count=result.polls, detail={
+            "session": session, "polls": result.polls, "stored": result.stored,
+            "unchanged": result.unchanged, "none_results": result.none_results,
+            "next_seq": result.next_seq, "trailing_unchanged": result.trailing_unchanged}))
+        events.close()
+        if on_status is not None:
+            on_status(stats.as_dict())
+        return summarize(root, plan, result, stats.as_dict(), t0, t1, recovered=len(recovered))
+    finally:
+        lock.release()

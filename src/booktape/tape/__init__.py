@@ -1,0 +1,1 @@
+"""The tape: journals that survive crashes, sealed Parquet parts, manifests."""

@@ -1,0 +1,65 @@
+"""Transport topologies: how packed chunks get from the poller to the tape writer.
+
+Every topology is a function ``run(plan, stop, stats, events, on_tick)`` that
+polls until told to stop, gets every chunk onto the tape, seals, and returns a
+:class:`~booktape.capture.loop.CaptureResult`. Chosen by name; registered
+lazily so a topology's imports cost nothing until used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..capture.loop import CaptureConfig, CaptureResult, StopFlag
+from ..capture.stats import Stats
+from ..errors import BadArgument
+from ..events import EventSink
+from ..sources import SourceSpec
+from ..tape.writer import WriterConfig
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordPlan:
+    """Everything a topology needs, picklable for ``spawn``."""
+
+    root: str
+    collector: str
+    session: str
+    source: SourceSpec
+    capture: CaptureConfig
+    writer: WriterConfig
+    start_seq: tuple[int, ...]
+    events_path: str
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+class Topology(Protocol):
+    def __call__(self, plan: RecordPlan, stop: StopFlag, stats: Stats, events: EventSink,
+                 on_tick: Callable[[], None]) -> CaptureResult: ...
+
+
+_TOPOLOGIES: dict[str, str] = {
+    "sequential": "booktape.transport.sequential:run",
+}
+
+DEFAULT_TOPOLOGY = "sequential"
+
+
+def register(name: str, target: str) -> None:
+    _TOPOLOGIES[name] = target
+
+
+def topology_names() -> list[str]:
+    return list(_TOPOLOGIES)
+
+
+def get_topology(name: str) -> Topology:
+    target = _TOPOLOGIES.get(name)
+    if target is None:
+        raise BadArgument(f"unknown topology {name!r}; choose one of: {', '.join(_TOPOLOGIES)}")
+    mod, _, attr = target.partition(":")
+    fn: Any = getattr(importlib.import_module(mod), attr)
+    return fn  # type: ignore[no-any-return]

@@ -1,0 +1,104 @@
+"""Parsing of the CLI's human units: durations, sizes, clock times."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from .errors import BadArgument
+
+_DUR = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ns|us|µs|ms|s|m|min|h|d)?\s*$", re.I)
+_DUR_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
+           "m": 60_000_000_000, "min": 60_000_000_000, "h": 3_600_000_000_000,
+           "d": 86_400_000_000_000}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.I)
+_SIZE_MULT = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_duration(text: str | int | float, what: str = "duration", default_unit: str = "s") -> int:
+    """``"10m"``, ``"80us"``, ``"1.5h"``, ``"0"`` → ns. A bare number is in ``default_unit``."""
+    if isinstance(text, (int, float)):
+        return int(text * _DUR_NS[default_unit])
+    m = _DUR.match(text)
+    if not m:
+        raise BadArgument(
+            f"invalid {what} {text!r}: use a number with a unit, e.g. 80us, 50ms, 30s, 10m, 1h"
+        )
+    unit = (m.group(2) or default_unit).lower()
+    return int(float(m.group(1)) * _DUR_NS[unit])
+
+
+def parse_size(text: str | int, what: str = "size") -> int:
+    """``"1GB"``, ``"256MB"``, ``"64k"``, ``"1000"`` → bytes (binary multiples)."""
+    if isinstance(text, int):
+        return text
+    m = _SIZE.match(text)
+    if not m:
+        raise BadArgument(f"invalid {what} {text!r}: use a number with a unit, e.g. 16MB, 256MB, 1GB")
+    unit = (m.group(2) or "").lower().rstrip("b").rstrip("i")
+    value = int(float(m.group(1)) * _SIZE_MULT[unit])
+    if value <= 0:
+        raise BadArgument(f"invalid {what} {text!r}: must be positive")
+    return value
+
+
+def parse_until(text: str, now: dt.datetime) -> dt.datetime:
+    """``"23:50"`` / ``"23:50:30"`` (today, or tomorrow if already past) or an ISO datetime."""
+    t = text.strip()
+    for fmt in ("%H:%M", "%H:%M:%S"):
+        try:
+            clock = dt.datetime.strptime(t, fmt).time()
+        except ValueError:
+            continue
+        target = dt.datetime.combine(now.date(), clock, tzinfo=now.tzinfo)
+        if target <= now:
+            target += dt.timedelta(days=1)
+        return target
+    try:
+        target = dt.datetime.fromisoformat(t)
+    except ValueError:
+        raise BadArgument(
+            f"invalid --until {text!r}: use HH:MM, HH:MM:SS or an ISO date-time like 2026-11-26T23:50"
+        ) from None
+    if target.tzinfo is None:
+        target = target.replace(tzinfo=now.tzinfo)
+    return target
+
+
+def parse_time(value: object, what: str = "time") -> int | None:
+    """A start/end bound: None, int ns, datetime, pandas Timestamp, or ISO text → ns (UTC)."""
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return int(value.timestamp() * 1e6) * 1000
+    try:
+        import pandas as pd
+
+        ts = pd.Timestamp(value)  # type: ignore[call-overload]
+    except (ValueError, TypeError):
+        raise BadArgument(f"invalid {what} {value!r}: use an ISO date-time like 2026-11-26T10:00") from None
+    if ts.tzinfo is None:
+        ts = ts.tz_localize("UTC")
+    return int(ts.value)
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def human_ns(ns: float) -> str:
+    if ns < 1_000:
+        return f"{ns:.0f} ns"
+    if ns < 1_000_000:
+        return f"{ns / 1e3:.1f} µs"
+    if ns < 1_000_000_000:
+        return f"{ns / 1e6:.2f} ms"
+    return f"{ns / 1e9:.2f} s"
