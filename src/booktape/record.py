@@ -143,46 +143,48 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
     root = _prepare_root(out)
     lock = CollectorLock(lock_path(root, collector))
     lock.acquire()
-    try:
-        recovered = recover(root, now, collector)
-        session = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now / 1e9)) + "-" + uuid.uuid4().hex[:6]
-        ev_path = events_path(root, collector, session)
-        events = EventLog(ev_path)
-        start_seq = tuple(last_seq(root, s, collector) + 1 for s in syms)
-        cap = CaptureConfig(symbols=syms, interval_ns=parse_duration(interval, "--interval"),
-                            keep_unchanged=keep_unchanged, deadline_ns=deadline, max_polls=polls,
-                            chunk_snapshots=chunk_snapshots)
-        plan = RecordPlan(root=str(root), collector=collector, session=session, source=spec,
-                          capture=cap, writer=wcfg, start_seq=start_seq, events_path=str(ev_path),
-                          meta={"source": source, "topology": topology})
-        events.emit(Event("session_start", now, collector=collector, detail={
-            "session": session, "symbols": list(syms), "source": source, "topology": topology,
-            "start_seq": list(start_seq), "recovered_journals": len(recovered)}))
-        stop = stop or StopFlag()
-        stats = Stats()
-        stats.set("started_ns", now)
-        last = [0.0]
+    stop = stop or StopFlag()
+    # Our handlers stay installed until the summary is printed: a second Ctrl-C
+    # at any point exits at once (journals stay for `recover`), never a traceback.
+    with _signals(stop):
+        try:
+            recovered = recover(root, now, collector, lock_held=True)
+            session = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now / 1e9)) + "-" + uuid.uuid4().hex[:6]
+            ev_path = events_path(root, collector, session)
+            events = EventLog(ev_path)
+            start_seq = tuple(last_seq(root, s, collector) + 1 for s in syms)
+            cap = CaptureConfig(symbols=syms, interval_ns=parse_duration(interval, "--interval"),
+                                keep_unchanged=keep_unchanged, deadline_ns=deadline, max_polls=polls,
+                                chunk_snapshots=chunk_snapshots)
+            plan = RecordPlan(root=str(root), collector=collector, session=session, source=spec,
+                              capture=cap, writer=wcfg, start_seq=start_seq, events_path=str(ev_path),
+                              meta={"source": source, "topology": topology})
+            events.emit(Event("session_start", now, collector=collector, detail={
+                "session": session, "symbols": list(syms), "source": source, "topology": topology,
+                "start_seq": list(start_seq), "recovered_journals": len(recovered)}))
+            stats = Stats()
+            stats.set("started_ns", now)
+            last = [0.0]
 
-        def on_tick() -> None:
-            if on_status is None:
-                return
-            t = time.monotonic()
-            if t - last[0] >= 0.5:
-                last[0] = t
-                on_status(stats.as_dict())
+            def on_tick() -> None:
+                if on_status is None:
+                    return
+                t = time.monotonic()
+                if t - last[0] >= 0.5:
+                    last[0] = t
+                    on_status(stats.as_dict())
 
-        t0 = clock.now_ns()
-        with _signals(stop):
+            t0 = clock.now_ns()
             result = run_topology(plan, stop, stats, events, on_tick)
-        t1 = clock.now_ns()
-        stats.set("stopped_ns", t1)
-        events.emit(Event("session_stop", t1, collector=collector, count=result.polls, detail={
-            "session": session, "polls": result.polls, "stored": result.stored,
-            "unchanged": result.unchanged, "none_results": result.none_results,
-            "next_seq": result.next_seq, "trailing_unchanged": result.trailing_unchanged}))
-        events.close()
-        if on_status is not None:
-            on_status(stats.as_dict())
-        return summarize(root, plan, result, stats.as_dict(), t0, t1, recovered=len(recovered))
-    finally:
-        lock.release()
+            t1 = clock.now_ns()
+            stats.set("stopped_ns", t1)
+            events.emit(Event("session_stop", t1, collector=collector, count=result.polls, detail={
+                "session": session, "polls": result.polls, "stored": result.stored,
+                "unchanged": result.unchanged, "none_results": result.none_results,
+                "next_seq": result.next_seq, "trailing_unchanged": result.trailing_unchanged}))
+            events.close()
+            if on_status is not None:
+                on_status(stats.as_dict())
+            return summarize(root, plan, result, stats.as_dict(), t0, t1, recovered=len(recovered))
+        finally:
+            lock.release()

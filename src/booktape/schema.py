@@ -51,3 +51,16 @@ def metadata_of(schema: pa.Schema) -> dict[str, str]:
         if ks.startswith(META_PREFIX):
             out[ks[len(META_PREFIX):]] = v.decode()
     return out
+
+#: Columns a merged tape (``booktape merge``) adds after the book columns, one
+#: value per snapshot: ``seen_by`` is a bitmask over the collectors listed in the
+#: ``booktape.merge_collectors`` metadata (bit k = k-th collector), ``first_by``
+#: the index of the collector whose observation (timestamps, levels) the row
+#: carries, ``src_seq`` that collector's own ``seq`` of it.
+MERGE_FIELDS = (
+    pa.field("seen_by", pa.uint64(), nullable=False),
+    pa.field("first_by", pa.uint8(), nullable=False),
+    pa.field("src_seq", pa.uint64(), nullable=False),
+)
+
+MERGED_SCHEMA = pa.schema([*BOOK_SCHEMA, *MERGE_FIELDS], metadata=BOOK_SCHEMA.metadata)

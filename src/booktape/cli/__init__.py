@@ -41,3 +41,4 @@ def main() -> None:
 # Command modules register themselves on `cli` when imported.
 from . import record as _record  # noqa: E402,F401
 from . import tapes as _tapes  # noqa: E402,F401
+from . import mt5 as _mt5  # noqa: E402,F401

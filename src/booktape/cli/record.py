@@ -12,6 +12,7 @@ from ..errors import BadArgument
 from ..transport import DEFAULT_TOPOLOGY, topology_names
 from . import cli
 from ._options import DURATION, SIZE
+from .mt5 import mt5_option_decorators, mt5_source_options
 
 
 def sim_options(latency: int | None, seed: int | None, rate: float | None, levels: int | None,
@@ -73,6 +74,7 @@ def sim_option_decorators(f: Any) -> Any:
 @click.option("--sync-every", default="1s", show_default=True, type=DURATION,
               help="fsync the journal this often (the most a power cut can lose).")
 @sim_option_decorators
+@mt5_option_decorators
 @click.option("--sim-log", default=None, type=click.Path(),
               help="Write the sim's ground truth (states served per call) to this JSON file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
@@ -81,7 +83,8 @@ def record(source: str, symbols: tuple[str, ...], out: str, duration: str | None
            until: str | None, polls: int | None, interval: int, collector: str,
            rotate_every: int, rotate_bytes: int, keep_unchanged: bool, topology: str,
            sync_every: int, sim_log: str | None, sim_latency: int | None, sim_seed: int | None, sim_rate: float | None,
-           sim_levels: int | None, sim_lockstep: bool, as_json: bool, quiet: bool) -> None:
+           sim_levels: int | None, sim_lockstep: bool, as_json: bool, quiet: bool,
+           **mt5: Any) -> None:
     """Record order books until --duration/--until/--polls or Ctrl-C, then seal and summarise.
 
     Ctrl-C (or SIGTERM) stops polling, seals every segment and prints the
@@ -94,6 +97,7 @@ def record(source: str, symbols: tuple[str, ...], out: str, duration: str | None
     from ._render import StatusLine, render_summary
 
     opts = sim_options(sim_latency, sim_seed, sim_rate, sim_levels, sim_lockstep, source)
+    opts.update(mt5_source_options(source, **mt5))
     if sim_log:
         if source != "sim":
             raise BadArgument("--sim-log applies only to --source sim")

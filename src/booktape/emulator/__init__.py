@@ -9,19 +9,44 @@ one terminal connection per process, so its functions act on a module-level
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Any
 
 from ..clock import Clock
+from ..sources.simulated import SimConfig
 from .config import EmuConfig, Faults
-from .constants import *  # noqa: F403  (the package's constants, same names and values)
+from .constants import *  # the package's constants: same names, same values
 from .terminal import Terminal
 from .types import AccountInfo, BookInfo, SymbolInfo, TerminalInfo, Tick
 
 __version__ = "5.0.4410"
 __author__ = "booktape (emulated MetaQuotes API)"
 
+#: Set to a JSON object ``{"faults": {...}, "sim": {...}}`` to start the
+#: module's terminal with those faults and market, in every process that
+#: imports it (spawned pollers too): how end-to-end tests inject faults into
+#: ``--source mt5 --mt5-module booktape.emulator``.
+ENV_CONFIG = "BOOKTAPE_EMULATOR"
+
+
+def config_from_env() -> EmuConfig:
+    """The configuration ``$BOOKTAPE_EMULATOR`` asks for (defaults when unset)."""
+    raw = os.environ.get(ENV_CONFIG)
+    if not raw:
+        return EmuConfig()
+    d = json.loads(raw)
+    unknown = set(d) - {"faults", "sim", "symbols", "bookless", "password"}
+    if unknown:
+        raise ValueError(f"${ENV_CONFIG}: unknown key(s) {sorted(unknown)}")
+    kw: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                          for k, v in d.items() if k in ("symbols", "bookless", "password")}
+    return EmuConfig(faults=Faults.from_dict(d.get("faults", {})),
+                     sim=SimConfig(**d.get("sim", {})), **kw)
+
+
 #: The terminal this module's functions talk to (the real package has exactly one too).
-terminal = Terminal()
+terminal = Terminal(config_from_env())
 
 
 def configure(config: EmuConfig | None = None, *, clock: Clock | None = None,
@@ -110,7 +135,7 @@ def copy_ticks_range(symbol: str, date_from: Any, date_to: Any, flags: int) -> A
 
 
 __all__ = [
-    "AccountInfo", "BookInfo", "EmuConfig", "Faults", "SymbolInfo", "Terminal",
+    "ENV_CONFIG", "AccountInfo", "BookInfo", "EmuConfig", "config_from_env", "Faults", "SymbolInfo", "Terminal",
     "TerminalInfo", "Tick", "account_info", "configure", "copy_ticks_from",
     "copy_ticks_range", "initialize", "last_error", "login", "market_book_add",
     "market_book_get", "market_book_release", "shutdown", "symbol_info",

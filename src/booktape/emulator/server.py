@@ -26,6 +26,7 @@ from typing import Any
 
 from ..errors import BadArgument
 from ..sources.mt5linux import is_loopback
+from ..sources.simulated import SimConfig
 from . import configure
 from .config import EmuConfig, Faults
 
@@ -56,12 +57,15 @@ class EmulatorServer:
 
         self.terminal = configure(config or EmuConfig())
         # `import MetaTrader5` in client code strings resolves through sys.modules.
+        self._had = sys.modules.get("MetaTrader5")
         sys.modules["MetaTrader5"] = sys.modules["booktape.emulator"]
         try:
             self._server = ThreadedServer(SlaveService, hostname=host, port=port,
                                           reuse_addr=True, logger=log)
         except OSError as e:
             raise BadArgument(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
+        # Listen now, not in start(): whoever learns the port may connect at once.
+        self._server._listen()
         self.host = host
         self.port: int = self._server.listener.getsockname()[1]
         self._thread: threading.Thread | None = None
@@ -81,6 +85,10 @@ class EmulatorServer:
         self._server.close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self._had is None:
+            sys.modules.pop("MetaTrader5", None)
+        else:
+            sys.modules["MetaTrader5"] = self._had
 
 
 def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT, *,
@@ -128,11 +136,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
     p.add_argument("--faults", default="{}", help="JSON object of Faults fields")
+    p.add_argument("--sim", default="{}", help="JSON object of SimConfig fields")
     p.add_argument("--password-env", default=None,
                    help="environment variable holding the password the account expects")
     a = p.parse_args(argv)
     pw = os.environ.get(a.password_env) if a.password_env else None
-    cfg = EmuConfig(password=pw)
+    cfg = EmuConfig(password=pw, sim=SimConfig(**json.loads(a.sim)))
 
     def ready(s: EmulatorServer) -> None:
         sys.stdout.write(f"READY {s.port}\n")

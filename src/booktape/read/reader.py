@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from ..errors import BadArgument, ChecksumMismatch, TapeNotFound
-from ..schema import BOOK_SCHEMA
+from ..schema import BOOK_SCHEMA, MERGED_SCHEMA
 from ..tape.journal import read_journal
 from ..tape.layout import JOURNAL_RE, parse_partition, partition_dirs, utc_date
 from ..tape.manifest import PartEntry, read_manifest, sha256_file
@@ -115,9 +115,11 @@ def read_arrow(data: str | Path, symbol: str | None = None, collector: str | Non
     if not files and not tape_files(data):
         raise TapeNotFound(f"no tape at {data}: no sealed parts or journals found")
     cols = columns or BOOK_SCHEMA.names
-    bad = [c for c in cols if c not in BOOK_SCHEMA.names]
+    # Merged tapes (`booktape merge`) carry MERGE_FIELDS too; ask for them by name.
+    bad = [c for c in cols if c not in MERGED_SCHEMA.names]
     if bad:
-        raise BadArgument(f"unknown column(s) {bad}; the tape has {BOOK_SCHEMA.names}")
+        raise BadArgument(f"unknown column(s) {bad}; the tape has {BOOK_SCHEMA.names} "
+                          f"(merged tapes also {MERGED_SCHEMA.names[len(BOOK_SCHEMA):]})")
     need = list(dict.fromkeys([*cols, "seq", "level", "t_before_ns"]))
     flt = None
     if start_ns is not None:
@@ -141,7 +143,7 @@ def read_arrow(data: str | Path, symbol: str | None = None, collector: str | Non
                 t = ds.dataset(t).to_table(filter=flt)
         tables.append(_with_keys(t.replace_schema_metadata(None), f))
     if not tables:
-        empty = BOOK_SCHEMA.empty_table().select(need)
+        empty = MERGED_SCHEMA.empty_table().select(need)
         f0 = TapeFile(Path(), symbol or "", "", collector or "", None)
         return _with_keys(empty, f0).select(["symbol", "collector", *cols])
     # A journal holds rows already in a sealed part only in the instant between a

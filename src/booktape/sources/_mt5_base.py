@@ -172,11 +172,11 @@ class MT5SourceBase:
                 try:
                     self.link.call("market_book_release", s)
                 except Exception:  # closing must never raise; the terminal may be gone
-                    pass
+                    log.debug("market_book_release(%r) failed", s, exc_info=True)
             try:
                 self.link.call("shutdown")
-            except Exception:
-                pass
+            except Exception:  # same: best effort
+                log.debug("shutdown failed", exc_info=True)
         self._quiet_close()
 
     # -- opening -----------------------------------------------------------------
@@ -302,13 +302,15 @@ class MT5SourceBase:
                 time.sleep(min(wait / 1e9, 0.05))
             if self.should_stop():
                 return None
+            retryable: tuple[type[BaseException], ...] = (
+                LinkLost, SourceUnavailable, *self.link.link_errors)
             try:
                 self._quiet_close()
                 self.link.connect()
                 self._initialize(first=False)
                 for s in self.symbols:
                     self.infos[s] = self._subscribe(s, first=False)
-            except (LinkLost, SourceUnavailable, *self.link.link_errors) as e:
+            except retryable as e:
                 down_s = (self.clock.now_ns() - self._down_since_ns) / 1e9
                 if self.give_up_after_s is not None and down_s >= self.give_up_after_s:
                     raise SourceUnavailable(

@@ -43,7 +43,7 @@ class ModuleLink:
         r = getattr(mod, fn)(*args, **kwargs)
         if hasattr(r, "_asdict"):
             r = r._asdict()
-        return r, tuple(mod.last_error())  # type: ignore[return-value]
+        return r, tuple(mod.last_error())
 
     def book(self, symbol: str, probe: bool) -> Fetch:
         mod = self.mod
@@ -53,7 +53,7 @@ class ModuleLink:
             connected = None if ti is None else bool(ti.connected)
         b = mod.market_book_get(symbol)
         if b is None:
-            return None, tuple(mod.last_error()), connected  # type: ignore[return-value]
+            return None, tuple(mod.last_error()), connected
         return b, None, connected
 
     def close(self) -> None:

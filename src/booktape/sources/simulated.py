@@ -33,6 +33,12 @@ class SimConfig:
     lockstep: bool = False
     unchanged_prob: float = 0.3
     max_events_per_call: int = 3
+    # Wall-clock ns at which the realtime event schedule starts. Recorders in
+    # different processes given the same seed and anchor serve the same state at
+    # the same wall time: one shared market, as several collectors polling one
+    # terminal see (redundant collectors, `booktape merge`). None: the schedule
+    # starts at this book's first call, so each process runs its own market.
+    anchor_ns: int | None = None
 
     def __post_init__(self) -> None:
         if self.levels < 1 or self.levels > 500:
@@ -94,6 +100,8 @@ class SimBook:
             # Resting volume changes somewhere, mostly near the top.
             k = min(int(rnd.expovariate(0.35)), len(side) - 1)
             delta = rnd.randint(1, 6) * (1 if rnd.random() < 0.5 else -1)
+            if side[k] == 0:
+                delta = abs(delta)  # an empty level can only fill up: every event is visible
             v = side[k] + delta
             if v <= 0 and k == 0:
                 self._shift_away(side, sign)
@@ -154,8 +162,12 @@ class SimBook:
                     self.step()
             return
         if self._next_ns is None:
-            self._next_ns = now_perf_ns + self._gap_ns()
-            return
+            if cfg.anchor_ns is None:
+                self._next_ns = now_perf_ns + self._gap_ns()
+                return
+            # Map the wall-clock anchor onto perf_counter once, then catch up.
+            wall_minus_perf = time.time_ns() - time.perf_counter_ns()
+            self._next_ns = cfg.anchor_ns - wall_minus_perf + self._gap_ns()
         while self._next_ns <= now_perf_ns:
             self.step()
             self._next_ns += self._gap_ns()

@@ -13,10 +13,15 @@ from .seal import seal_journal
 log = logging.getLogger(__name__)
 
 
-def orphan_journals(root: Path, collector: str | None = None) -> list[Path]:
-    """Journals whose collector has no live recorder."""
+def orphan_journals(root: Path, collector: str | None = None, *,
+                    lock_held: bool = False) -> list[Path]:
+    """Journals whose collector has no live recorder.
+
+    ``lock_held``: the caller holds ``collector``'s lock itself (a starting
+    recorder), so that collector's journals are orphans by definition.
+    """
     out = []
-    busy: dict[str, bool] = {}
+    busy: dict[str, bool] = {collector: False} if (lock_held and collector) else {}
     for d in partition_dirs(root, collector=collector):
         c = parse_partition(d).get("collector", "")
         if c not in busy:
@@ -27,10 +32,11 @@ def orphan_journals(root: Path, collector: str | None = None) -> list[Path]:
     return out
 
 
-def recover(root: Path, now_ns: int, collector: str | None = None) -> list[tuple[Path, PartEntry | None]]:
+def recover(root: Path, now_ns: int, collector: str | None = None, *,
+            lock_held: bool = False) -> list[tuple[Path, PartEntry | None]]:
     """Seal every orphan journal under ``root``; returns what each became."""
     done = []
-    for j in orphan_journals(root, collector):
+    for j in orphan_journals(root, collector, lock_held=lock_held):
         # A temp file of a seal interrupted before its rename is garbage: the
         # journal it came from is still here and is sealed again below.
         tmp = j.parent / f"_{j.name[1:].replace('.arrows', '.parquet')}.tmp"

@@ -34,6 +34,10 @@ class RecordPlan:
     start_seq: tuple[int, ...]
     events_path: str
     meta: dict[str, str] = field(default_factory=dict)
+    #: The acquirer's in-memory backlog limit before spilling; None: ``writer.rotate_bytes``.
+    buffer_bytes: int | None = None
+    #: Where benchmarks want poll stamps and durability latencies (None: off).
+    diag_dir: str | None = None
 
 
 class Topology(Protocol):

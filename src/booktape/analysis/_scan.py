@@ -1,0 +1,164 @@
+"""Stream a tape's snapshots into compact per-collector arrays (one row per snapshot).
+
+The analysis never holds level rows: each sealed part is scanned by DuckDB with
+``level <= 0`` pushed into the Parquet reader (a full day's 300 M level rows
+become 10 M snapshot rows, ~30 bytes each), journals through
+:func:`~booktape.tape.journal.read_journal`. Rows keep their *storage order*
+(parts by number, rows as written), so disorder and duplicates stay visible;
+the reader's own dedupe (:func:`booktape.read_arrow`) is deliberately not used.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ..read.reader import TapeFile, tape_files
+from ..tape.journal import read_journal
+from ..tape.layout import part_number
+
+log = logging.getLogger(__name__)
+
+SNAP_COLS = ["seq", "t_before_ns", "t_after_ns", "unchanged"]
+
+
+@dataclass
+class FileInfo:
+    """One scanned file: a sealed part, an open journal, or a notebook CSV."""
+
+    name: str
+    path: str
+    kind: str  # "part", "journal" or "csv"
+    rows: int = 0  # level rows
+    snapshots: int = 0
+    error: str = ""  # why it could not be read (then it contributes no rows)
+    torn: bool = False
+
+
+@dataclass
+class Stream:
+    """The snapshots of one symbol and collector, in storage order."""
+
+    symbol: str
+    collector: str
+    source: str  # "tape" or "csv"
+    seq: np.ndarray  # int64
+    t_before: np.ndarray  # int64 ns
+    t_after: np.ndarray  # int64 ns
+    unchanged: np.ndarray  # uint32
+    file_idx: np.ndarray  # int32 index into files
+    files: list[FileInfo] = field(default_factory=list)
+    has_seq: bool = True  # False for CSVs: seq is the row's position, not a recorded number
+
+    @property
+    def size(self) -> int:
+        return int(self.seq.size)
+
+
+def _duck():  # type: ignore[no-untyped-def]
+    import duckdb
+
+    con = duckdb.connect(config={"threads": 2, "memory_limit": "512MB",
+                                 "preserve_insertion_order": True})
+    return con
+
+
+def _where(start_ns: int | None, end_ns: int | None) -> str:
+    w = "level <= 0"
+    if start_ns is not None:
+        w += f" AND t_before_ns >= {int(start_ns)}"
+    if end_ns is not None:
+        w += f" AND t_before_ns < {int(end_ns)}"
+    return w
+
+
+def _scan_part(con, f: TapeFile, where: str) -> tuple[pa.Table, int]:  # type: ignore[no-untyped-def]
+    rows = pq.ParquetFile(str(f.path)).metadata.num_rows
+    rel = con.read_parquet(str(f.path)).filter(where).project(", ".join(SNAP_COLS))
+    return rel.to_arrow_table(), rows
+
+
+def _scan_journal(f: TapeFile, start_ns: int | None, end_ns: int | None) -> tuple[pa.Table, int, bool]:
+    t, torn = read_journal(f.path)
+    rows = t.num_rows
+    m = pc.less_equal(t.column("level"), 0)
+    if start_ns is not None:
+        m = pc.and_(m, pc.greater_equal(t.column("t_before_ns"), start_ns))
+    if end_ns is not None:
+        m = pc.and_(m, pc.less(t.column("t_before_ns"), end_ns))
+    return t.filter(m).select(SNAP_COLS), rows, torn
+
+
+def _sort_key(f: TapeFile) -> tuple[str, str, str, int, int]:
+    # Sealed parts and journals share one number sequence per directory.
+    return (f.symbol, f.collector, f.date, part_number(f.path.name) or 0, 0 if f.sealed else 1)
+
+
+def scan_tape(data: str | Path, symbol: str | None = None, collector: str | None = None,
+              start_ns: int | None = None, end_ns: int | None = None) -> list[Stream]:
+    """One :class:`Stream` per symbol and collector of a booktape tape."""
+    files = sorted(tape_files(data, symbol, collector, start_ns, end_ns), key=_sort_key)
+    groups: dict[tuple[str, str], list[TapeFile]] = {}
+    for f in files:
+        groups.setdefault((f.symbol, f.collector), []).append(f)
+    con = _duck() if any(f.sealed for f in files) else None
+    where = _where(start_ns, end_ns)
+    out = []
+    for (sym, col), fs in sorted(groups.items()):
+        tables: list[dict[str, np.ndarray]] = []
+        infos: list[FileInfo] = []
+        for f in fs:
+            info = FileInfo(f.path.name, str(f.path), "part" if f.sealed else "journal")
+            try:
+                if f.sealed:
+                    t, info.rows = _scan_part(con, f, where)
+                else:
+                    t, info.rows, info.torn = _scan_journal(f, start_ns, end_ns)
+            except Exception as e:  # a corrupt file must not hide the rest of the tape
+                log.warning("cannot read %s: %s", f.path, e)
+                info.error = f"{type(e).__name__}: {e}".splitlines()[0][:300]
+                t = pa.table({c: pa.array([], pa.int64()) for c in SNAP_COLS})
+            info.snapshots = t.num_rows
+            infos.append(info)
+            tables.append(_columns(t))
+            del t
+        out.append(_stream(sym, col, "tape", tables, infos, has_seq=True))
+    return out
+
+
+def _columns(t: pa.Table) -> dict[str, np.ndarray]:
+    """Numpy copies of a snapshot table's columns, so the Arrow buffers can be freed."""
+    out = {}
+    for name in SNAP_COLS:
+        a = t.column(name).combine_chunks().to_numpy(zero_copy_only=False) if t.num_rows \
+            else np.zeros(0, np.int64)
+        if a.dtype == np.uint64:
+            a = a.view(np.int64)  # seq < 2**63; a view, not a copy
+        out[name] = a
+    return out
+
+
+def _stream(sym: str, col: str, source: str, tables: list[dict[str, np.ndarray]],
+            infos: list[FileInfo], has_seq: bool) -> Stream:
+    sizes = [t["seq"].size for t in tables]
+    fidx = np.repeat(np.arange(len(tables), dtype=np.int32), sizes)
+
+    def cat(name: str, dtype: type) -> np.ndarray:
+        # Column by column, freeing each file's piece as it is copied: peak memory is
+        # the snapshot arrays plus one column, never two copies of everything.
+        out = np.empty(sum(sizes), dtype)
+        i = 0
+        for t in tables:
+            a = t.pop(name)
+            out[i:i + a.size] = a
+            i += a.size
+        return out
+
+    return Stream(sym, col, source, cat("seq", np.int64), cat("t_before_ns", np.int64),
+                  cat("t_after_ns", np.int64), cat("unchanged", np.uint32), fidx, infos, has_seq)

@@ -1,0 +1,93 @@
+"""What every helper process of a topology does first, and how it is started.
+
+Helpers (packers, savers) are children of the recorder, which supervises
+them. Ctrl-C reaches the whole process group, so helpers ignore SIGINT and
+SIGTERM and stop when the supervisor tells them (a sentinel message) or when
+the supervisor is gone: they must never outlive it (issue 3, "no orphans").
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import sys
+from multiprocessing.context import BaseContext
+
+START_METHOD_ENV = "BOOKTAPE_START_METHOD"
+
+
+def mp_context() -> BaseContext:
+    """The start method from ``BOOKTAPE_START_METHOD`` (tests force ``spawn``), else the default.
+
+    A context, never ``set_start_method``: the recorder is a library and the
+    global start method belongs to the application.
+    """
+    method = os.environ.get(START_METHOD_ENV) or None
+    return mp.get_context(method)
+
+
+def become_helper() -> int:
+    """Ignore stop signals and die with the parent; returns the parent's pid to watch."""
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, signal.SIG_IGN)
+    if hasattr(signal, "SIGBREAK"):
+        signal.signal(signal.SIGBREAK, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        # Belt and braces beside the getppid() checks: the kernel kills us if
+        # the supervisor dies, even while we are blocked in a system call.
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            pr_set_pdeathsig = 1
+            libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    return os.getppid()
+
+
+def parent_gone(ppid: int) -> bool:
+    """True once the supervisor has died (we were re-parented)."""
+    if os.name == "nt":
+        parent = mp.parent_process()
+        return parent is not None and not parent.is_alive()
+    return os.getppid() != ppid
+
+
+class Control:
+    """Per-generation shared words: [acked chunk, helpers ready]. One writer each.
+
+    Acknowledgements travel here rather than over a reply pipe: the saver
+    stores "durable through n" and the acquirer reads it with one load, so an
+    ack can never block either side.
+    """
+
+    ACKED, READY = 0, 1
+
+    def __init__(self, ctx: BaseContext | None = None, raw: object = None) -> None:
+        if raw is None:
+            assert ctx is not None
+            raw = ctx.RawArray("q", 2)
+            raw[self.ACKED] = -1  # type: ignore[index]
+        self.raw: object = raw
+
+    def __getstate__(self) -> object:
+        return self.raw
+
+    def __setstate__(self, raw: object) -> None:
+        self.raw = raw
+
+    @property
+    def acked(self) -> int:
+        return int(self.raw[self.ACKED])  # type: ignore[index]
+
+    def ack(self, n: int) -> None:
+        self.raw[self.ACKED] = n  # type: ignore[index]
+
+    @property
+    def ready(self) -> int:
+        return int(self.raw[self.READY])  # type: ignore[index]
+
+    def set_ready(self) -> None:
+        self.raw[self.READY] += 1  # type: ignore[index]

@@ -1,0 +1,80 @@
+"""Seal rotated journals on a background thread of the saver process.
+
+Sealing reads a whole segment back, sorts, dedupes and writes zstd Parquet:
+seconds for a 256 MB segment. Done inline it would stop the saver from
+journaling and acknowledging, the acquirer's backlog would grow, and at high
+rates spill. pyarrow releases the GIL for the heavy parts, so a thread keeps
+the saver's receive loop flowing (measured in BENCHMARKS.md, "Topologies").
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from ..clock import Clock
+from ..events import Event, EventSink
+from ..tape.manifest import PartEntry
+from ..tape.seal import seal_journal
+
+log = logging.getLogger(__name__)
+
+
+class BackgroundSealer:
+    """A FIFO of closed journals and one thread sealing them in order."""
+
+    def __init__(self, clock: Clock, events: EventSink, collector: str,
+                 on_seal: Callable[[str, PartEntry], None] | None = None) -> None:
+        self.clock = clock
+        self.events = events
+        self.collector = collector
+        self.on_seal = on_seal
+        self._q: queue.Queue[tuple[str, Path] | None] = queue.Queue()
+        self.error: BaseException | None = None
+        self._t = threading.Thread(target=self._run, name="booktape-sealer", daemon=True)
+        self._t.start()
+
+    def submit(self, symbol: str, journal: Path) -> None:
+        if self.error is not None:
+            raise self.error
+        self._q.put((symbol, journal))
+
+    def _run(self) -> None:
+        while True:
+            item = self._q.get()
+            if item is None:
+                return
+            symbol, path = item
+            try:
+                seal_and_report(path, symbol, self.clock, self.events, self.collector,
+                                self.on_seal)
+            except BaseException as e:  # surfaced to the saver on its next submit/close
+                log.exception("sealing %s failed", path)
+                self.error = e
+                return
+
+    def close(self) -> None:
+        """Wait until every submitted journal is sealed; re-raise a seal failure."""
+        self._q.put(None)
+        self._t.join()
+        if self.error is not None:
+            raise self.error
+
+
+def seal_and_report(path: Path, symbol: str, clock: Clock, events: EventSink, collector: str,
+                    on_seal: Callable[[str, PartEntry], None] | None = None) -> PartEntry | None:
+    """Seal one journal and record the seal window as a ``seal`` event row."""
+    t0 = clock.now_ns()
+    entry = seal_journal(path, t0)
+    t1 = clock.now_ns()
+    events.emit(Event("seal", t0, symbol=symbol, collector=collector,
+                      count=entry.snapshots if entry else 0, duration_ns=t1 - t0,
+                      detail={"part": entry.part if entry else None,
+                              "rows": entry.rows if entry else 0,
+                              "session": entry.session if entry else None}))
+    if entry is not None and on_seal is not None:
+        on_seal(symbol, entry)
+    return entry

@@ -1,0 +1,303 @@
+"""The recorder process as acquirer and supervisor of its helper processes.
+
+Every multi-process topology is "acquire here, a generation of helpers
+downstream". The capture loop runs in the recorder (no extra hop before the
+first stamp); its non-blocking hand-off files each chunk in the
+:class:`~.backlog.Backlog` and pushes what the downstream accepts. Between
+polls (at most every chunk) the supervisor reads acknowledgements and checks
+its helpers. When any helper dies, the whole generation is replaced: a helper
+killed mid-write leaves its pipe or queue holding half a message (and a
+``multiprocessing.Queue`` its lock taken), so no channel it touched can be
+trusted. The new generation gets every unacknowledged chunk again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from array import array
+from collections import deque
+from collections.abc import Callable
+from multiprocessing.context import BaseContext
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Protocol
+
+from ..capture.frame import decode
+from ..capture.loop import CaptureResult, StopFlag, run_capture
+from ..capture.stats import Stats
+from ..clock import SystemClock
+from ..errors import BooktapeError
+from ..events import Event, EventSink
+from ..sources import make_source
+from . import RecordPlan
+from ._child import Control, mp_context
+from ._diag import traced, write_poll_trace
+from .backlog import Backlog
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT_S = 60.0
+CHECK_EVERY_NS = 20_000_000
+STALL_EVENT_NS = 100_000_000  # shorter hold-ups are normal pipe back-pressure, not worth a row
+MAX_RESTARTS = 5  # within RESTART_WINDOW_NS; past that a helper is failing for good
+RESTART_WINDOW_NS = 10_000_000_000
+
+
+class TransportFailed(BooktapeError):
+    """Helper processes keep dying, or never started; the recording was stopped."""
+
+    exit_code = 1
+
+
+class Downstream(Protocol):
+    """One generation of helper processes and the channels into them."""
+
+    procs: list[BaseProcess]
+    control: Control
+
+    def try_send(self, n: int, chunk: bytes) -> bool:
+        """Hand chunk ``n`` on if the channel has room now; never blocks."""
+
+    def try_end(self, last: int) -> bool:
+        """Tell the helpers no chunk after ``last`` is coming; never blocks."""
+
+    def close(self) -> None:
+        """Release channels and shared memory (helpers are dead or finished)."""
+
+
+StartFn = Callable[[BaseContext, RecordPlan, Stats, Control, int], Downstream]
+
+
+def spill_path(plan: RecordPlan) -> Path:
+    return Path(plan.root) / "_spill" / f"collector={plan.collector}" / f"spill-{plan.session}.bin"
+
+
+class Supervisor:
+    """Owns the backlog and the current generation; restarts it when a helper dies."""
+
+    def __init__(self, plan: RecordPlan, stats: Stats, events: EventSink, stop: StopFlag,
+                 start: StartFn, ctx: BaseContext | None = None) -> None:
+        self.plan = plan
+        self.stats = stats
+        self.events = events
+        self.stop = stop
+        self._start = start
+        self.ctx = ctx or mp_context()
+        self.clock = SystemClock()
+        self.backlog = Backlog(plan.buffer_bytes or plan.writer.rotate_bytes, spill_path(plan))
+        self.gen: Downstream | None = None
+        self.generation = 0
+        self.ending = False
+        self.end_sent = False
+        self.broken = False
+        self._restarts: deque[int] = deque()
+        self._next_check = 0
+        self._stall_since: int | None = None
+        self._spill_since: int | None = None
+
+    # -- generations ---------------------------------------------------------
+    def start(self) -> None:
+        control = Control(self.ctx)
+        self.gen = self._start(self.ctx, self.plan, self.stats, control, self.backlog.first)
+        self.generation += 1
+        self.end_sent = False
+
+    def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
+        """Block until every helper has started (before polling, so the first polls
+        do not pile up behind interpreter start-up)."""
+        assert self.gen is not None
+        t_end = time.monotonic() + timeout_s
+        while self.gen.control.ready < len(self.gen.procs):
+            dead = [p for p in self.gen.procs if p.exitcode is not None]
+            if dead or time.monotonic() > t_end:
+                self.kill()
+                raise TransportFailed(
+                    f"helper process {dead[0].name if dead else ''} did not start "
+                    f"(exit code {dead[0].exitcode if dead else 'timeout'}); see the messages above")
+            time.sleep(0.005)
+
+    def kill(self) -> None:
+        """End the current generation at once (SIGKILL) and release its channels."""
+        if self.gen is None:
+            return
+        for p in self.gen.procs:
+            if p.exitcode is None:
+                p.kill()
+        for p in self.gen.procs:
+            p.join(5)
+        self.gen.close()
+        self.gen = None
+
+    def _restart(self, dead: BaseProcess) -> None:
+        now = self.clock.now_ns()
+        while self._restarts and now - self._restarts[0] > RESTART_WINDOW_NS:
+            self._restarts.popleft()
+        self._restarts.append(now)
+        self.kill()
+        resend = self.backlog.rewind()
+        self.stats.add("restarts")
+        self.events.emit(Event("restart", now, collector=self.plan.collector, count=resend,
+                               detail={"process": dead.name, "exitcode": dead.exitcode,
+                                       "generation": self.generation + 1,
+                                       "first_chunk": self.backlog.first,
+                                       "session": self.plan.session}))
+        log.warning("%s died (exit code %s); restarted, resending %d chunks",
+                    dead.name, dead.exitcode, resend)
+        if len(self._restarts) > MAX_RESTARTS:
+            # Failing for good (disk full, a bug): stop polling and write the
+            # backlog from this process so nothing handed off is lost.
+            self.broken = True
+            self.stop.set()
+            return
+        self.start()
+
+    def check(self) -> None:
+        """Restart the generation if a helper died (or exited before it was told to)."""
+        if self.gen is None or self.broken:
+            return
+        for p in self.gen.procs:
+            code = p.exitcode
+            if code is not None and (code != 0 or not self.end_sent):
+                self._restart(p)
+                return
+
+    # -- hand-off ---------------------------------------------------------------
+    def handoff(self, chunk: bytes) -> None:
+        self.backlog.add(chunk)
+        self.pump()
+
+    def pump(self) -> None:
+        """Take acknowledgements, then push queued chunks until the channel is full."""
+        gen = self.gen
+        b = self.backlog
+        if gen is None:
+            return
+        acked = gen.control.acked
+        if acked > b.acked:
+            b.ack(acked)
+        while b.sent < b.next:
+            if not gen.try_send(b.sent, b.get(b.sent)):
+                if self._stall_since is None:
+                    self._stall_since = time.perf_counter_ns()
+                break
+            b.sent += 1
+        else:
+            if self._stall_since is not None:
+                held = time.perf_counter_ns() - self._stall_since
+                self._stall_since = None
+                if held >= STALL_EVENT_NS:
+                    self.events.emit(Event("stall", self.clock.now_ns() - held,
+                                           collector=self.plan.collector, duration_ns=held,
+                                           count=b.next - b.first,
+                                           detail={"session": self.plan.session}))
+            if self.ending and not self.end_sent:
+                self.end_sent = gen.try_end(b.next - 1)
+        self._note_spill()
+
+    def _note_spill(self) -> None:
+        b = self.backlog
+        if b.spilled_chunks and self._spill_since is None:
+            self._spill_since = self.clock.now_ns()
+            self.events.emit(Event("spill", self._spill_since, collector=self.plan.collector,
+                                   detail={"phase": "start", "buffered_bytes": b.mem_bytes,
+                                           "path": str(b.spill.path),
+                                           "session": self.plan.session}))
+        elif not b.spilled_chunks and self._spill_since is not None:
+            now = self.clock.now_ns()
+            self.events.emit(Event("spill", now, collector=self.plan.collector,
+                                   count=b.spill_episode_chunks,
+                                   duration_ns=now - self._spill_since,
+                                   detail={"phase": "end", "spilled_bytes": b.spill.total_bytes,
+                                           "session": self.plan.session}))
+            self._spill_since = None
+            b.spill_episode_chunks = 0
+        self.stats.set("spilled_bytes", b.spill.total_bytes)
+        self.stats.set("buffered_bytes", b.mem_bytes)
+
+    def housekeeping(self) -> None:
+        self.pump()
+        now = time.perf_counter_ns()
+        if now >= self._next_check:
+            self._next_check = now + CHECK_EVERY_NS
+            self.check()
+
+    # -- the end ------------------------------------------------------------------
+    def drain(self, on_tick: Callable[[], None]) -> None:
+        """After the last poll: get everything durable and sealed, helpers exited 0."""
+        self.ending = True
+        last = self.backlog.next - 1
+        while not self.broken:
+            self.pump()
+            self.check()
+            gen = self.gen
+            if (gen is not None and self.end_sent and self.backlog.acked >= last
+                    and all(p.exitcode == 0 for p in gen.procs)):
+                for p in gen.procs:
+                    p.join()
+                gen.close()
+                self.gen = None
+                return
+            on_tick()
+            time.sleep(0.001)
+        self.kill()
+        self._save_here()
+
+    def _save_here(self) -> None:
+        """Last resort when helpers keep dying: journal and seal the backlog in-process."""
+        from .saver import Saver
+
+        b = self.backlog
+        saver = Saver(self.plan, self.stats, b.first, lambda n: None, events=self.events,
+                      background_seal=False)
+        for n in range(b.first, b.next):
+            saver.put(n, decode(b.get(n)))
+        saver.end(b.next - 1)
+        saver.close()
+        b.ack(b.next - 1)
+        raise TransportFailed(
+            f"helper processes died {len(self._restarts)} times within "
+            f"{RESTART_WINDOW_NS // 10**9} s; recording stopped, everything captured was "
+            f"sealed by the recorder itself (see the restart events in `booktape ls`)")
+
+    def close(self) -> None:
+        self.kill()
+        self.backlog.close()
+        try:
+            spill_path(self.plan).parent.rmdir()
+            spill_path(self.plan).parent.parent.rmdir()
+        except OSError:
+            pass
+
+
+def acquire(plan: RecordPlan, stop: StopFlag, stats: Stats, events: EventSink,
+            on_tick: Callable[[], None], start: StartFn) -> CaptureResult:
+    """Run a supervised topology: helpers from ``start``, capture here, then drain."""
+    sup = Supervisor(plan, stats, events, stop, start)
+    try:
+        sup.start()
+        sup.wait_ready()
+        clock = SystemClock()
+        source = make_source(plan.source)
+        source.bind(events, stop.is_set)
+        source.open(plan.capture.symbols)
+        try:
+            getters = [source.getter(s) for s in plan.capture.symbols]
+            starts = array("q")
+            if plan.diag_dir:
+                getters = traced(getters, starts)
+
+            def housekeeping() -> None:
+                sup.housekeeping()
+                on_tick()
+
+            result = run_capture(getters, plan.capture, clock.offset_ns, plan.start_seq,
+                                 sup.handoff, stop, stats, housekeeping)
+            if plan.diag_dir:
+                write_poll_trace(plan.diag_dir, starts, clock.offset_ns)
+        finally:
+            source.close()
+        sup.drain(on_tick)
+        return result
+    finally:
+        sup.close()

@@ -1,0 +1,47 @@
+"""Test helpers: regroup level rows into books, and the sim's ground truth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from booktape.sources.simulated import SimConfig, books_at
+
+
+def books_by_seq(df: pd.DataFrame) -> list[tuple[tuple[int, float, int, float], ...]]:
+    """Level rows (one symbol, one collector, sorted) → one tuple of levels per seq."""
+    out = []
+    seq = df["seq"].to_numpy()
+    cuts = np.flatnonzero(np.diff(seq)) + 1
+    cols = [df[c].to_numpy() for c in ("level", "type", "price", "volume", "volume_dbl")]
+    for chunk in np.split(np.arange(len(df)), cuts):
+        if cols[0][chunk[0]] < 0:
+            out.append(())
+            continue
+        out.append(tuple((int(cols[1][i]), float(cols[2][i]), int(cols[3][i]), float(cols[4][i]))
+                         for i in chunk))
+    return out
+
+
+def sim_truth(log_path: Path, symbol: str) -> tuple[list[tuple], list[int]]:
+    """The distinct consecutive states the sim served, and the unchanged calls before each."""
+    d = json.loads(Path(log_path).read_text())
+    cfg = SimConfig(**d["config"])
+    served = d["served"][symbol]
+    # A state is "changed" when the book differs from the previous call's
+    # (several events in one call can, rarely, come back to the same book).
+    served_books = books_at(cfg, symbol, served)
+    books, unchanged = [], []
+    prev = None
+    run = 0
+    for b in served_books:
+        if b == prev:
+            run += 1
+            continue
+        books.append(tuple(tuple(lv) for lv in b))
+        unchanged.append(run)
+        prev, run = b, 0
+    return books, unchanged

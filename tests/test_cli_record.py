@@ -1,0 +1,143 @@
+"""The CLI as a user meets it: real `python -m booktape` processes and click's runner."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import booktape
+from booktape.cli import cli as cli_group
+
+from .conftest import run_booktape
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli_group, list(args), catch_exceptions=False)
+
+
+def test_cli_record_prints_summary_and_writes_a_tape(tape):
+    p = run_booktape("record", "--out", str(tape), "--duration", "1s", "--quiet", check=True)
+    assert "no loss" in p.stdout and "Capture summary" in p.stdout and "RIU2" in p.stdout
+    assert list(tape.glob("symbol=RIU2/date=*/collector=zero/part-*.parquet"))
+
+
+def test_cli_record_json_summary(tape):
+    p = run_booktape("record", "--out", str(tape), "--polls", "5000", "--sim-lockstep", "--json",
+                     check=True)
+    d = json.loads(p.stdout)
+    assert d["ok"] and d["polls"] == 5000 and d["lost"] == 0
+    assert d["symbols"][0]["snapshots"] == d["stored"] > 0
+
+
+def test_cli_snapshot_prints_the_book():
+    p = run_booktape("snapshot", "RIU2", check=True)
+    assert "RIU2 order book" in p.stdout and "sell" in p.stdout and "buy" in p.stdout
+    assert "106," in p.stdout or "105," in p.stdout
+
+
+def test_cli_ls_lists_parts(tape):
+    booktape.record(tape, ["RIU2", "SiZ2"], polls=4000, rotate_bytes="64KB",
+                    source_options={"lockstep": True})
+    r = invoke("ls", str(tape), "--json")
+    rows = [json.loads(x) for x in r.output.splitlines()]
+    assert {x["symbol"] for x in rows} == {"RIU2", "SiZ2"}
+    assert all(x["sealed"] for x in rows) and len(rows) >= 4
+    assert sum(x["rows"] for x in rows) == len(booktape.read(tape))
+    r = invoke("ls", str(tape))
+    assert r.exit_code == 0 and "part-000001.parquet" in r.output and "sealed" in r.output
+
+
+def test_cli_export_csv_round_trips_to_the_notebook_format(tape, tmp_path):
+    booktape.record(tape, "RIU2", polls=3000, source_options={"lockstep": True})
+    out = tmp_path / "book.csv"
+    r = invoke("export", str(tape), "--csv", str(out))
+    assert r.exit_code == 0
+    csv = pd.read_csv(out)
+    assert list(csv.columns) == ["Unnamed: 0", "type", "price", "volume", "volume_dbl",
+                                 "time_after", "time_before", "name"]
+    df = booktape.read(tape)
+    assert len(csv) == len(df)
+    assert (csv["Unnamed: 0"].to_numpy() == df["level"].to_numpy()).all()
+    assert (csv["price"].to_numpy() == df["price"].to_numpy()).all()
+    assert (csv["volume"].to_numpy() == df["volume"].to_numpy()).all()
+    assert (csv["name"] == "zero").all()
+    ta = pd.to_datetime(csv["time_after"]).to_numpy().astype("datetime64[ns]").astype("int64")
+    assert (abs(ta - df["t_after_ns"].to_numpy()) < 1000).all()  # microsecond text
+
+
+def test_cli_export_time_window(tape, tmp_path):
+    booktape.record(tape, "RIU2", duration="1s")
+    df = booktape.read(tape)
+    mid = int(df["t_before_ns"].median())
+    start = pd.Timestamp(mid, unit="ns", tz="UTC").isoformat()
+    out = tmp_path / "late.csv"
+    assert invoke("export", str(tape), "--csv", str(out), "--start", start).exit_code == 0
+    n = len(pd.read_csv(out))
+    assert 0 < n < len(df)
+    assert n == (df["t_before_ns"] >= pd.Timestamp(start).value).sum()
+
+
+BAD = [
+    (["record", "--bogus"], "No such option"),
+    (["record", "--source", "bloomberg", "--polls", "1"], "unknown source"),
+    (["record", "--duration", "5x"], "--duration"),
+    (["record", "--rotate-bytes", "lots"], "--rotate-bytes"),
+    (["record", "--until", "soon"], "--until"),
+    (["record", "--symbol", "", "--polls", "1"], "invalid symbol"),
+    (["record", "--symbol", "../x", "--polls", "1"], "invalid symbol"),
+    (["record", "--sim-latency", "fast"], "--sim-latency"),
+    (["record", "--sim-levels", "0", "--polls", "1"], "--sim-levels"),
+    (["snapshot", "../etc"], "invalid symbol"),
+]
+
+
+@pytest.mark.parametrize("args, msg", BAD)
+def test_cli_bad_input_is_one_line_and_exit_2(args, msg, tmp_path):
+    r = CliRunner().invoke(cli_group, [*args, "--out", str(tmp_path / "d")] if args[0] == "record"
+                           else args)
+    assert r.exit_code == 2, r.output
+    assert msg in r.output
+    assert "Traceback" not in r.output
+
+
+def test_cli_out_is_a_file_or_unwritable(tmp_path):
+    f = tmp_path / "f"
+    f.write_text("")
+    r = invoke("record", "--out", str(f), "--polls", "1")
+    assert r.exit_code == 2 and "is a file" in r.output
+    r = invoke("record", "--out", "/proc/booktape-cannot-write", "--polls", "1")
+    assert r.exit_code == 2 and "not writable" in r.output
+
+
+@pytest.mark.parametrize("cmd", [["ls"], ["export", "--csv", "x.csv"], ["recover"]])
+def test_cli_commands_on_a_path_without_a_tape(cmd, tmp_path):
+    args = [cmd[0], str(tmp_path / "nothing"), *cmd[1:]]
+    r = invoke(*args)
+    assert r.exit_code == 2 and "no tape at" in r.output
+
+
+def test_cli_ls_on_an_empty_directory(tmp_path):
+    r = invoke("ls", str(tmp_path))
+    assert r.exit_code == 2 and "no sealed parts or journals" in r.output
+
+
+def test_cli_checksum_mismatch_names_the_part(tape, tmp_path):
+    booktape.record(tape, "RIU2", polls=2000, source_options={"lockstep": True})
+    [part] = tape.glob("symbol=*/date=*/collector=*/part-*.parquet")
+    data = bytearray(part.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    part.write_bytes(bytes(data))
+    r = invoke("export", str(tape), "--csv", str(tmp_path / "x.csv"))
+    assert r.exit_code == 2
+    assert "checksum mismatch" in r.output and part.name in r.output
+    with pytest.raises(booktape.BooktapeError, match=part.name):
+        booktape.read(tape)
+
+
+def test_cli_subprocess_bad_input_has_no_traceback(tmp_path):
+    p = run_booktape("record", "--out", str(tmp_path / "d"), "--rotate-bytes", "lots")
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert len(p.stderr.strip().splitlines()) <= 4  # click usage + one error line

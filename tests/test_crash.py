@@ -1,0 +1,111 @@
+"""A real recorder process killed with SIGKILL or stopped with SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import booktape
+from booktape.clock import SystemClock
+from booktape.tape.layout import partition_dirs
+from booktape.tape.manifest import read_manifest
+
+from .conftest import run_booktape
+
+pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
+
+
+def start_recorder(tape, *extra):
+    env = dict(os.environ, COLUMNS="200")
+    return subprocess.Popen(
+        [sys.executable, "-m", "booktape", "record", "--out", str(tape), "--duration", "120s",
+         "--quiet", "--sync-every", "200ms", "--sim-rate", "1000", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def wait_for_journal(tape, timeout=30):
+    t_end = time.monotonic() + timeout
+    while time.monotonic() < t_end:
+        if list(tape.glob("symbol=*/date=*/collector=*/_part-*.arrows")):
+            return
+        time.sleep(0.05)
+    raise AssertionError("recorder wrote no journal")
+
+
+def test_sigkill_then_recover_keeps_everything_fsynced(tape):
+    p = start_recorder(tape, "--rotate-bytes", "512KB")
+    try:
+        wait_for_journal(tape)
+        time.sleep(2.5)
+        killed_at = SystemClock().now_ns()
+        p.send_signal(signal.SIGKILL)
+        p.wait(10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == -signal.SIGKILL
+    journals = list(tape.glob("symbol=*/date=*/collector=*/_part-*.arrows"))
+    assert journals, "the killed recorder should leave its open journal"
+    r = run_booktape("recover", str(tape), check=True)
+    assert "->" in r.stdout
+    assert not list(tape.glob("symbol=*/date=*/collector=*/_part-*.arrows"))
+    df = booktape.read(tape)
+    seq = df["seq"].unique()
+    assert np.array_equal(seq, np.arange(len(seq)))  # nothing lost before the tail
+    # Synced every 200 ms, chunks every 50 ms: what was polled more than ~0.5 s
+    # before the kill is on disk.
+    assert df["t_after_ns"].max() >= killed_at - 600_000_000
+    assert len(read_manifest(partition_dirs(tape)[0])) >= 2
+
+
+def test_next_record_recovers_a_killed_collector_and_continues_seq(tape):
+    p = start_recorder(tape)
+    try:
+        wait_for_journal(tape)
+        time.sleep(1.0)
+        p.send_signal(signal.SIGKILL)
+        p.wait(10)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    s = booktape.record(tape, "RIU2", polls=2000, source_options={"lockstep": True})
+    assert s.recovered_journals == 1
+    seq = booktape.read(tape)["seq"].unique()
+    assert np.array_equal(seq, np.arange(len(seq)))
+    assert s.symbols[0].seq_first > 0
+
+
+def test_sigterm_drains_seals_and_exits_0(tape):
+    p = start_recorder(tape)
+    wait_for_journal(tape)
+    time.sleep(1.0)
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=20)
+    assert p.returncode == 0, err
+    assert time.monotonic() - t0 < 5
+    assert "no loss" in out
+    assert not list(tape.glob("symbol=*/date=*/collector=*/_part-*.arrows"))
+    assert list(tape.glob("symbol=*/date=*/collector=*/part-*.parquet"))
+
+
+def test_sigint_twice_exits_at_once_and_leaves_recoverable_journals(tape):
+    # Slow polls (300 ms) keep the recorder busy after the first Ctrl-C, so the
+    # second one lands before a graceful stop could finish.
+    p = start_recorder(tape, "--sim-latency", "300ms")
+    wait_for_journal(tape)
+    time.sleep(1.5)
+    p.send_signal(signal.SIGINT)
+    time.sleep(0.05)  # two signals in one instant coalesce into one
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=10)
+    assert p.returncode == 130, out + err
+    run_booktape("recover", str(tape), check=True)
+    seq = booktape.read(tape)["seq"].unique()
+    assert len(seq) > 0 and np.array_equal(seq, np.arange(len(seq)))
