@@ -141,3 +141,12 @@ def test_cli_subprocess_bad_input_has_no_traceback(tmp_path):
     p = run_booktape("record", "--out", str(tmp_path / "d"), "--rotate-bytes", "lots")
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert len(p.stderr.strip().splitlines()) <= 4  # click usage + one error line
+
+
+def test_cli_duration_options_keep_their_units(tape):
+    r = invoke("record", "--out", str(tape), "--duration", "1.2s", "--rotate-every", "300ms",
+               "--interval", "10ms", "--sync-every", "100ms", "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.output)
+    assert 80 <= d["polls"] <= 125  # 10 ms apart for 1.2 s
+    assert d["parts_sealed"] >= 3  # one per 300 ms

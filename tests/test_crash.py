@@ -53,7 +53,7 @@ def test_sigkill_then_recover_keeps_everything_fsynced(tape):
     journals = list(tape.glob("symbol=*/date=*/collector=*/_part-*.arrows"))
     assert journals, "the killed recorder should leave its open journal"
     r = run_booktape("recover", str(tape), check=True)
-    assert "->" in r.stdout
+    assert "_part-" in r.stdout  # sealed, or removed if the kill hit a just-rotated, empty one
     assert not list(tape.glob("symbol=*/date=*/collector=*/_part-*.arrows"))
     df = booktape.read(tape)
     seq = df["seq"].unique()

@@ -42,5 +42,5 @@ def test_chunk_builder_take_resets():
     b = ChunkBuilder()
     b.add(0, 0, 1, 2, 0, (BookInfo(1, 10.0, 1, 1.0),))
     assert b.snapshots == 1
-    assert len(b.take()) == 64
+    assert len(b.take()) == 8 + 32 + 32
     assert b.snapshots == 0 and b.take() == b""

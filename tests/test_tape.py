@@ -138,7 +138,7 @@ def test_journal_torn_tail_is_cut_at_last_complete_batch(tmp_path):
     w = TapeWriter(tmp_path, "zero", clock)
     for i in range(5):
         w.append("RIU2", make_batch(i * 10, 10, clock.t + i))
-    w.sync()
+        w.sync()  # one IPC batch per sync
     jpath = w.open_segments["RIU2"]
     size = jpath.stat().st_size
     full, torn = read_journal(jpath)

@@ -102,9 +102,10 @@ def record(source: str, symbols: tuple[str, ...], out: str, duration: str | None
         if source != "sim":
             raise BadArgument("--sim-log applies only to --source sim")
         opts["log_path"] = sim_log
-    kwargs: dict[str, Any] = dict(sync_every=sync_every,
+    kwargs: dict[str, Any] = dict(sync_every=f"{sync_every}ns",
         source=source, source_options=opts, duration=duration, until=until, polls=polls,
-        interval=interval, collector=collector, rotate_every=rotate_every,
+        # DURATION options arrive as int ns; the library reads bare numbers as seconds.
+        interval=f"{interval}ns", collector=collector, rotate_every=f"{rotate_every}ns",
         rotate_bytes=rotate_bytes, keep_unchanged=keep_unchanged, topology=topology)
     if quiet or as_json:
         summary = do_record(out, list(symbols), **kwargs)

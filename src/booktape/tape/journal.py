@@ -18,28 +18,51 @@ from ..errors import JournalCorrupt
 
 log = logging.getLogger(__name__)
 
-_OPTIONS = pa.ipc.IpcWriteOptions(compression=pa.Codec("zstd", compression_level=1))
+# zstd-3 per batch of ~128 snapshots: 1.55 B/row at ~75 ns/row here, where
+# zstd-1 was both slower and larger (3.4 B/row), lz4 2.3 B/row, none 55 B/row.
+_OPTIONS = pa.ipc.IpcWriteOptions(compression=pa.Codec("zstd", compression_level=3))
 
 
 class Journal:
-    """One open journal file."""
+    """One open journal file.
 
-    def __init__(self, path: Path, schema: pa.Schema) -> None:
+    Appended batches are held until :meth:`sync` (the writer's fsync cadence,
+    1 s by default) or until ``max_pending_rows`` accumulate, then written as
+    one IPC batch: data is only durable at fsync anyway, and one batch per
+    second compresses to ~1.5 B/row where a batch per 50 ms chunk took 3 B/row.
+    """
+
+    def __init__(self, path: Path, schema: pa.Schema, max_pending_rows: int = 1 << 18) -> None:
         self.path = path
         self._f: BinaryIO = open(path, "wb")
         self._w = pa.ipc.new_stream(self._f, schema, options=_OPTIONS)
         self.bytes_written = 0
+        self.max_pending_rows = max_pending_rows
+        self._pending: list[pa.RecordBatch] = []
+        self._pending_rows = 0
         self._dirty = False
 
     def append(self, batch: pa.RecordBatch | pa.Table) -> None:
         if isinstance(batch, pa.Table):
-            self._w.write_table(batch)
+            self._pending.extend(batch.to_batches())
         else:
-            self._w.write_batch(batch)
-        self._dirty = True
+            self._pending.append(batch)
+        self._pending_rows += batch.num_rows
+        if self._pending_rows >= self.max_pending_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write pending batches to the OS as one batch (not yet durable)."""
+        if self._pending:
+            t = pa.Table.from_batches(self._pending).combine_chunks()
+            self._w.write_table(t, max_chunksize=max(t.num_rows, 1))
+            self._pending.clear()
+            self._pending_rows = 0
+            self._dirty = True
 
     def sync(self) -> None:
-        """Flush Python's and the OS's buffers to the device."""
+        """Flush pending batches, then Python's and the OS's buffers to the device."""
+        self.flush()
         if self._dirty:
             self._f.flush()
             os.fsync(self._f.fileno())
@@ -49,6 +72,7 @@ class Journal:
     def close(self) -> None:
         """End the stream cleanly and make it durable."""
         if not self._f.closed:
+            self.flush()
             self._w.close()
             self._f.flush()
             os.fsync(self._f.fileno())
