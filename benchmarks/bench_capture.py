@@ -69,11 +69,11 @@ def booktape_capture(n: int, root: Path | None) -> tuple[float, float]:
 
     def handoff(chunk: bytes) -> None:
         if writer is not None:
-            for _k, b in decode(chunk).items():
+            for b in decode(chunk).values():
                 writer.append("RIU2", b)
 
     cfg = CaptureConfig(symbols=("RIU2",), max_polls=n)
-    getter = lambda: m.market_book_get("RIU2")  # noqa: E731
+    getter = lambda: m.market_book_get("RIU2")
     t0 = time.perf_counter()
     res = run_capture([getter], cfg, clock.offset_ns, [0], handoff, StopFlag(), Stats(),
                       writer.tick if writer is not None else None)
@@ -95,7 +95,7 @@ def bytes_per_row(seconds: float) -> dict[str, float]:
         batches = []
 
         def handoff(chunk: bytes) -> None:
-            for _k, b in decode(chunk).items():
+            for b in decode(chunk).values():
                 writer.append("RIU2", b)
                 batches.append(b)
 
@@ -136,7 +136,7 @@ def main() -> None:
         bare, _ = booktape_capture(n, None)
         t_sim = sim_only(n)
 
-        def us(t: float) -> str:
+        def us(t: float, t_sim: float = t_sim, n: int = n) -> str:
             return f"{max(t - t_sim, 0) / n * 1e6:10.2f}"
 
         print(f"{n:>10,} {n / t_nb:>10,.0f} {n / sealed:>10,.0f} {t_nb / sealed:>7.1f}x │ "

@@ -10,7 +10,7 @@ from ..errors import BadArgument
 from ..units import parse_duration, parse_size
 
 
-class Duration(click.ParamType):
+class Duration(click.ParamType):  # type: ignore[type-arg]
     name = "DURATION"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
@@ -22,7 +22,7 @@ class Duration(click.ParamType):
             self.fail(str(e).split(": ", 1)[-1], param, ctx)
 
 
-class Size(click.ParamType):
+class Size(click.ParamType):  # type: ignore[type-arg]
     name = "SIZE"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
@@ -162,9 +164,9 @@ def read_arrow(data: str | Path, symbol: str | None = None, collector: str | Non
 
 
 def read(data: str | Path, symbol: str | None = None, collector: str | None = None,
-         start: object = None, end: object = None, **kw: object):  # type: ignore[no-untyped-def]
+         start: object = None, end: object = None, **kw: Any) -> pd.DataFrame:
     """The tape as a pandas DataFrame (see :func:`read_arrow` for the arguments)."""
-    t = read_arrow(data, symbol, collector, start, end, **kw)  # type: ignore[arg-type]
+    t = read_arrow(data, symbol, collector, start, end, **kw)
     df = t.to_pandas()
     for c in ("symbol", "collector"):
         df[c] = df[c].astype(str)

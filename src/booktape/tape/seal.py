@@ -98,7 +98,7 @@ def seal_table(table: pa.Table, dir_: Path, number: int, meta: dict[str, str],
     final = dir_ / part_name(number)
     tmp = dir_ / f"_{part_name(number)}.tmp"
     with open(tmp, "wb") as f:
-        pq.write_table(table, f, **PARQUET_OPTIONS)  # type: ignore[arg-type]
+        pq.write_table(table, f, **PARQUET_OPTIONS)
         f.flush()
         os.fsync(f.fileno())
     digest = sha256_file(tmp)
