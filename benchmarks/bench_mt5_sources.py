@@ -7,6 +7,8 @@ Rows:
   mt5        --source mt5 with the emulator as the MetaTrader5 module (in-process)
   mt5linux   --source mt5linux over loopback RPyC to `booktape emulate` in another
              process: one round trip per poll (counted, not assumed)
+  --ticks    the same with server time per poll (symbol_info_tick, folded into the
+             same round trip on the bridge) and trades fetched once a second
   mt5linux-naive  the mt5linux client's own market_book_get (a proxy per level),
              what booktape avoids; measured over fewer polls because it is slow
 
@@ -21,6 +23,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,8 +32,8 @@ from typing import Any
 SRC = Path(__file__).resolve().parent.parent / "src"
 sys.path.insert(0, str(SRC))
 
-from booktape.events import MemoryEvents
-from booktape.sources import SourceSpec, make_source
+from booktape.events import MemoryEvents  # noqa: E402  (after the sys.path line)
+from booktape.sources import SourceSpec, make_source  # noqa: E402
 
 SIM = {"seed": 1, "lockstep": True}
 
@@ -75,6 +78,13 @@ def main() -> None:
     mt5.open(("RIU2",))
     rows.append(("mt5 (in-process emulator)", time_polls(mt5.getter("RIU2"), a.polls), ""))
     mt5.close()
+    with tempfile.TemporaryDirectory() as tmp:
+        mt5t = make_source(SourceSpec("mt5", {"module": "booktape.emulator", "ticks": True,
+                                              "ticks_out": tmp}))
+        mt5t.bind(MemoryEvents(), lambda: False)
+        mt5t.open(("RIU2",))
+        rows.append(("mt5 --ticks", time_polls(mt5t.getter("RIU2"), a.polls), ""))
+        mt5t.close()
 
     proc, port = start_server()
     try:
@@ -88,6 +98,17 @@ def main() -> None:
         trips = (link.requests() - r0) / (a.polls + min(200, a.polls))
         rows.append(("mt5linux (loopback RPyC)", per, f"{trips:.3f}"))
         lx.close()
+        with tempfile.TemporaryDirectory() as tmp:
+            lxt = make_source(SourceSpec("mt5linux", {"port": port, "ticks": True,
+                                                      "ticks_out": tmp}))
+            lxt.bind(MemoryEvents(), lambda: False)
+            lxt.open(("RIU2",))
+            link = lxt.link  # type: ignore[attr-defined]
+            r0 = link.requests()
+            per = time_polls(lxt.getter("RIU2"), a.polls)
+            trips = (link.requests() - r0) / (a.polls + min(200, a.polls))
+            rows.append(("mt5linux --ticks", per, f"{trips:.3f}"))
+            lxt.close()
 
         from mt5linux import MetaTrader5
 

@@ -30,7 +30,7 @@ from booktape.tape.layout import part_name, partition_dir
 from booktape.tape.manifest import PartEntry, add_entry, sha256_file
 from booktape.tape.seal import PARQUET_OPTIONS
 
-DAY_START = dt.datetime(2026, 11, 26, 7, 0, tzinfo=dt.timezone.utc)  # 10:00 Moscow
+DAY_START = dt.datetime(2026, 11, 26, 7, 0, tzinfo=dt.UTC)  # 10:00 Moscow
 DAY_NS = 15 * 3600 * 1_000_000_000  # 10:00-01:00 Moscow would cross midnight; keep 15 h
 
 
@@ -41,9 +41,12 @@ def snapshot_times(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
     busy = rng.random(n) < 0.7
     gaps = rng.exponential(1.0, n) * np.where(busy, 0.3, 4.0)
     gaps *= DAY_NS / gaps.sum()
-    t_start = int(DAY_START.timestamp()) * 1_000_000_000
-    tb = t_start + np.cumsum(gaps).astype(np.int64) - int(gaps[0])
     dur = (rng.lognormal(np.log(20_000), 0.5, n)).astype(np.int64)  # ~20 us polls
+    # A poll starts after the previous one returned: the gap covers its duration.
+    gaps[1:] = np.maximum(gaps[1:], dur[:-1] + 5_000)
+    gaps[0] = 0
+    t_start = int(DAY_START.timestamp()) * 1_000_000_000
+    tb = t_start + np.cumsum(gaps).astype(np.int64)
     # Polls every ~25 us: the unchanged polls before each state fill its gap.
     unchanged = np.maximum(gaps / 25_000 - 1, 0).astype(np.uint32)
     return tb, tb + dur, unchanged

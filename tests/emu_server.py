@@ -35,7 +35,7 @@ def start(port: int = 0, faults: dict[str, Any] | None = None,
         env["BOOKTAPE_TEST_EMU_PASSWORD"] = password
         args += ["--password-env", "BOOKTAPE_TEST_EMU_PASSWORD"]
     # stderr to a file, not a pipe: nobody reads it while the server runs.
-    err = tempfile.TemporaryFile(mode="w+")
+    err = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115  (lives as long as the server)
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
     assert p.stdout is not None
     line = p.stdout.readline()  # "READY <port>" once it listens

@@ -8,12 +8,16 @@ talks to ``booktape emulate`` over a real socket with the real mt5linux client.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 
 import booktape
+import booktape.emulator as emu
+from booktape.cli import cli as cli_group
 from booktape.events import read_events
 from booktape.sources.simulated import SimConfig, SimMarket
 
@@ -109,10 +113,14 @@ def test_cli_record_mt5linux_survives_server_restart(tape: Path) -> None:
     port = server.port
     rec = subprocess.Popen(
         [sys.executable, "-m", "booktape", "record", "--source", "mt5linux", "--mt5-port",
-         str(port), "--symbol", "RIU2", "--duration", "3s", "--out", str(tape), "--json"],
+         str(port), "--symbol", "RIU2", "--duration", "4s", "--out", str(tape), "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(1.0)
+        t0 = time.monotonic()  # wait until books are being journaled (not just started)
+        while not list(tape.glob("symbol=RIU2/*/*/_part-*.arrows")):
+            assert time.monotonic() - t0 < 30 and rec.poll() is None, "recorder did not start"
+            time.sleep(0.05)
+        time.sleep(0.3)
         server.stop()  # the bridge goes away: a real socket drop
         time.sleep(0.3)
         server = EmulateCli(port=port)
@@ -135,46 +143,80 @@ def test_cli_record_mt5linux_survives_server_restart(tape: Path) -> None:
         assert max(p for t, p, *_ in book if t == 2) < min(p for t, p, *_ in book if t == 1)
 
 
+def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+    """The CLI in-process (click's runner): for checks that need no real process."""
+    return CliRunner().invoke(cli_group, list(args), env=env, catch_exceptions=False)
+
+
 @pytest.mark.parametrize("extra, msg", [
     (("--symbol", "NOPE"), "Error: unknown symbol 'NOPE'"),
     (("--symbol", "EURUSD"), "Error: symbol 'EURUSD' has no market depth"),
     (("--mt5-path", "/nonexistent/terminal64.exe"), "Error: no MetaTrader 5 terminal at"),
 ])
 def test_cli_record_mt5_fatal_causes_exit_2(tape: Path, extra: tuple[str, ...], msg: str) -> None:
-    p = run_booktape("record", "--source", "mt5", "--mt5-module", "booktape.emulator",
-                     "--polls", "10", "--out", str(tape), "--quiet", *extra)
-    assert p.returncode == 2, p.stderr
-    assert msg in p.stderr and "Traceback" not in p.stderr
+    r = invoke("record", "--source", "mt5", "--mt5-module", "booktape.emulator",
+               "--polls", "10", "--out", str(tape), "--quiet", *extra)
+    assert r.exit_code == 2, r.output
+    assert msg in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 def test_cli_record_mt5_wrong_password_exit_2_without_echo(tape: Path) -> None:
-    env = {"BOOKTAPE_EMULATOR": json.dumps({"password": SECRET}),
-           "BOOKTAPE_MT5_PASSWORD": "not-" + SECRET[::-1]}
-    p = run_booktape("record", "--source", "mt5", "--mt5-module", "booktape.emulator",
-                     "--mt5-login", LOGIN, "--polls", "10", "--out", str(tape), "--quiet",
-                     env=env)
-    assert p.returncode == 2 and "was refused" in p.stderr
-    assert SECRET[::-1] not in p.stderr + p.stdout
+    emu.configure(emu.EmuConfig(password=SECRET))
+    try:
+        wrong = "not-" + SECRET[::-1]
+        r = invoke("record", "--source", "mt5", "--mt5-module", "booktape.emulator",
+                   "--mt5-login", LOGIN, "--polls", "10", "--out", str(tape), "--quiet",
+                   env={"BOOKTAPE_MT5_PASSWORD": wrong})
+        assert r.exit_code == 2 and "was refused" in r.stderr
+        assert wrong not in r.output
+        # --mt5-ask-password: typed at a hidden prompt, never on the command line.
+        r = CliRunner().invoke(
+            cli_group, ["record", "--source", "mt5", "--mt5-module", "booktape.emulator",
+                        "--mt5-login", LOGIN, "--mt5-ask-password", "--polls", "10",
+                        "--out", str(tape), "--json"],
+            input=SECRET + "\n", env={"BOOKTAPE_MT5_PASSWORD": ""}, catch_exceptions=False)
+        assert r.exit_code == 0, r.output
+        assert SECRET not in r.output  # the prompt hides what was typed
+        assert_secret_absent(tape)
+    finally:
+        emu.configure()
+        os.environ.pop("BOOKTAPE_MT5_PASSWORD", None)  # the prompt put it in this process
 
 
 def test_cli_mt5_options_are_checked(tape: Path) -> None:
-    p = run_booktape("record", "--mt5-port", "1", "--polls", "5", "--out", str(tape))
-    assert p.returncode == 2 and "apply only to --source mt5 or mt5linux" in p.stderr
-    p = run_booktape("record", "--source", "mt5linux", "--mt5-password", "x", "--out", str(tape))
-    assert p.returncode == 2 and "No such option" in p.stderr
-    p = run_booktape("record", "--source", "mt5linux", "--mt5-port", str(_closed_port()),
-                     "--polls", "5", "--out", str(tape), "--quiet")
-    assert p.returncode == 2 and "Error: cannot reach the mt5linux server" in p.stderr
+    r = invoke("record", "--mt5-port", "1", "--polls", "5", "--out", str(tape))
+    assert r.exit_code == 2 and "apply only to --source mt5 or mt5linux" in r.stderr
+    r = CliRunner().invoke(cli_group, ["record", "--source", "mt5linux", "--mt5-password", "x",
+                                       "--out", str(tape)])
+    assert r.exit_code == 2 and "No such option" in r.stderr
+    r = invoke("record", "--source", "mt5", "--mt5-port", "1", "--out", str(tape))
+    assert r.exit_code == 2 and "apply only to --source mt5linux" in r.stderr
+    r = invoke("record", "--source", "mt5linux", "--mt5-port", str(_closed_port()),
+               "--polls", "5", "--out", str(tape), "--quiet")
+    assert r.exit_code == 2 and "Error: cannot reach the mt5linux server" in r.stderr
 
 
 def test_cli_emulate_bad_fault_exit_2() -> None:
-    p = run_booktape("emulate", "--port", "0", "--fault", "ipc_drop_afterr=3")
-    assert p.returncode == 2 and "unknown fault" in p.stderr
-    p = run_booktape("emulate", "--port", "0", "--fault", "nonsense")
-    assert p.returncode == 2 and "NAME=VALUE" in p.stderr
+    r = invoke("emulate", "--port", "0", "--fault", "ipc_drop_afterr=3")
+    assert r.exit_code == 2 and "unknown fault" in r.stderr
+    r = invoke("emulate", "--port", "0", "--fault", "nonsense")
+    assert r.exit_code == 2 and "NAME=VALUE" in r.stderr
 
 
 def _closed_port() -> int:
     from .emu_server import free_port
 
     return free_port()
+
+
+def test_cli_record_mt5_in_a_spawned_poller_keeps_faults_and_exactness(tape: Path) -> None:
+    # pipe: the source is built inside a spawned polling process from the SourceSpec.
+    env = {"BOOKTAPE_EMULATOR": json.dumps({
+        "faults": {"ipc_drop_after_calls": 500, "ipc_down_s": 0.05}, "sim": SIM})}
+    p = run_booktape("record", "--source", "mt5", "--mt5-module", "booktape.emulator",
+                     "--symbol", "RIU2", "--polls", "2000", "--topology", "pipe",
+                     "--out", str(tape), "--json", env=env)
+    assert p.returncode == 0, p.stderr
+    kinds = [e["kind"] for e in read_events(tape)]
+    assert kinds.count("disconnect") == 1 and kinds.count("reconnect") == 1
+    assert_tape_is_exact(tape, ("RIU2",), 2000)

@@ -22,7 +22,7 @@ from booktape.sources.simulated import SimConfig, SimMarket
 
 LOCK = SimConfig(seed=3, lockstep=True)
 SECRET = "pa55-w0rd-XYZ"
-FAST = dict(backoff_initial_s=0.005, backoff_max_s=0.02)
+FAST = {"backoff_initial_s": 0.005, "backoff_max_s": 0.02}
 
 
 @pytest.fixture(autouse=True)
@@ -112,7 +112,9 @@ def test_mt5_password_from_config_file_env_wins(tmp_path: Path,
     cfg = tmp_path / "mt5.toml"
     cfg.write_text(f'[mt5]\nlogin = 5001234\npassword = "{SECRET}"\n')
     monkeypatch.delenv("BOOKTAPE_MT5_PASSWORD", raising=False)
-    opened(config_file=str(cfg))[0].close()
+    src, _ = opened(config_file=str(cfg))
+    assert SECRET not in str(vars(src)) and SECRET not in repr(src)
+    src.close()
     monkeypatch.setenv("BOOKTAPE_MT5_PASSWORD", "env-wins")
     with pytest.raises(SourceUnavailable, match="refused"):
         opened(config_file=str(cfg))

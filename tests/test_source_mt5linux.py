@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -14,14 +15,14 @@ import pytest
 from booktape.errors import SourceUnavailable
 from booktape.events import MemoryEvents
 from booktape.sources import SourceSpec, make_source
-from booktape.sources.mt5linux import BridgeLink, MT5LinuxSource, unpack_book
+from booktape.sources.mt5linux import BridgeLink, MT5LinuxSource, is_loopback, unpack_book
 from booktape.sources.simulated import SimConfig, SimMarket
 
 from . import emu_server
 from .emu_server import emulator
 
 LOCK = {"seed": 5, "lockstep": True}
-FAST = dict(backoff_initial_s=0.02, backoff_max_s=0.1)
+FAST = {"backoff_initial_s": 0.02, "backoff_max_s": 0.1}
 SECRET = "br1dge-S3CRET"
 
 
@@ -102,6 +103,8 @@ def test_mt5linux_warns_for_non_loopback_host(caplog: pytest.LogCaptureFixture) 
         BridgeLink("localhost", 18812)
         BridgeLink("127.0.0.1", 18812)
     assert caplog.text == ""
+    assert is_loopback("::1") and is_loopback("127.0.0.5")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.10")
 
 
 def test_mt5linux_version_mismatch_message(tmp_path: Path) -> None:
@@ -168,3 +171,58 @@ def test_mt5linux_server_restart_reconnects_over_a_new_socket() -> None:
         src.close()
     finally:
         emu_server.stop(proc)
+
+
+def test_mt5linux_other_client_shapes_fall_back_to_plain_rpyc(tmp_path: Path) -> None:
+    # A client class without eval/execute (mt5linux 1.1.x reshaped its API): booktape
+    # speaks RPyC classic to the same server itself.
+    fake = tmp_path / "mt5linux"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("class MetaTrader5:\n    pass\n")
+    with emulator() as port:
+        code = ("from booktape.sources import SourceSpec, make_source\n"
+                f"s = make_source(SourceSpec('mt5linux', {{'port': {port}}}))\n"
+                "s.open(('RIU2',))\n"
+                "b = s.getter('RIU2')()\n"
+                "print(type(s.link.client).__name__, len(b), b[0][0])\n"
+                "s.close()\n")
+        env = dict(os.environ, PYTHONPATH=f"{tmp_path}{os.pathsep}{emu_server.SRC}")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=env, timeout=60, check=False)
+    assert out.stdout.split() == ["NoneType", "40", "1"], out.stderr
+
+
+def test_mt5linux_server_without_metatrader5_package_names_the_fix() -> None:
+    # A bare RPyC classic server (an mt5linux server whose Wine Python lacks MetaTrader5).
+    port = emu_server.free_port()
+    code = ("from rpyc.utils.server import ThreadedServer\n"
+            "from rpyc.core import SlaveService\n"
+            f"ThreadedServer(SlaveService, hostname='127.0.0.1', port={port}).start()\n")
+    p = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.DEVNULL)
+    try:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 10:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        with pytest.raises(SourceUnavailable, match="has no MetaTrader5 package.*pip install "
+                                                    "MetaTrader5") as e:
+            opened(port)
+        assert "\n" not in str(e.value)
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_mt5linux_hung_call_past_request_timeout_is_a_lost_link() -> None:
+    with emulator(faults={"slow_every": 60, "slow_ms": 1500}) as port:
+        src, ev = opened(port, "RIU2", request_timeout_s=0.3)
+        g = src.getter("RIU2")
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 8 and "reconnect" not in [e.kind for e in ev.events]:
+            g()
+        kinds = [e.kind for e in ev.events]
+        assert kinds[:2] == ["disconnect", "reconnect"], kinds
+        assert "Timeout" in ev.events[0].detail["cause"]
+        src.close()

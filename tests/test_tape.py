@@ -19,7 +19,7 @@ from booktape.tape.journal import read_journal
 from booktape.tape.layout import partition_dirs
 from booktape.tape.manifest import read_manifest, sha256_file
 from booktape.tape.recover import recover
-from booktape.tape.seal import dedupe_sorted, seal_journal
+from booktape.tape.seal import dedupe_sorted
 from booktape.tape.writer import TapeWriter, WriterConfig
 
 DAY0 = 1_764_115_200_000_000_000  # 2025-11-26T00:00:00Z

@@ -21,7 +21,7 @@ class Clock(Protocol):
 class SystemClock:
     """Wall clock anchored once, advanced with ``perf_counter_ns``."""
 
-    __slots__ = ("_wall0", "_perf0")
+    __slots__ = ("_perf0", "_wall0")
 
     def __init__(self) -> None:
         # Take the anchor pair as close together as we can: the perf reading

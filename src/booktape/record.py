@@ -85,7 +85,8 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
            keep_unchanged: bool = False, topology: str = DEFAULT_TOPOLOGY,
            sync_every: str | int = "1s", chunk_snapshots: int = 128,
            on_status: Callable[[dict[str, int]], None] | None = None,
-           stop: StopFlag | None = None) -> Summary:
+           stop: StopFlag | None = None, buffer_bytes: int | None = None,
+           diag_dir: str | None = None) -> Summary:
     """Record order books until the duration/time/poll count is reached or Ctrl-C.
 
     Args:
@@ -101,6 +102,9 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
         keep_unchanged: store every poll, not only changed books.
         topology: how polling and storage are split across processes.
         on_status: called about twice a second with the live counters.
+        buffer_bytes: the acquirer's in-memory backlog before it spills to disk
+            (default: ``rotate_bytes``, the memory threshold).
+        diag_dir: a directory for benchmark measurements (poll stamps, latencies).
 
     Returns:
         A :class:`~booktape.summary.Summary` computed from the data read back from disk.
@@ -158,7 +162,8 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
                                 chunk_snapshots=chunk_snapshots)
             plan = RecordPlan(root=str(root), collector=collector, session=session, source=spec,
                               capture=cap, writer=wcfg, start_seq=start_seq, events_path=str(ev_path),
-                              meta={"source": source, "topology": topology})
+                              meta={"source": source, "topology": topology},
+                              buffer_bytes=buffer_bytes, diag_dir=diag_dir)
             events.emit(Event("session_start", now, collector=collector, detail={
                 "session": session, "symbols": list(syms), "source": source, "topology": topology,
                 "start_seq": list(start_seq), "recovered_journals": len(recovered)}))

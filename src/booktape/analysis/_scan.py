@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -61,7 +62,7 @@ class Stream:
         return int(self.seq.size)
 
 
-def _duck():  # type: ignore[no-untyped-def]
+def _duck() -> Any:
     import duckdb
 
     con = duckdb.connect(config={"threads": 2, "memory_limit": "512MB",
@@ -129,12 +130,15 @@ def scan_tape(data: str | Path, symbol: str | None = None, collector: str | None
             tables.append(_columns(t))
             del t
         out.append(_stream(sym, col, "tape", tables, infos, has_seq=True))
+    if con is not None:
+        con.close()
+    pa.default_memory_pool().release_unused()  # give the scan's buffers back before analysis
     return out
 
 
 def _columns(t: pa.Table) -> dict[str, np.ndarray]:
     """Numpy copies of a snapshot table's columns, so the Arrow buffers can be freed."""
-    out = {}
+    out: dict[str, np.ndarray] = {}
     for name in SNAP_COLS:
         a = t.column(name).combine_chunks().to_numpy(zero_copy_only=False) if t.num_rows \
             else np.zeros(0, np.int64)
@@ -152,7 +156,7 @@ def _stream(sym: str, col: str, source: str, tables: list[dict[str, np.ndarray]]
     def cat(name: str, dtype: type) -> np.ndarray:
         # Column by column, freeing each file's piece as it is copied: peak memory is
         # the snapshot arrays plus one column, never two copies of everything.
-        out = np.empty(sum(sizes), dtype)
+        out: np.ndarray = np.empty(sum(sizes), dtype)
         i = 0
         for t in tables:
             a = t.pop(name)

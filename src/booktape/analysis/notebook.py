@@ -60,7 +60,8 @@ def _first_line(path: Path) -> list[str]:
     return [c.strip().strip('"') for c in line.split(",")]
 
 
-def _read_snapshots(path: Path) -> tuple[dict[str, list[np.ndarray]], int]:
+def _read_snapshots(path: Path) -> tuple[dict[str, tuple[list[np.ndarray], list[np.ndarray]]],
+                                          int]:
     """Snapshot rows of one CSV, per collector name; and its level-row count."""
     names = _first_line(path)
     missing = {"time_after", "time_before"} - set(names)
@@ -73,7 +74,7 @@ def _read_snapshots(path: Path) -> tuple[dict[str, list[np.ndarray]], int]:
     conv = pacsv.ConvertOptions(include_columns=include, column_types={
         "time_after": pa.timestamp("ns"), "time_before": pa.timestamp("ns"),
         "name": pa.string(), **({idx_col: pa.int64()} if idx_col is not None else {})})
-    out: dict[str, list[np.ndarray]] = {}
+    out: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {}
     rows = 0
     prev: tuple[int, int, str] | None = None
     try:
@@ -101,7 +102,7 @@ def _read_snapshots(path: Path) -> tuple[dict[str, list[np.ndarray]], int]:
             sel = np.flatnonzero(start)
             for name in np.unique(nm[sel]):
                 s = sel[nm[sel] == name]
-                acc = out.setdefault(str(name), [[], []])  # type: ignore[list-item]
+                acc = out.setdefault(str(name), ([], []))
                 acc[0].append(tb[s])
                 acc[1].append(ta[s])
     except pa.ArrowInvalid as e:
@@ -122,9 +123,9 @@ def scan_csv_folder(folder: str | Path, collector: str | None = None,
         snaps, rows = _read_snapshots(f)
         infos.append(FileInfo(f.name, str(f), "csv", rows=rows,
                               snapshots=sum(sum(a.size for a in v[0]) for v in snaps.values())))
-        for name, (tbs, tas) in snaps.items():  # type: ignore[misc]
+        for name, (tbs_f, tas_f) in snaps.items():
             acc = per.setdefault(name, ([], [], []))
-            for tb, ta in zip(tbs, tas):
+            for tb, ta in zip(tbs_f, tas_f):
                 keep = np.ones(tb.size, bool)
                 if start_ns is not None:
                     keep &= tb >= start_ns

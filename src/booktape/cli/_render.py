@@ -24,7 +24,7 @@ err_console = Console(stderr=True)
 def fmt_ns_time(t_ns: int | None) -> str:
     if t_ns is None:
         return "-"
-    return dt.datetime.fromtimestamp(t_ns / 1e9, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    return dt.datetime.fromtimestamp(t_ns / 1e9, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 class StatusLine:
@@ -121,3 +121,50 @@ def render_ls(rows: list[dict[str, Any]], events: dict[str, int]) -> None:
     console.print(t)
     if events:
         console.print("events: " + ", ".join(f"{k} {v}" for k, v in sorted(events.items())))
+
+
+def render_merge(r: Any, limit: int = 20) -> None:
+    """The report of ``booktape merge`` (a :class:`~booktape.read.merge_report.MergeReport`)."""
+    status = "[green]no conflicts[/]" if r.ok else f"[red]{len(r.conflicts)} conflict(s)[/]"
+    console.print(f"[bold]booktape merge[/] {r.symbol}: {', '.join(r.collectors)} → "
+                  f"{r.merged_states:,} distinct states, {r.seen_by_all:,} seen by all: {status}")
+    t = Table(title="Collectors", title_justify="left")
+    for col in ("collector", "states", "only here", "missing", "first (UTC)", "last",
+                "poll p50", "poll p99"):
+        t.add_column(col, justify="left" if col in ("collector", "first (UTC)", "last") else "right")
+    for c in r.per_collector:
+        t.add_row(c.name, f"{c.states:,}", f"{c.only_here:,}", f"{c.missing:,}",
+                  fmt_ns_time(c.t_first_ns), fmt_ns_time(c.t_last_ns)[11:],
+                  human_ns(c.poll.duration_p50_ns), human_ns(c.poll.duration_p99_ns))
+    console.print(t)
+    for o in r.offsets:
+        applied = f", applied {o.applied_ns / 1e6:+.3f} ms" if o.applied_ns else ", not applied"
+        console.print(f"clock offset {o.collector} − {o.reference}: {o.offset_ns / 1e6:+.3f} ms "
+                      f"± {o.uncertainty_ns / 1e6:.3f} ms (from {o.pairs:,} matched changes, "
+                      f"spread {human_ns(o.spread_ns)}{applied})")
+    console.print(f"conflict tolerance {human_ns(r.tolerance_ns)}"
+                  + (f" · {r.reordered} states reordered by t_mid" if r.reordered else ""))
+    if r.missing:
+        t = Table(title=f"States a collector missed ({len(r.missing)} runs)", title_justify="left")
+        for col in ("missing from", "from (UTC)", "to", "states", "seen by"):
+            t.add_column(col, justify="right" if col == "states" else "left")
+        for m in r.missing[:limit]:
+            t.add_row(m.collector, fmt_ns_time(m.t_start_ns), fmt_ns_time(m.t_end_ns)[11:],
+                      f"{m.states:,}", ",".join(m.seen_by))
+        console.print(t)
+        if len(r.missing) > limit:
+            console.print(f"... and {len(r.missing) - limit} more runs (--json lists all)")
+    if r.conflicts:
+        t = Table(title="[red]Conflicts: different books at the same time[/]", title_justify="left")
+        for col in ("collectors", "from (UTC)", "to", "longest", "seq", "difference"):
+            t.add_column(col)
+        for c in r.conflicts[:limit]:
+            t.add_row(" vs ".join(c.collectors), fmt_ns_time(c.t_start_ns),
+                      fmt_ns_time(c.t_end_ns)[11:], human_ns(c.overlap_ns),
+                      f"{c.seq[0]} / {c.seq[1]}", c.detail)
+        console.print(t)
+    for n in r.notes:
+        console.print(f"[yellow]note:[/] {n}")
+    if r.parts:
+        console.print(f"wrote {r.merged_rows:,} rows in {len(r.parts)} part(s) under {r.out} "
+                      f"(collector={r.name})")

@@ -44,6 +44,9 @@ def mt5_option_decorators(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--mt5-give-up", type=DURATION, default=None,
                      help="Fail after the terminal has been unreachable this long, e.g. 10m; "
                           "default: keep retrying."),
+        click.option("--ticks", is_flag=True,
+                     help="Also record server time per poll (symbol_info_tick) and trades "
+                          "(copy_ticks_range) under DATA/_server_time and DATA/_ticks."),
         click.option("--mt5-module", default=None, hidden=True,
                      help="Module to use instead of MetaTrader5 (booktape.emulator)."),
     ]):
@@ -56,10 +59,10 @@ def mt5_source_options(source: str, *, mt5_path: str | None = None,
                        mt5_config: str | None = None, mt5_ask_password: bool = False,
                        mt5_host: str | None = None, mt5_port: int | None = None,
                        mt5_timeout: int | None = None, mt5_give_up: int | None = None,
-                       mt5_module: str | None = None) -> dict[str, Any]:
+                       mt5_module: str | None = None, ticks: bool = False) -> dict[str, Any]:
     """Turn the ``--mt5-*`` options into the source's keyword options (no password)."""
     given = {k: v for k, v in locals().items()
-             if k.startswith("mt5_") and v not in (None, False)}
+             if (k.startswith("mt5_") or k == "ticks") and v not in (None, False)}
     if source not in ("mt5", "mt5linux"):
         if given:
             names = ", ".join("--" + k.replace("_", "-") for k in given)
@@ -71,18 +74,20 @@ def mt5_source_options(source: str, *, mt5_path: str | None = None,
         raise BadArgument("--mt5-module applies only to --source mt5")
     if mt5_port is not None and not 0 < mt5_port < 65536:
         raise BadArgument(f"invalid --mt5-port {mt5_port}: must be 1..65535")
-    opts: dict[str, Any] = {}
-    for key, val in (("path", mt5_path), ("login", mt5_login), ("server", mt5_server),
-                     ("config_file", mt5_config), ("host", mt5_host), ("port", mt5_port),
-                     ("module", mt5_module)):
-        if val is not None:
-            opts[key] = val
+    named = (("path", mt5_path), ("login", mt5_login), ("server", mt5_server),
+             ("config_file", mt5_config), ("host", mt5_host), ("port", mt5_port),
+             ("module", mt5_module))
+    opts: dict[str, Any] = {key: val for key, val in named if val is not None}
     if mt5_timeout is not None:
         if mt5_timeout <= 0:
             raise BadArgument("invalid --mt5-timeout: must be positive")
         opts["timeout_ms"] = max(1, mt5_timeout // 1_000_000)
     if mt5_give_up is not None:
         opts["give_up_after_s"] = mt5_give_up / 1e9
+    if ticks:
+        # The ticks streams live in the same tape and collector as the books.
+        params = click.get_current_context().params
+        opts.update(ticks=True, ticks_out=params["out"], ticks_collector=params["collector"])
     if mt5_ask_password:
         pw = click.prompt("MT5 password", hide_input=True, err=True)
         # Inherited by spawned pollers; never in argv, the SourceSpec or a file.

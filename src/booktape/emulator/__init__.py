@@ -16,7 +16,7 @@ from typing import Any
 from ..clock import Clock
 from ..sources.simulated import SimConfig
 from .config import EmuConfig, Faults
-from .constants import *  # the package's constants: same names, same values
+from .constants import *  # noqa: F403  (the package's constants: same names and values)
 from .terminal import Terminal
 from .types import AccountInfo, BookInfo, SymbolInfo, TerminalInfo, Tick
 
@@ -135,10 +135,32 @@ def copy_ticks_range(symbol: str, date_from: Any, date_to: Any, flags: int) -> A
 
 
 __all__ = [
-    "ENV_CONFIG", "AccountInfo", "BookInfo", "EmuConfig", "config_from_env", "Faults", "SymbolInfo", "Terminal",
-    "TerminalInfo", "Tick", "account_info", "configure", "copy_ticks_from",
-    "copy_ticks_range", "initialize", "last_error", "login", "market_book_add",
-    "market_book_get", "market_book_release", "shutdown", "symbol_info",
-    "symbol_info_tick", "symbol_select", "symbols_total", "terminal", "terminal_info",
+    "ENV_CONFIG",
+    "AccountInfo",
+    "BookInfo",
+    "EmuConfig",
+    "Faults",
+    "SymbolInfo",
+    "Terminal",
+    "TerminalInfo",
+    "Tick",
+    "account_info",
+    "config_from_env",
+    "configure",
+    "copy_ticks_from",
+    "copy_ticks_range",
+    "initialize",
+    "last_error",
+    "login",
+    "market_book_add",
+    "market_book_get",
+    "market_book_release",
+    "shutdown",
+    "symbol_info",
+    "symbol_info_tick",
+    "symbol_select",
+    "symbols_total",
+    "terminal",
+    "terminal_info",
     "version",
 ]

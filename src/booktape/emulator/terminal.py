@@ -23,6 +23,7 @@ from .ticks import TradeTape
 from .types import AccountInfo, BookInfo, SymbolInfo, TerminalInfo, Tick, make
 
 VERSION = (500, 4410, "08 Jun 2024")
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 
 
 def _to_ms(when: Any) -> int:
@@ -30,7 +31,7 @@ def _to_ms(when: Any) -> int:
     if isinstance(when, _dt.datetime):
         if when.tzinfo is None:
             return calendar.timegm(when.timetuple()) * 1000 + when.microsecond // 1000
-        return int(when.timestamp() * 1000)
+        return (when - _EPOCH) // _dt.timedelta(milliseconds=1)
     if isinstance(when, (int, float)) and not isinstance(when, bool):
         return int(when) * 1000
     raise TypeError(f"expected datetime or int seconds, got {type(when).__name__}")
@@ -80,7 +81,7 @@ class Terminal:
     def _slow(self) -> None:
         f = self.faults
         delay = f.latency_ms
-        if f.slow_every and self._calls % f.slow_every == 0:
+        if f.slow_every and (self._calls + 1) % f.slow_every == 0:  # the call about to count
             delay += f.slow_ms
         if delay > 0:
             time.sleep(delay / 1000)

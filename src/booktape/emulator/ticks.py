@@ -29,7 +29,7 @@ class TradeTape:
         self._rnd = random.Random(symbol_seed(seed, symbol) ^ 0x71C5)
         self._rate = rate
         self._tick = tick
-        self._mid_ticks = self._base = int(round(mid / tick))
+        self._mid_ticks = self._base = round(mid / tick)
         self._t = (start_ms // _HOUR_MS) * _HOUR_MS - _HOUR_MS
         self.time_msc: list[int] = []
         self._rows: list[tuple[float, int, int]] = []  # price, volume, flags
@@ -38,7 +38,7 @@ class TradeTape:
         rnd = self._rnd
         while self._t <= now_ms:
             # Clustered trades: a share land in the same millisecond as the last.
-            gap = 0 if rnd.random() < 0.2 else int(rnd.expovariate(self._rate) * 1000) + 1
+            gap = 0 if rnd.random() < 0.2 else 1 + int(rnd.expovariate(self._rate) * 1000.0)
             self._t += gap
             step = rnd.choice((-1, 0, 0, 0, 1))
             drift = self._mid_ticks - self._base

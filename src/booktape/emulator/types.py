@@ -9,7 +9,7 @@ picklable fake would let a test pass that a real terminal fails (mt5linux
 from __future__ import annotations
 
 from operator import itemgetter
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Self
 
 
 class _Result(tuple):  # type: ignore[type-arg]
@@ -18,7 +18,7 @@ class _Result(tuple):  # type: ignore[type-arg]
     __slots__ = ()
     _fields: tuple[str, ...] = ()
 
-    def __new__(cls, *values: Any) -> _Result:
+    def __new__(cls, *values: Any) -> Self:
         if len(values) != len(cls._fields):
             raise TypeError(
                 f"{cls.__name__} takes {len(cls._fields)} fields, got {len(values)}"

@@ -15,6 +15,7 @@ Pure NumPy over per-snapshot arrays (hashes and ``t_mid`` times); no I/O.
 from __future__ import annotations
 
 import bisect
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,7 +63,7 @@ def monotone_mask(a: I64) -> BoolArr:
     sm = np.minimum.accumulate(a[::-1])[::-1]
     cut = np.flatnonzero(pm[:-1] < sm[1:]) + 1
     bounds = np.r_[0, cut, n]
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
+    for lo, hi in itertools.pairwise(bounds):
         if hi - lo > 1 and not bool(np.all(np.diff(a[lo:hi]) > 0)):
             keep[lo:hi] = False
             keep[lo + _lis(a[lo:hi])] = True
@@ -98,6 +99,7 @@ class OffsetEstimate:
     stderr_ns: int
     bound_ns: int  # half the poll-period and poll-duration differences (systematic)
     spread_ns: int  # 1.4826·MAD of the individual differences (per-transition jitter)
+    jitter_ns: int  # 99th percentile of |difference - median|: how late honest collectors lag
     pairs: int
     applied_ns: int = 0  # what merge subtracted from the collector's timestamps
 
@@ -119,8 +121,9 @@ def estimate_offset(ha: U64, ta: I64, hb: U64, tb: I64, *, bound_ns: int = 0,
     mad = float(np.median(np.abs(d - med)))
     spread = 1.4826 * mad
     se = 1.2533 * spread / np.sqrt(len(d))
-    return OffsetEstimate(collector, reference, int(round(med)), int(np.ceil(se)) + bound_ns,
-                          int(np.ceil(se)), bound_ns, int(round(spread)), len(d))
+    jitter = float(np.percentile(np.abs(d - med), 99))
+    return OffsetEstimate(collector, reference, round(med), int(np.ceil(se)) + bound_ns,
+                          int(np.ceil(se)), bound_ns, round(spread), round(jitter), len(d))
 
 
 def align(ha: U64, ta: I64, hb: U64, tb: I64, window_ns: int) -> tuple[I64, I64]:

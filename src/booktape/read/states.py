@@ -63,8 +63,13 @@ class States:
                       self.row_start, self.n_rows)
 
 
-def _col(t: pa.Table, name: str, dtype: type) -> npt.NDArray[np.generic]:
-    return np.asarray(t.column(name).to_numpy(), dtype=dtype)
+def _i64(t: pa.Table, name: str) -> I64:
+    return np.asarray(t.column(name).to_numpy(), dtype=np.int64)
+
+
+def _bits(t: pa.Table, name: str, dtype: type[np.generic]) -> U64:
+    """A column's values as raw 64-bit patterns (floats by their bits)."""
+    return np.asarray(t.column(name).to_numpy(), dtype=dtype).view(np.uint64)
 
 
 def snapshot_states(table: pa.Table) -> States:
@@ -81,14 +86,14 @@ def snapshot_states(table: pa.Table) -> States:
     if n == 0:
         z = np.zeros(0, np.int64)
         return States(np.zeros(0, np.uint64), z, z, z, np.zeros(0, np.uint64), z, z)
-    seq = _col(table, "seq", np.uint64)
+    seq = _bits(table, "seq", np.uint64)
     starts = np.flatnonzero(np.r_[True, seq[1:] != seq[:-1]]).astype(np.int64)
     n_rows = np.diff(np.r_[starts, n]).astype(np.int64)
-    level = _col(table, "level", np.int64).astype(np.uint64)  # -1 (empty book) wraps: fine
-    typ = _col(table, "type", np.int64).astype(np.uint64)
-    price = _col(table, "price", np.float64).view(np.uint64)
-    vol = _col(table, "volume", np.int64).view(np.uint64)
-    vdbl = _col(table, "volume_dbl", np.float64).view(np.uint64)
+    level = _bits(table, "level", np.int64)  # -1 (empty book) wraps: fine
+    typ = _bits(table, "type", np.int64)
+    price = _bits(table, "price", np.float64)
+    vol = _bits(table, "volume", np.int64)
+    vdbl = _bits(table, "volume_dbl", np.float64)
     h = mix64(typ * _GOLD + level)
     h = mix64(h ^ price)
     h = mix64(h ^ vol)
@@ -97,9 +102,9 @@ def snapshot_states(table: pa.Table) -> States:
     book = mix64(book + n_rows.astype(np.uint64) * _GOLD)
     return States(
         seq=seq[starts],
-        t_before=_col(table, "t_before_ns", np.int64)[starts],
-        t_after=_col(table, "t_after_ns", np.int64)[starts],
-        unchanged=_col(table, "unchanged", np.int64)[starts],
+        t_before=_i64(table, "t_before_ns")[starts],
+        t_after=_i64(table, "t_after_ns")[starts],
+        unchanged=_i64(table, "unchanged")[starts],
         hash=book,
         row_start=starts,
         n_rows=n_rows,

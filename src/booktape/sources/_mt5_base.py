@@ -14,17 +14,20 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..clock import Clock, SystemClock
-from ..errors import SourceUnavailable
+from ..errors import BadArgument, SourceUnavailable
 from ..events import Event, EventSink
 from ..model import Book
 from . import _mt5_errors as errs
 from ._backoff import Backoff
 from ._credentials import PASSWORD_ENV, load_config, resolve_password
+from .ticks import TicksRecorder
 
 log = logging.getLogger(__name__)
 
 #: (book or None, last_error when None, terminal connected to its broker if probed)
 Fetch = tuple[Book | None, tuple[int, str] | None, bool | None]
+#: Fetch plus (tick tuple or None, market_book_get ns, symbol_info_tick ns)
+FetchTick = tuple[Book | None, tuple[int, str] | None, bool | None, Any, int, int]
 
 
 class LinkLost(Exception):
@@ -41,6 +44,10 @@ class Link(Protocol):
     def call(self, fn: str, *args: Any, **kwargs: Any) -> tuple[Any, tuple[int, str]]:
         """Call an API function; return its result (records as dicts) and ``last_error()``."""
     def book(self, symbol: str, probe: bool) -> Fetch: ...
+    def book_tick(self, symbol: str, probe: bool) -> FetchTick:
+        """The book, then ``symbol_info_tick``, and how long each call took (ns)."""
+    def ticks_range(self, symbol: str, from_ms: int, to_ms: int) -> Any:
+        """``copy_ticks_range(..., COPY_TICKS_ALL)`` as a numpy structured array, or None."""
     def close(self) -> None: ...
 
 
@@ -63,6 +70,9 @@ class MT5SourceBase:
         backoff_initial_s, backoff_max_s: Reconnect delays (doubling, capped, jittered).
         give_up_after_s: Stop retrying after this long and fail; None retries forever.
         probe_every_s: How often to check ``terminal_info().connected`` (stale books).
+        ticks: Also record server time per poll and trades (see :mod:`.ticks`).
+        ticks_out, ticks_collector: The tape and collector those go to (``--out``, ``--collector``).
+        ticks_every_s: How often new trades are fetched.
     """
 
     name = "mt5"
@@ -72,14 +82,20 @@ class MT5SourceBase:
                  timeout_ms: int = 60_000, portable: bool = False,
                  backoff_initial_s: float = 0.1, backoff_max_s: float = 5.0,
                  give_up_after_s: float | None = None, probe_every_s: float = 1.0,
+                 ticks: bool = False, ticks_out: str | None = None,
+                 ticks_collector: str = "zero", ticks_every_s: float = 1.0,
                  clock: Clock | None = None) -> None:
+        if ticks and not ticks_out:
+            raise BadArgument("ticks=True needs ticks_out (the tape directory)")
         self.link = link
         conf = load_config(config_file) if config_file else {}
         self.path = path if path is not None else conf.get("path")
         lg = login if login is not None else conf.get("login")
         self.login = int(lg) if lg is not None else None
         self.server = server if server is not None else conf.get("server")
-        self._conf = conf
+        # Only the file's name is kept: the password is read again at each
+        # (re)connect and dropped right after, never held by this object.
+        self._config_file = config_file
         self.timeout_ms = int(timeout_ms)
         self.portable = bool(portable)
         self.backoff = Backoff(backoff_initial_s, backoff_max_s)
@@ -97,6 +113,9 @@ class MT5SourceBase:
         self._next_probe_ns = 0
         self._broker_down_since_ns: int | None = None
         self._none_streak: dict[str, tuple[int, int, tuple[int, str]]] = {}
+        self.ticks = bool(ticks)
+        self._ticks_args = (ticks_out, ticks_collector, ticks_every_s)
+        self.recorder: TicksRecorder | None = None
 
     def __repr__(self) -> str:
         # Never the password: it is not even an attribute, but say so for reviewers.
@@ -124,6 +143,11 @@ class MT5SourceBase:
             self._initialize(first=True)
             for s in self.symbols:
                 self.infos[s] = self._subscribe(s, first=True)
+            if self.ticks:
+                out, collector, every = self._ticks_args
+                assert out is not None
+                self.recorder = TicksRecorder(out, collector, self.symbols, self.clock,
+                                              every_s=every)
         except SourceUnavailable:
             self._quiet_close()
             raise
@@ -135,6 +159,8 @@ class MT5SourceBase:
             raise SourceUnavailable(f"lost {self.link.where} while opening: {_exc(e)}") from None
 
     def getter(self, symbol: str) -> Callable[[], Book | None]:
+        if self.recorder is not None:
+            return self._ticks_getter(symbol, self.recorder)
         link_book = self.link.book
         link_errors = self.link.link_errors
         perf = time.perf_counter_ns
@@ -161,12 +187,59 @@ class MT5SourceBase:
 
         return get
 
+    def _ticks_getter(self, symbol: str, rec: TicksRecorder) -> Callable[[], Book | None]:
+        """The getter with ``--ticks``: book and tick per poll, trades when due."""
+        link = self.link
+        perf = time.perf_counter_ns
+        now_ns = self.clock.now_ns
+        prev: list[Book | None] = [None]
+
+        def get() -> Book | None:
+            if self._down_since_ns is not None:
+                return self._recover()
+            t0 = now_ns()
+            p0 = perf()
+            probe = p0 >= self._next_probe_ns
+            try:
+                book, err, connected, tick, book_ns, tick_ns = link.book_tick(symbol, probe)
+                t1 = now_ns()
+                rec.sample(symbol, t0, t1, tick, book is not None and book != prev[0],
+                           book_ns, tick_ns)
+                if book is not None:
+                    prev[0] = book
+                from_ms = rec.trades_due(symbol, t1)
+                if from_ms is not None:
+                    rec.add_trades(symbol, link.ticks_range(symbol, from_ms,
+                                                            from_ms + 86_400_000))
+                rec.maintain()
+            except link.link_errors as e:
+                self._lost(_exc(e), symbol)
+                return None
+            if probe:
+                self._next_probe_ns = p0 + self.probe_every_ns
+                self._broker(connected)
+            if book is None:
+                self._none(symbol, err)
+                return None
+            if symbol in self._none_streak:
+                self._end_streak(symbol)
+            return book
+
+        return get
+
     def symbol_info(self, symbol: str) -> dict[str, Any]:
         return dict(self.infos.get(symbol, {}))
 
     def close(self) -> None:
         for s in list(self._none_streak):
             self._end_streak(s)
+        if self.recorder is not None:
+            try:
+                self.recorder.close()
+            except Exception:  # must not hide the book tape's own close; say so loudly
+                log.exception("sealing the ticks streams failed; the next --ticks recording "
+                              "of this collector seals what its journals hold")
+            self.recorder = None
         if self._down_since_ns is None:
             for s in self.symbols:
                 try:
@@ -184,7 +257,9 @@ class MT5SourceBase:
         kwargs: dict[str, Any] = {"timeout": self.timeout_ms, "portable": self.portable}
         if self.login is not None:
             kwargs["login"] = self.login
-            pw = resolve_password(self._conf)
+            conf = load_config(self._config_file) if self._config_file else {}
+            pw = resolve_password(conf)
+            del conf
             if pw is not None:
                 kwargs["password"] = pw
             if self.server is not None:

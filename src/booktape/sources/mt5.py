@@ -7,12 +7,21 @@ carry it across a ``spawn``: ``"MetaTrader5"`` on Windows,
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
+import time
 from types import ModuleType
 from typing import Any
 
 from ..errors import SourceUnavailable
-from ._mt5_base import Fetch, MT5SourceBase
+from ._mt5_base import Fetch, FetchTick, MT5SourceBase
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _utc(ms: int) -> dt.datetime:
+    """Epoch ms as an aware UTC datetime, exactly (no float rounding)."""
+    return _EPOCH + dt.timedelta(milliseconds=ms)
 
 
 class ModuleLink:
@@ -25,6 +34,7 @@ class ModuleLink:
         self.mod: Any = module if isinstance(module, ModuleType) else None
         name = module if isinstance(module, str) else module.__name__
         self.where = f"the {name} module"
+        self._book_ns = 0
 
     def connect(self) -> None:
         if self.mod is not None:
@@ -51,10 +61,26 @@ class ModuleLink:
         if probe:
             ti = mod.terminal_info()
             connected = None if ti is None else bool(ti.connected)
+        t0 = time.perf_counter_ns()
         b = mod.market_book_get(symbol)
+        self._book_ns = time.perf_counter_ns() - t0
         if b is None:
             return None, tuple(mod.last_error()), connected
         return b, None, connected
+
+    def book_tick(self, symbol: str, probe: bool) -> FetchTick:
+        perf = time.perf_counter_ns
+        book, err, connected = self.book(symbol, probe)
+        t1 = perf()
+        tick = self.mod.symbol_info_tick(symbol)
+        t2 = perf()
+        # _book_ns timed market_book_get alone, not the terminal_info probe.
+        return book, err, connected, (tuple(tick) if tick is not None else None), \
+            self._book_ns, t2 - t1
+
+    def ticks_range(self, symbol: str, from_ms: int, to_ms: int) -> Any:
+        mod = self.mod
+        return mod.copy_ticks_range(symbol, _utc(from_ms), _utc(to_ms), mod.COPY_TICKS_ALL)
 
     def close(self) -> None:
         # A module cannot be closed; `shutdown` is sent by the source's close().

@@ -37,12 +37,12 @@ def check_name(kind: str, value: str) -> str:
 
 
 def utc_date(t_ns: int) -> str:
-    return dt.datetime.fromtimestamp(t_ns / 1e9, tz=dt.timezone.utc).strftime("%Y-%m-%d")
+    return dt.datetime.fromtimestamp(t_ns / 1e9, tz=dt.UTC).strftime("%Y-%m-%d")
 
 
 def next_midnight_ns(t_ns: int) -> int:
-    d = dt.datetime.fromtimestamp(t_ns / 1e9, tz=dt.timezone.utc).date()
-    nxt = dt.datetime.combine(d + dt.timedelta(days=1), dt.time(), tzinfo=dt.timezone.utc)
+    d = dt.datetime.fromtimestamp(t_ns / 1e9, tz=dt.UTC).date()
+    nxt = dt.datetime.combine(d + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
     return int(nxt.timestamp()) * 1_000_000_000
 
 

@@ -43,6 +43,7 @@ class _Segment:
     journal: Journal
     opened_ns: int
     midnight_ns: int
+    first_t_ns: int = 0  # data time of the first row
     bytes: int = 0
     rows: int = 0
 
@@ -53,7 +54,7 @@ class WriterStats:
     sealed_parts: int = 0
     sealed_bytes: int = 0
     open_bytes: int = 0
-    syncs: int = 0  # fsync rounds, counting the close of a rotated segment
+    syncs: int = 0  # rounds of fsync over every open segment: what acknowledgements wait for
     durable_seq: dict[str, int] = field(default_factory=dict)
 
 
@@ -97,7 +98,10 @@ class TapeWriter:
         t = batch.column(self.time_col)
         t0 = int(pc.min(t).as_py())
         seg = self._segs.get(symbol)
-        if seg is not None and t0 >= seg.midnight_ns:
+        if seg is not None and (t0 >= seg.midnight_ns
+                                or t0 - seg.first_t_ns >= self.cfg.rotate_every_ns):
+            # Age by data time too: a saver catching up on a backlog must cut
+            # segments where the data says, not all in one (issue 3).
             self.seal(symbol)
             seg = None
         if seg is None:
@@ -126,7 +130,7 @@ class TapeWriter:
         n = next_part_number(d)
         meta = dict(self.meta, symbol=symbol, date=date)
         j = Journal(d / journal_name(n), with_metadata(self.schema, meta))
-        seg = _Segment(symbol, d, n, j, self.clock.now_ns(), next_midnight_ns(t0))
+        seg = _Segment(symbol, d, n, j, self.clock.now_ns(), next_midnight_ns(t0), t0)
         self._segs[symbol] = seg
         return seg
 
@@ -156,7 +160,6 @@ class TapeWriter:
         seg.journal.close()
         self.stats.durable_seq[symbol] = self._max_seq.get(symbol, -1)
         self.stats.open_bytes -= seg.bytes
-        self.stats.syncs += 1
         if self.sealer is not None:
             self.sealer(symbol, seg.journal.path)
             return None

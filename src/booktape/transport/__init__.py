@@ -47,9 +47,17 @@ class Topology(Protocol):
 
 _TOPOLOGIES: dict[str, str] = {
     "sequential": "booktape.transport.sequential:run",
+    "pipe": "booktape.transport.pipe:run",
+    "queue": "booktape.transport.queue:run",
+    "fanout-pipe": "booktape.transport.fanout:run_pipe",
+    "fanout-queue": "booktape.transport.fanout:run_queue",
+    "ring": "booktape.transport.ring:run",
 }
 
-DEFAULT_TOPOLOGY = "sequential"
+# The shared-memory ring: the only hand-off with no pickling and no system
+# call on the polling side, and the tightest gaps in and out of seal windows
+# (BENCHMARKS.md, "Topologies").
+DEFAULT_TOPOLOGY = "ring"
 
 
 def register(name: str, target: str) -> None:

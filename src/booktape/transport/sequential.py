@@ -6,6 +6,7 @@ happens between two polls, so storage shows up directly in the poll gaps.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,17 +14,27 @@ from ..capture.frame import decode
 from ..capture.loop import CaptureResult, StopFlag, run_capture
 from ..capture.stats import Stats
 from ..clock import SystemClock
-from ..events import EventSink
+from ..events import Event, EventSink
 from ..sources import make_source
+from ..tape.manifest import PartEntry
 from ..tape.writer import TapeWriter
 from . import RecordPlan
+from ._diag import LatencyProbe, traced, write_poll_trace
 
 
-def open_writer(plan: RecordPlan, clock: SystemClock, stats: Stats) -> TapeWriter:
-    """The tape writer a plan describes, reporting seals into ``stats``."""
+def open_writer(plan: RecordPlan, clock: SystemClock, stats: Stats,
+                events: EventSink | None = None) -> TapeWriter:
+    """The tape writer a plan describes, reporting seals into ``stats`` (and ``events``)."""
 
-    def on_seal(symbol: str, entry: object) -> None:
+    def on_seal(symbol: str, entry: PartEntry) -> None:
         stats.add("sealed_parts")
+        if events is not None:
+            # entry.sealed_at_ns is taken as the seal starts: the window is [then, now].
+            events.emit(Event("seal", entry.sealed_at_ns, symbol=symbol,
+                              collector=plan.collector, count=entry.snapshots,
+                              duration_ns=clock.now_ns() - entry.sealed_at_ns,
+                              detail={"part": entry.part, "rows": entry.rows,
+                                      "session": plan.session}))
 
     return TapeWriter(Path(plan.root), plan.collector, clock, config=plan.writer,
                       meta=dict(plan.meta, session=plan.session), on_seal=on_seal)
@@ -35,27 +46,41 @@ def run(plan: RecordPlan, stop: StopFlag, stats: Stats, events: EventSink,
     source = make_source(plan.source)
     source.bind(events, stop.is_set)
     source.open(plan.capture.symbols)
-    writer = open_writer(plan, clock, stats)
+    writer = open_writer(plan, clock, stats, events)
     symbols = plan.capture.symbols
+    latency = LatencyProbe(plan.diag_dir, "sequential")
+    syncs = [0]
+    starts = array("q")
     try:
         getters = [source.getter(s) for s in symbols]
+        if plan.diag_dir:
+            getters = traced(getters, starts)
 
         def handoff(chunk: bytes) -> None:
             for k, batch in decode(chunk).items():
                 writer.append(symbols[k], batch)
+                latency.note(batch)
 
         def housekeeping() -> None:
             writer.tick()
+            if writer.stats.syncs != syncs[0]:
+                syncs[0] = writer.stats.syncs
+                latency.durable(clock.now_ns())
             stats.set("rows", writer.stats.rows)
             stats.set("buffered_bytes", writer.stats.open_bytes)
             on_tick()
 
-        return run_capture(getters, plan.capture, clock.offset_ns, plan.start_seq, handoff,
-                           stop, stats, housekeeping)
+        result = run_capture(getters, plan.capture, clock.offset_ns, plan.start_seq, handoff,
+                             stop, stats, housekeeping)
+        if plan.diag_dir:
+            write_poll_trace(plan.diag_dir, starts, clock.offset_ns)
+        return result
     finally:
         try:
             source.close()
         finally:
             writer.close()
+            latency.durable(clock.now_ns())
+            latency.dump()
             stats.set("rows", writer.stats.rows)
             stats.set("buffered_bytes", 0)

@@ -1,0 +1,132 @@
+"""``booktape analyze``, ``verify`` and ``heatmap``: capture quality and integrity (issue 5)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from . import cli
+
+
+def _dump(obj: object) -> str:
+    return json.dumps(obj, default=str, indent=1)
+
+
+@cli.command()
+@click.argument("data", type=click.Path())
+@click.option("--symbol", default=None, help="Only this symbol.")
+@click.option("--collector", default=None, help="Only this collector.")
+@click.option("--start", default=None, help="From this time (ISO, UTC unless an offset is given).")
+@click.option("--end", default=None, help="Until this time (exclusive).")
+@click.option("--stall-factor", default=10.0, show_default=True,
+              help="A gap is a stall when over this many times the median.")
+@click.option("--stall-min", default="50ms", show_default=True,
+              help="... and longer than this.")
+@click.option("--html", "html_out", default=None, type=click.Path(),
+              help="Write one self-contained HTML page with the tables and plots.")
+@click.option("--png", "png_dir", default=None, type=click.Path(),
+              help="Write the plots as PNG files into this directory.")
+@click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
+def analyze(data: str, symbol: str | None, collector: str | None, start: str | None,
+            end: str | None, stall_factor: float, stall_min: str, html_out: str | None,
+            png_dir: str | None, as_json: bool) -> None:
+    """Report the capture quality of tape DATA (or a folder of the notebook's CSVs).
+
+    Per symbol and collector, one row per snapshot: polls, states, change rate,
+    poll duration and gap percentiles, stalls, time order, seq continuity,
+    events and parts. Exits 1 when loss, duplicates or disorder were found.
+
+    Example: booktape analyze data --html report.html
+    """
+    from ..analysis.report import report
+
+    rep = report(data, symbol, collector, start, end, stall_factor=stall_factor,
+                 stall_min=stall_min)
+    pngs: dict[str, bytes] = {}
+    if png_dir or html_out:
+        from ..analysis.plots import report_pngs
+
+        pngs = report_pngs(rep)
+    written = []
+    if png_dir:
+        d = Path(png_dir)
+        d.mkdir(parents=True, exist_ok=True)
+        for name, b in pngs.items():
+            (d / name).write_bytes(b)
+            written.append(str(d / name))
+    if html_out:
+        from ..analysis.report_html import report_html
+
+        Path(html_out).write_text(report_html(rep, pngs), encoding="utf-8")
+    if as_json:
+        click.echo(_dump(rep.to_dict()))
+    else:
+        from ._render_analysis import render_report
+
+        render_report(rep.tables(), rep.ok, [f"{r.symbol}/{r.collector}: {r.order.explanation}"
+                                             for r in rep.streams], written, html_out)
+    if not rep.ok:
+        raise click.exceptions.Exit(1)
+
+
+@cli.command()
+@click.argument("data", type=click.Path())
+@click.option("--symbol", default=None, help="Only this symbol.")
+@click.option("--collector", default=None, help="Only this collector.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def verify(data: str, symbol: str | None, collector: str | None, as_json: bool) -> None:
+    """Check every part of tape DATA against its manifest, and seq continuity.
+
+    Checksums, row counts, schema, seq and time ranges, seq within and across
+    parts, journals left unsealed, files no manifest lists. Lists problems with
+    file names; exits 1 on any.
+
+    Example: booktape verify data
+    """
+    from ..analysis.verify import verify as do_verify
+    from ._render_analysis import render_verify
+
+    res = do_verify(data, symbol, collector)
+    if as_json:
+        click.echo(_dump(res.to_dict()))
+    else:
+        render_verify(res)
+    if not res.ok:
+        raise click.exceptions.Exit(1)
+
+
+@cli.command()
+@click.argument("data", type=click.Path())
+@click.option("--symbol", required=True, help="The symbol to draw.")
+@click.option("--collector", default=None, help="Collector to draw (default: the first).")
+@click.option("--start", default=None, help="Window start (default: the tape's first state).")
+@click.option("--end", default=None, help="Window end (default: start + --window).")
+@click.option("--window", default="15m", show_default=True, help="Window length.")
+@click.option("--png", "png_out", default=None, type=click.Path(), help="Write the PNG here.")
+@click.option("--html", "html_out", default=None, type=click.Path(),
+              help="Write a self-contained HTML page here.")
+def heatmap(data: str, symbol: str, collector: str | None, start: str | None, end: str | None,
+            window: str, png_out: str | None, html_out: str | None) -> None:
+    """Draw resting volume by price over time for SYMBOL in tape DATA.
+
+    Colour = volume at each price, best bid and ask drawn over it, trades
+    marked when a ticks stream exists. Without --png/--html writes
+    heatmap-SYMBOL.png.
+
+    Example: booktape heatmap data --symbol RIU2 --start 2026-11-26T10:00 --png riu2.png
+    """
+    from ..analysis.heatmap import heatmap as do_heatmap
+    from ..analysis.heatmap import heatmap_html, heatmap_png
+
+    h = do_heatmap(data, symbol, collector, start, end, window=window)
+    png = heatmap_png(h)
+    if not png_out and not html_out:
+        png_out = f"heatmap-{symbol}.png"
+    if png_out:
+        Path(png_out).write_bytes(png)
+        click.echo(f"wrote {png_out} ({h.snapshots:,} states, {h.rows:,} rows)")
+    if html_out:
+        Path(html_out).write_text(heatmap_html(h, png), encoding="utf-8")
+        click.echo(f"wrote {html_out}")

@@ -1,0 +1,47 @@
+"""``queue``: acquisition + packing here, saving in one helper, over a ``multiprocessing.Queue``.
+
+The notebook's 2-process design with a Queue. ``put_nowait`` on a bounded
+queue: when it is full the chunk waits in the acquirer's backlog. The
+queue's feeder thread pickles and writes in this process, so it competes
+with polling for the GIL; the benchmark shows what that costs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from multiprocessing.context import BaseContext
+
+from ..capture.loop import CaptureResult, StopFlag
+from ..capture.stats import Stats
+from ..events import EventSink
+from . import RecordPlan
+from ._channels import DATA, END, QUEUE_MESSAGES, QueueSender, Receiver, message
+from ._child import Control
+from ._helpers import saver_main
+from .supervisor import acquire
+
+
+class QueueDownstream:
+    def __init__(self, ctx: BaseContext, plan: RecordPlan, stats: Stats, control: Control,
+                 first: int) -> None:
+        q = ctx.Queue(maxsize=QUEUE_MESSAGES)
+        self.control = control
+        p = ctx.Process(target=saver_main, name="booktape-saver",
+                        args=(plan, stats, control, first, Receiver(q=q), False))
+        p.start()
+        self.procs = [p]
+        self.out = QueueSender(q)
+
+    def try_send(self, n: int, chunk: bytes) -> bool:
+        return self.out.try_send(message(DATA, n, chunk))
+
+    def try_end(self, last: int) -> bool:
+        return self.out.try_send(message(END, last))
+
+    def close(self) -> None:
+        self.out.close()
+
+
+def run(plan: RecordPlan, stop: StopFlag, stats: Stats, events: EventSink,
+        on_tick: Callable[[], None]) -> CaptureResult:
+    return acquire(plan, stop, stats, events, on_tick, QueueDownstream)

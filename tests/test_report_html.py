@@ -1,0 +1,80 @@
+"""The analysis HTML page in a real headless Chromium: it loads cleanly, tables and images show."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from booktape.analysis import report
+from booktape.analysis.heatmap import heatmap, heatmap_html
+from booktape.analysis.report_html import report_html
+
+from .analysis_tapes import clean_tape, middle_seq, remove_seq
+
+# Injected only into the copy the browser opens: records every error (script or a
+# resource that failed to load) and, once loaded, what the page shows.
+PROBE = """<script>
+window.__errors = [];
+window.addEventListener('error', e => window.__errors.push(String(e.message || (e.target && (e.target.src || e.target.href)) || 'error')), true);
+window.addEventListener('load', () => {
+  const imgs = [...document.images];
+  const out = {errors: window.__errors, title: document.title,
+    tables: [...document.querySelectorAll('table')].map(t => [t.id, t.rows.length, t.getBoundingClientRect().height]),
+    imgs: imgs.map(i => [i.alt, i.complete, i.naturalWidth, i.naturalHeight, i.getBoundingClientRect().width]),
+    verdict: (document.getElementById('verdict') || {}).textContent};
+  const pre = document.createElement('pre'); pre.id = '__probe'; pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+def chromium() -> str:
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.fail("chromium is not installed (`apt-get install -y chromium`; .ci/run does it)")
+    return exe
+
+
+def load_in_browser(page: str, tmp_path: Path) -> dict:  # type: ignore[type-arg]
+    probed = tmp_path / "probed.html"
+    probed.write_text(page.replace("<head>", "<head>" + PROBE, 1), encoding="utf-8")
+    cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000",
+           "--window-size=1400,900", "--dump-dom", probed.as_uri()]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
+    m = re.search(r'<pre id="__probe">(.*?)</pre>', p.stdout, re.S)
+    assert m, f"page did not finish loading:\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}"
+    import html
+
+    return json.loads(html.unescape(m.group(1)))  # type: ignore[no-any-return]
+
+
+def test_report_html_loads_in_chromium_with_tables_and_images(tmp_path: Path) -> None:
+    tape = clean_tape(tmp_path / "data")
+    remove_seq(tape, middle_seq(tape))  # so the problem and seq tables have rows
+    page = report_html(report(tape))
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+    got = load_in_browser(page, tmp_path)
+    assert got["errors"] == []
+    assert "FAILED" in got["verdict"]
+    tables = {t[0]: t for t in got["tables"]}
+    for key in ("problems", "summary", "latency", "seq", "parts"):
+        tid, rows, height = tables[f"table-{key}"]
+        assert rows >= 2 and height > 0, (key, tables[f"table-{key}"])
+    assert len(got["imgs"]) == 2
+    for alt, complete, w, h, shown in got["imgs"]:
+        assert complete and w > 300 and h > 100 and shown > 0, alt
+
+
+def test_heatmap_html_loads_in_chromium(tmp_path: Path) -> None:
+    tape = clean_tape(tmp_path / "data")
+    got = load_in_browser(heatmap_html(heatmap(tape, "RIU2")), tmp_path)
+    assert got["errors"] == [] and len(got["imgs"]) == 1
+    (alt, complete, w, h, shown), = got["imgs"]
+    assert complete and w > 500 and h > 300

@@ -1,0 +1,99 @@
+"""``booktape.analysis.verify`` on real tapes with known injected defects."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import pytest
+
+from booktape.analysis import verify
+from booktape.errors import TapeNotFound
+
+from .analysis_tapes import (
+    _write_manifest,
+    clean_tape,
+    coll_dir,
+    corrupt_byte,
+    duplicate_part,
+    middle_seq,
+    parts,
+    remove_seq,
+    swap_rows,
+)
+
+
+@pytest.fixture
+def tape(tmp_path: Path) -> Path:
+    return clean_tape(tmp_path / "data")
+
+
+def kinds(res) -> set[str]:  # type: ignore[no-untyped-def]
+    return {p.kind for p in res.problems}
+
+
+def test_verify_clean_tape_has_no_problems(tape: Path) -> None:
+    res = verify(tape)
+    assert res.ok, res.problems
+    assert res.parts == 3 and res.journals == 0
+    assert res.snapshots == sum(e.snapshots for e in parts(tape))
+    assert res.rows == sum(e.rows for e in parts(tape))
+
+
+def test_verify_corrupted_byte_names_the_part(tape: Path) -> None:
+    p = corrupt_byte(tape, parts(tape)[1].part)
+    res = verify(tape)
+    assert "checksum" in kinds(res)
+    assert any(x.file == str(p) and p.name in x.message for x in res.problems)
+
+
+def test_verify_removed_seq_is_a_gap_inside_its_part(tape: Path) -> None:
+    k = middle_seq(tape)
+    remove_seq(tape, k)
+    res = verify(tape)
+    assert kinds(res) == {"seq-gap"}
+    (p,) = res.problems
+    assert f"{k - 1} → {k + 1}" in p.message and parts(tape)[1].part in p.message
+
+
+def test_verify_duplicated_part_repeats_seq_across_parts(tape: Path) -> None:
+    e = parts(tape)[1]
+    new = duplicate_part(tape, e.part)
+    res = verify(tape)
+    assert kinds(res) == {"seq-duplicate"}
+    (p,) = res.problems
+    assert new in p.message and e.part in p.message and f"{e.seq_min}..{e.seq_max}" in p.message
+
+
+def test_verify_swapped_rows_go_back_in_seq(tape: Path) -> None:
+    k = middle_seq(tape)
+    swap_rows(tape, k)
+    res = verify(tape)
+    assert "seq-order" in kinds(res)
+    assert any(f"{k + 1} → {k}" in p.message for p in res.problems)
+
+
+def test_verify_part_missing_from_disk_and_manifest_mismatch(tape: Path) -> None:
+    d = coll_dir(tape)
+    e1, e2 = parts(tape)[1], parts(tape)[2]
+    (d / e1.part).unlink()
+    _write_manifest(d, [e if e.part != e2.part else dataclasses.replace(e, rows=e.rows + 1)
+                        for e in parts(tape)])
+    res = verify(tape)
+    assert {"missing-file", "rows", "seq-gap"} <= kinds(res)
+
+
+def test_verify_unsealed_journal_and_orphan_part_are_listed(tape: Path) -> None:
+    d = coll_dir(tape)
+    shutil.copy(d / parts(tape)[0].part, d / "part-000009.parquet")
+    (d / "_part-000010.arrows").write_bytes(b"")
+    res = verify(tape)
+    assert {"orphan", "open-journal"} <= kinds(res)
+    files = {Path(p.file).name for p in res.problems}
+    assert {"part-000009.parquet", "_part-000010.arrows"} <= files
+
+
+def test_verify_path_without_tape_raises(tmp_path: Path) -> None:
+    with pytest.raises(TapeNotFound):
+        verify(tmp_path)
