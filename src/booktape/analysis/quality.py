@@ -383,6 +383,16 @@ def part_stats(s: Stream) -> list[PartStats]:
 # --- the whole report of one stream ------------------------------------------------------
 
 
+def session_first_seqs(events: list[dict[str, Any]], symbol: str) -> np.ndarray:
+    """The first seq of each recording session of ``symbol``, from ``session_start`` events."""
+    out = []
+    for e in events:
+        d = e.get("detail") or {}
+        if e.get("kind") == "session_start" and symbol in d.get("symbols", []):
+            out.append(int(d["start_seq"][d["symbols"].index(symbol)]))
+    return np.array(out, dtype=np.uint64)
+
+
 def analyze_stream(s: Stream, *, stall_factor: float = 10.0, stall_min_ns: int = 50_000_000,
                    events: list[dict[str, Any]] | None = None) -> StreamReport:
     """All numbers of one collector's stream (see the module docstring)."""
@@ -419,7 +429,10 @@ def analyze_stream(s: Stream, *, stall_factor: float = 10.0, stall_min_ns: int =
     idle = polls_in * -typical
     idle += gap
     stall_thr = int(max(stall_factor * typical, stall_min_ns))
-    stalls, n_stalls = gaps_over(m, gap, polls_in, sq, idle > stall_thr - typical, typical)
+    # The pause between two recording sessions is nobody's stall: the recorder was off.
+    new_session = np.isin(sq[1:], session_first_seqs(events or [], s.symbol))
+    stalls, n_stalls = gaps_over(m, gap, polls_in, sq,
+                                 (idle > stall_thr - typical) & ~new_session, typical)
     del idle
     sg = percentiles(gap)
     long_thr = int(max(stall_factor * (sg["p50"] if gap.size else 0), stall_min_ns))
