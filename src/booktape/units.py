@@ -102,3 +102,24 @@ def human_ns(ns: float) -> str:
     if ns < 1_000_000_000:
         return f"{ns / 1e6:.2f} ms"
     return f"{ns / 1e9:.2f} s"
+
+
+def parse_anchor(text: str, now: dt.datetime | None = None) -> int:
+    """``"12:00"`` / ``"12:00:30"`` (today, local time) or an ISO date-time → wall ns."""
+    now = now or dt.datetime.now().astimezone()
+    t = text.strip()
+    for fmt in ("%H:%M", "%H:%M:%S"):
+        try:
+            clock = dt.datetime.strptime(t, fmt).time()
+        except ValueError:
+            continue
+        return int(dt.datetime.combine(now.date(), clock, tzinfo=now.tzinfo).timestamp()) * 10**9
+    try:
+        target = dt.datetime.fromisoformat(t)
+    except ValueError:
+        raise BadArgument(
+            f"invalid --sim-anchor {text!r}: use HH:MM, HH:MM:SS or an ISO date-time"
+        ) from None
+    if target.tzinfo is None:
+        target = target.replace(tzinfo=now.tzinfo)
+    return int(target.timestamp() * 1e6) * 1000

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from ..errors import BadArgument
+from ..units import parse_anchor
 from ..transport import DEFAULT_TOPOLOGY, topology_names
 from . import cli
 from ._options import DURATION, SIZE
@@ -75,6 +76,9 @@ def sim_option_decorators(f: Any) -> Any:
               help="fsync the journal this often (the most a power cut can lose).")
 @sim_option_decorators
 @mt5_option_decorators
+@click.option("--sim-anchor", default=None,
+              help="Wall time the sim's market starts (HH:MM[:SS] today, or ISO): recorders "
+                   "given the same seed and anchor see one shared market (redundant collectors).")
 @click.option("--sim-log", default=None, type=click.Path(),
               help="Write the sim's ground truth (states served per call) to this JSON file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
@@ -82,7 +86,7 @@ def sim_option_decorators(f: Any) -> Any:
 def record(source: str, symbols: tuple[str, ...], out: str, duration: str | None,
            until: str | None, polls: int | None, interval: int, collector: str,
            rotate_every: int, rotate_bytes: int, keep_unchanged: bool, topology: str,
-           sync_every: int, sim_log: str | None, sim_latency: int | None, sim_seed: int | None, sim_rate: float | None,
+           sync_every: int, sim_anchor: str | None, sim_log: str | None, sim_latency: int | None, sim_seed: int | None, sim_rate: float | None,
            sim_levels: int | None, sim_lockstep: bool, as_json: bool, quiet: bool,
            **mt5: Any) -> None:
     """Record order books until --duration/--until/--polls or Ctrl-C, then seal and summarise.
@@ -98,6 +102,10 @@ def record(source: str, symbols: tuple[str, ...], out: str, duration: str | None
 
     opts = sim_options(sim_latency, sim_seed, sim_rate, sim_levels, sim_lockstep, source)
     opts.update(mt5_source_options(source, **mt5))
+    if sim_anchor:
+        if source != "sim":
+            raise BadArgument("--sim-anchor applies only to --source sim")
+        opts["anchor_ns"] = parse_anchor(sim_anchor)
     if sim_log:
         if source != "sim":
             raise BadArgument("--sim-log applies only to --source sim")
