@@ -12,19 +12,30 @@ import multiprocessing as mp
 import os
 import signal
 import sys
-from multiprocessing.context import BaseContext
+from typing import TYPE_CHECKING, TypeAlias
+
+if TYPE_CHECKING:
+    from multiprocessing.context import (
+        DefaultContext,
+        ForkContext,
+        ForkServerContext,
+        SpawnContext,
+    )
+
+    # typeshed's BaseContext has no .Process; get_context() returns one of these.
+    Context: TypeAlias = DefaultContext | SpawnContext | ForkContext | ForkServerContext
 
 START_METHOD_ENV = "BOOKTAPE_START_METHOD"
 
 
-def mp_context() -> BaseContext:
+def mp_context() -> Context:
     """The start method from ``BOOKTAPE_START_METHOD`` (tests force ``spawn``), else the default.
 
     A context, never ``set_start_method``: the recorder is a library and the
     global start method belongs to the application.
     """
     method = os.environ.get(START_METHOD_ENV) or None
-    return mp.get_context(method)
+    return mp.get_context(method)  # type: ignore[return-value]
 
 
 def become_helper() -> int:
@@ -65,7 +76,7 @@ class Control:
 
     ACKED, READY = 0, 1
 
-    def __init__(self, ctx: BaseContext | None = None, raw: object = None) -> None:
+    def __init__(self, ctx: Context | None = None, raw: object = None) -> None:
         if raw is None:
             assert ctx is not None
             raw = ctx.RawArray("q", 2)

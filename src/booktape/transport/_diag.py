@@ -24,7 +24,7 @@ T = TypeVar("T")
 _MAX_LATENCY_SAMPLES = 4_000_000
 
 
-def traced(getters: Sequence[Callable[[], T]], starts: array) -> list[Callable[[], T]]:
+def traced(getters: Sequence[Callable[[], T]], starts: array[int]) -> list[Callable[[], T]]:
     """Getters that append ``perf_counter_ns()`` to ``starts`` before each call."""
     perf = time.perf_counter_ns
     push = starts.append
@@ -38,7 +38,7 @@ def traced(getters: Sequence[Callable[[], T]], starts: array) -> list[Callable[[
     return [wrap(g) for g in getters]
 
 
-def write_poll_trace(diag_dir: str, starts: array, wall_offset_ns: int) -> None:
+def write_poll_trace(diag_dir: str, starts: array[int], wall_offset_ns: int) -> None:
     """Poll start stamps as wall-clock int64 ns in ``polls.npy``."""
     a = np.frombuffer(starts, dtype=np.int64) + wall_offset_ns
     np.save(Path(diag_dir) / "polls.npy", a)

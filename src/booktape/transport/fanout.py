@@ -8,27 +8,39 @@ order, and the saver's reorder buffer puts chunks back in sequence.
 from __future__ import annotations
 
 from collections.abc import Callable
-from multiprocessing.context import BaseContext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..capture.loop import CaptureResult, StopFlag
 from ..capture.stats import Stats
 from ..events import EventSink
 from . import RecordPlan
-from ._channels import (DATA, END, QUEUE_MESSAGES, BlockingSender, PipeSender, QueueSender,
-                        Receiver, message)
+from ._channels import (
+    DATA,
+    END,
+    QUEUE_MESSAGES,
+    BlockingSender,
+    PipeSender,
+    QueueSender,
+    Receiver,
+    message,
+)
 from ._child import Control
 from ._helpers import packer_main, saver_main
 from .supervisor import acquire
+
+if TYPE_CHECKING:
+    from multiprocessing.process import BaseProcess
+
+    from ._child import Context
 
 PACKERS = 2
 
 
 class FanoutDownstream:
-    def __init__(self, ctx: BaseContext, plan: RecordPlan, stats: Stats, control: Control,
+    def __init__(self, ctx: Context, plan: RecordPlan, stats: Stats, control: Control,
                  first: int, *, use_queue: bool) -> None:
         self.control = control
-        self.procs = []
+        self.procs: list[BaseProcess] = []
         self.outs: list[PipeSender | QueueSender] = []
         self._ended = [False] * PACKERS
         to_close: list[Any] = []
@@ -48,6 +60,7 @@ class FanoutDownstream:
         saver.start()
         self.procs.append(saver)
         for i in range(PACKERS):
+            out: QueueSender | PipeSender
             if use_queue:
                 q = ctx.Queue(maxsize=QUEUE_MESSAGES)
                 inbox, out = Receiver(q=q), QueueSender(q)
@@ -80,9 +93,9 @@ class FanoutDownstream:
             q.close()
 
 
-def _start(use_queue: bool) -> Callable[[BaseContext, RecordPlan, Stats, Control, int],
+def _start(use_queue: bool) -> Callable[[Context, RecordPlan, Stats, Control, int],
                                           FanoutDownstream]:
-    def start(ctx: BaseContext, plan: RecordPlan, stats: Stats, control: Control,
+    def start(ctx: Context, plan: RecordPlan, stats: Stats, control: Control,
               first: int) -> FanoutDownstream:
         return FanoutDownstream(ctx, plan, stats, control, first, use_queue=use_queue)
     return start

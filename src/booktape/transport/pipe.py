@@ -8,7 +8,7 @@ the acquirer's backlog instead of stalling a ``send`` mid-poll.
 from __future__ import annotations
 
 from collections.abc import Callable
-from multiprocessing.context import BaseContext
+from typing import TYPE_CHECKING
 
 from ..capture.loop import CaptureResult, StopFlag
 from ..capture.stats import Stats
@@ -19,9 +19,14 @@ from ._child import Control
 from ._helpers import saver_main
 from .supervisor import acquire
 
+if TYPE_CHECKING:
+    from multiprocessing.process import BaseProcess
+
+    from ._child import Context
+
 
 class PipeDownstream:
-    def __init__(self, ctx: BaseContext, plan: RecordPlan, stats: Stats, control: Control,
+    def __init__(self, ctx: Context, plan: RecordPlan, stats: Stats, control: Control,
                  first: int) -> None:
         r, w = ctx.Pipe(duplex=False)
         self.control = control
@@ -29,7 +34,7 @@ class PipeDownstream:
                         args=(plan, stats, control, first, Receiver(conns=[r]), False))
         p.start()
         r.close()  # the saver has its own copy now
-        self.procs = [p]
+        self.procs: list[BaseProcess] = [p]
         self.out = PipeSender(w)
 
     def try_send(self, n: int, chunk: bytes) -> bool:

@@ -9,7 +9,7 @@ with polling for the GIL; the benchmark shows what that costs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from multiprocessing.context import BaseContext
+from typing import TYPE_CHECKING
 
 from ..capture.loop import CaptureResult, StopFlag
 from ..capture.stats import Stats
@@ -20,16 +20,21 @@ from ._child import Control
 from ._helpers import saver_main
 from .supervisor import acquire
 
+if TYPE_CHECKING:
+    from multiprocessing.process import BaseProcess
+
+    from ._child import Context
+
 
 class QueueDownstream:
-    def __init__(self, ctx: BaseContext, plan: RecordPlan, stats: Stats, control: Control,
+    def __init__(self, ctx: Context, plan: RecordPlan, stats: Stats, control: Control,
                  first: int) -> None:
         q = ctx.Queue(maxsize=QUEUE_MESSAGES)
         self.control = control
         p = ctx.Process(target=saver_main, name="booktape-saver",
                         args=(plan, stats, control, first, Receiver(q=q), False))
         p.start()
-        self.procs = [p]
+        self.procs: list[BaseProcess] = [p]
         self.out = QueueSender(q)
 
     def try_send(self, n: int, chunk: bytes) -> bool:

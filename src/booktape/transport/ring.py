@@ -19,7 +19,7 @@ import struct
 import time
 from collections.abc import Callable
 from multiprocessing import shared_memory
-from multiprocessing.context import BaseContext
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,6 +33,11 @@ from ._channels import DATA, END
 from ._child import Control, become_helper
 from ._helpers import limit_threads, save_loop
 from .supervisor import acquire
+
+if TYPE_CHECKING:
+    from multiprocessing.process import BaseProcess
+
+    from ._child import Context
 
 HEADER_BYTES = 64  # [write position, read position], padded to a cache line
 RECORD = struct.Struct("<iiq")  # payload length, kind, chunk number
@@ -107,6 +112,7 @@ def ring_saver_main(plan: RecordPlan, stats: Stats, control: Control, first: int
     ppid = become_helper()
     limit_threads()
     shm = _attach(shm_name)
+    assert shm.buf is not None  # an attached segment always has a buffer
     ring = Ring(shm.buf, capacity)
 
     def recv(timeout: float) -> tuple[int, int, memoryview] | None:
@@ -127,12 +133,13 @@ def ring_saver_main(plan: RecordPlan, stats: Stats, control: Control, first: int
 
 
 class RingDownstream:
-    def __init__(self, ctx: BaseContext, plan: RecordPlan, stats: Stats, control: Control,
+    def __init__(self, ctx: Context, plan: RecordPlan, stats: Stats, control: Control,
                  first: int, capacity: int = RING_BYTES) -> None:
         self.control = control
         name = f"booktape-{os.getpid()}-{secrets.token_hex(4)}"
         self.shm = shared_memory.SharedMemory(name=name, create=True,
                                               size=HEADER_BYTES + capacity)
+        assert self.shm.buf is not None
         self.ring = Ring(self.shm.buf, capacity)
         self.ring.pos[:] = 0
         try:
@@ -142,7 +149,7 @@ class RingDownstream:
         except BaseException:
             self.close()
             raise
-        self.procs = [p]
+        self.procs: list[BaseProcess] = [p]
 
     def try_send(self, n: int, chunk: bytes) -> bool:
         return self.ring.put(DATA, n, chunk)

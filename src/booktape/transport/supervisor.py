@@ -18,10 +18,9 @@ import time
 from array import array
 from collections import deque
 from collections.abc import Callable
-from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..capture.frame import decode
 from ..capture.loop import CaptureResult, StopFlag, run_capture
@@ -34,6 +33,9 @@ from . import RecordPlan
 from ._child import Control, mp_context
 from ._diag import traced, write_poll_trace
 from .backlog import Backlog
+
+if TYPE_CHECKING:
+    from ._child import Context
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +67,7 @@ class Downstream(Protocol):
         """Release channels and shared memory (helpers are dead or finished)."""
 
 
-StartFn = Callable[[BaseContext, RecordPlan, Stats, Control, int], Downstream]
+StartFn = Callable[["Context", RecordPlan, Stats, Control, int], Downstream]
 
 
 def spill_path(plan: RecordPlan) -> Path:
@@ -76,7 +78,7 @@ class Supervisor:
     """Owns the backlog and the current generation; restarts it when a helper dies."""
 
     def __init__(self, plan: RecordPlan, stats: Stats, events: EventSink, stop: StopFlag,
-                 start: StartFn, ctx: BaseContext | None = None) -> None:
+                 start: StartFn, ctx: Context | None = None) -> None:
         self.plan = plan
         self.stats = stats
         self.events = events
