@@ -55,7 +55,35 @@ def become_helper() -> int:
             libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
         except (OSError, AttributeError):
             pass
+    deprioritize(HELPER_NICE)
     return os.getppid()
+
+
+#: How much helpers (packers, saver) yield the CPU to the poller. Storage only
+#: has to keep up on average (the backlog absorbs bursts), while every ms the
+#: poller waits for a core is a gap in the data. BOOKTAPE_HELPER_NICE=0 disables.
+HELPER_NICE = int(os.environ.get("BOOKTAPE_HELPER_NICE", "10"))
+
+
+def deprioritize(nice: int, thread: bool = False) -> None:
+    """Lower this process's (or, on Linux, this thread's) CPU priority; best effort."""
+    if nice <= 0:
+        return
+    try:
+        if thread and sys.platform.startswith("linux"):
+            import threading
+
+            # On Linux a thread has its own nice value: setpriority on its tid.
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(),
+                           min(19, os.getpriority(os.PRIO_PROCESS, 0) + nice))
+        elif os.name == "nt":
+            import psutil
+
+            psutil.Process().nice(psutil.BELOW_NORMAL_PRIORITY_CLASS)
+        elif not thread:
+            os.nice(nice)
+    except (OSError, ImportError, AttributeError):
+        pass
 
 
 def parent_gone(ppid: int) -> bool:

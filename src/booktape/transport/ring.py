@@ -16,10 +16,9 @@ from __future__ import annotations
 import os
 import secrets
 import struct
-import time
 from collections.abc import Callable
 from multiprocessing import shared_memory
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -107,8 +106,12 @@ def _attach(name: str) -> shared_memory.SharedMemory:
     return shared_memory.SharedMemory(name=name)
 
 
+#: Longest the saver sleeps with nothing to do (parent checks, fsync cadence).
+WAKE_TIMEOUT_S = 0.05
+
+
 def ring_saver_main(plan: RecordPlan, stats: Stats, control: Control, first: int,
-                    shm_name: str, capacity: int) -> None:
+                    shm_name: str, capacity: int, wake: Any) -> None:
     ppid = become_helper()
     limit_threads()
     shm = _attach(shm_name)
@@ -118,10 +121,13 @@ def ring_saver_main(plan: RecordPlan, stats: Stats, control: Control, first: int
     def recv(timeout: float) -> tuple[int, int, memoryview] | None:
         got = ring.get()
         if got is None:
-            # Sleeping (not spinning) leaves the other core to the poller; a
-            # chunk waits at most this long, far below the fsync cadence.
-            time.sleep(timeout)
-            return None
+            # Block until the poller says a record is there (one semaphore post
+            # per chunk, ~20/s) rather than waking every few ms to look: every
+            # needless wake-up on a 2-core machine is a chance to delay a poll.
+            wake.acquire(timeout=max(timeout, WAKE_TIMEOUT_S))
+            got = ring.get()
+            if got is None:
+                return None
         kind, n, payload = got
         return kind, n, memoryview(payload)
 
@@ -142,9 +148,11 @@ class RingDownstream:
         assert self.shm.buf is not None
         self.ring = Ring(self.shm.buf, capacity)
         self.ring.pos[:] = 0
+        self.wake = ctx.Semaphore(0)
         try:
             p = ctx.Process(target=ring_saver_main, name="booktape-saver",
-                            args=(plan, stats, control, first, self.shm.name, capacity))
+                            args=(plan, stats, control, first, self.shm.name, capacity,
+                                  self.wake))
             p.start()
         except BaseException:
             self.close()
@@ -152,10 +160,16 @@ class RingDownstream:
         self.procs: list[BaseProcess] = [p]
 
     def try_send(self, n: int, chunk: bytes) -> bool:
-        return self.ring.put(DATA, n, chunk)
+        if self.ring.put(DATA, n, chunk):
+            self.wake.release()
+            return True
+        return False
 
     def try_end(self, last: int) -> bool:
-        return self.ring.put(END, last, b"")
+        if self.ring.put(END, last, b""):
+            self.wake.release()
+            return True
+        return False
 
     def close(self) -> None:
         self.ring.release()

@@ -19,6 +19,7 @@ from ..clock import Clock
 from ..events import Event, EventSink
 from ..tape.manifest import PartEntry
 from ..tape.seal import seal_journal
+from ._child import HELPER_NICE, deprioritize
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,9 @@ class BackgroundSealer:
         self._q.put((symbol, journal))
 
     def _run(self) -> None:
+        # Sealing is the least urgent work of all: it must not delay journaling
+        # and acknowledgements, let alone polling.
+        deprioritize(HELPER_NICE, thread=True)
         while True:
             item = self._q.get()
             if item is None:

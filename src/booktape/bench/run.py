@@ -1,0 +1,184 @@
+"""Running the bench: each run a fresh ``python -m booktape.bench._child`` process, measured.
+
+CPU seconds come from ``os.wait4`` where it exists (covering the recorder's
+helper processes, which it reaps), elsewhere (Windows) from psutil; peak RSS
+is the largest sum over the process tree, sampled with psutil every 50 ms.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .measure import measure_run
+from .plan import NOTEBOOK, BenchConfig, Run, schedule, source_options_for
+
+
+@dataclass
+class RunRecord:
+    """One run's configuration and metrics (``error`` set when it failed)."""
+
+    topology: str
+    threshold: int
+    latency_ns: int | None
+    repeat: int
+    index: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    hist: list[int] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def key(self) -> str:
+        lat = "native" if self.latency_ns is None else self.latency_ns
+        return f"{self.topology}|{self.threshold}|{lat}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _TreeSampler:
+    """Peak summed RSS and last-seen CPU of a process and its descendants, every 50 ms.
+
+    RSS is sampled even where ``wait4`` exists: Linux's ``ru_maxrss`` of a
+    child starts from its parent's high-water mark (inherited across
+    fork/exec), which would charge the bench's own memory to every run.
+    """
+
+    def __init__(self, pid: int) -> None:
+        import psutil
+
+        self._proc = psutil.Process(pid)
+        self.peak_mb = 0.0
+        self.cpu: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        import psutil
+
+        while not self._stop.is_set():
+            try:
+                rss = 0.0
+                for q in [self._proc, *self._proc.children(recursive=True)]:
+                    try:
+                        with q.oneshot():
+                            t = q.cpu_times()
+                            self.cpu[q.pid] = t.user + t.system
+                            rss += q.memory_info().rss
+                    except psutil.Error:
+                        continue
+                self.peak_mb = max(self.peak_mb, rss / (1 << 20))
+            except psutil.Error:
+                pass
+            self._stop.wait(0.05)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _wait(p: subprocess.Popen[bytes]) -> tuple[int, float, float]:
+    """Exit code, CPU seconds (process + helpers), peak RSS MB (summed over the tree)."""
+    try:
+        sampler: _TreeSampler | None = _TreeSampler(p.pid)
+    except Exception:  # the child may already be gone
+        sampler = None
+    if hasattr(os, "wait4"):
+        _, status, ru = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        cpu = ru.ru_utime + ru.ru_stime
+    else:
+        p.wait()
+        cpu = sum(sampler.cpu.values()) if sampler else math.nan
+    if sampler:
+        sampler.stop()
+    return int(p.returncode), cpu, sampler.peak_mb if sampler else math.nan
+
+
+def _child_timeout(cfg: BenchConfig) -> float | None:
+    if cfg.duration_ns is None:
+        return None
+    return cfg.duration_ns / 1e9 * 3 + 120
+
+
+def run_one(cfg: BenchConfig, run: Run, workdir: Path, keep: bool = False) -> RunRecord:
+    """Run one combination in a fresh process and measure it from its files."""
+    c = run.combo
+    rec = RunRecord(c.topology, c.threshold, c.latency_ns, run.repeat, run.index)
+    d = workdir / f"run-{run.index:04d}"
+    if d.exists():
+        shutil.rmtree(d)
+    d.mkdir(parents=True)
+    spec = {"topology": c.topology, "threshold": c.threshold, "source": cfg.source,
+            "source_options": source_options_for(cfg, c.latency_ns), "symbol": cfg.symbol,
+            "duration_ns": cfg.duration_ns, "polls": cfg.polls, "out": str(d / "data"),
+            "diag": str(d / "diag"), "result": str(d / "result.json")}
+    (d / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
+    with open(d / "child.log", "wb") as log:
+        p = subprocess.Popen([sys.executable, "-m", "booktape.bench._child", str(d / "spec.json")],
+                             stdout=log, stderr=subprocess.STDOUT)
+        limit = _child_timeout(cfg)
+        timer = threading.Timer(limit, p.kill) if limit else None
+        if timer:
+            timer.start()
+        try:
+            code, cpu, rss = _wait(p)
+        finally:
+            if timer:
+                timer.cancel()
+    try:
+        if code != 0 or not (d / "result.json").exists():
+            tail = (d / "child.log").read_text(errors="replace").strip().splitlines()[-3:]
+            raise RuntimeError(f"exit {code}: {' / '.join(tail)}")
+        child = json.loads((d / "result.json").read_text(encoding="utf-8"))
+        rec.metrics, rec.hist = measure_run(d / "data", d / "diag", child,
+                                            notebook=c.topology == NOTEBOOK, symbol=cfg.symbol)
+    except Exception as e:  # a failed run is a result (disqualified), not a crashed bench
+        rec.error = str(e) or type(e).__name__
+    rec.metrics["cpu_s"] = cpu
+    rec.metrics["rss_mb"] = rss if rss else math.nan
+    if not keep and rec.error is None:
+        shutil.rmtree(d, ignore_errors=True)
+    return rec
+
+
+ProgressFn = Callable[[int, int, Run, RunRecord | None], None]
+
+
+def run_bench(cfg: BenchConfig, out: str | Path, *, on_progress: ProgressFn | None = None,
+              keep_runs: bool = False) -> list[RunRecord]:
+    """Run every combination ``cfg.repeat`` times in interleaved order; results in ``out``.
+
+    ``on_progress(done, total, run, record)`` is called before each run
+    (``record`` None) and after it. Run directories go to ``out/_runs`` (the
+    disk being benchmarked) and are removed after measuring unless
+    ``keep_runs`` or the run failed.
+    """
+    from .report import write_results
+
+    outdir = Path(out)
+    outdir.mkdir(parents=True, exist_ok=True)
+    runs = schedule(cfg)
+    records: list[RunRecord] = []
+    work = outdir / "_runs"
+    for i, r in enumerate(runs):
+        if on_progress:
+            on_progress(i, len(runs), r, None)
+        rec = run_one(cfg, r, work, keep=keep_runs)
+        records.append(rec)
+        if on_progress:
+            on_progress(i + 1, len(runs), r, rec)
+    if work.exists() and not any(work.iterdir()):
+        work.rmdir()
+    write_results(cfg, records, outdir)
+    return records
