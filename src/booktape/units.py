@@ -42,27 +42,30 @@ def parse_size(text: str | int, what: str = "size") -> int:
     return value
 
 
-def parse_until(text: str, now: dt.datetime) -> dt.datetime:
-    """``"23:50"`` / ``"23:50:30"`` (today, or tomorrow if already past) or an ISO datetime."""
+def _clock_or_iso(text: str, what: str, now: dt.datetime) -> dt.time | dt.datetime:
+    """``HH:MM`` / ``HH:MM:SS`` as a time of day, or an ISO date-time (naive = ``now``'s zone)."""
     t = text.strip()
     for fmt in ("%H:%M", "%H:%M:%S"):
         try:
-            clock = dt.datetime.strptime(t, fmt).time()
+            return dt.datetime.strptime(t, fmt).time()
         except ValueError:
             continue
-        target = dt.datetime.combine(now.date(), clock, tzinfo=now.tzinfo)
-        if target <= now:
-            target += dt.timedelta(days=1)
-        return target
     try:
         target = dt.datetime.fromisoformat(t)
     except ValueError:
         raise BadArgument(
-            f"invalid --until {text!r}: use HH:MM, HH:MM:SS or an ISO date-time like 2026-11-26T23:50"
+            f"invalid {what} {text!r}: use HH:MM, HH:MM:SS or an ISO date-time like 2026-11-26T23:50"
         ) from None
-    if target.tzinfo is None:
-        target = target.replace(tzinfo=now.tzinfo)
-    return target
+    return target if target.tzinfo is not None else target.replace(tzinfo=now.tzinfo)
+
+
+def parse_until(text: str, now: dt.datetime) -> dt.datetime:
+    """``"23:50"`` / ``"23:50:30"`` (today, or tomorrow if already past) or an ISO datetime."""
+    got = _clock_or_iso(text, "--until", now)
+    if isinstance(got, dt.datetime):
+        return got
+    target = dt.datetime.combine(now.date(), got, tzinfo=now.tzinfo)
+    return target + dt.timedelta(days=1) if target <= now else target
 
 
 def parse_time(value: object, what: str = "time") -> int | None:
@@ -107,19 +110,7 @@ def human_ns(ns: float) -> str:
 def parse_anchor(text: str, now: dt.datetime | None = None) -> int:
     """``"12:00"`` / ``"12:00:30"`` (today, local time) or an ISO date-time → wall ns."""
     now = now or dt.datetime.now().astimezone()
-    t = text.strip()
-    for fmt in ("%H:%M", "%H:%M:%S"):
-        try:
-            clock = dt.datetime.strptime(t, fmt).time()
-        except ValueError:
-            continue
-        return int(dt.datetime.combine(now.date(), clock, tzinfo=now.tzinfo).timestamp()) * 10**9
-    try:
-        target = dt.datetime.fromisoformat(t)
-    except ValueError:
-        raise BadArgument(
-            f"invalid --sim-anchor {text!r}: use HH:MM, HH:MM:SS or an ISO date-time"
-        ) from None
-    if target.tzinfo is None:
-        target = target.replace(tzinfo=now.tzinfo)
-    return int(target.timestamp() * 1e6) * 1000
+    got = _clock_or_iso(text, "--sim-anchor", now)
+    if not isinstance(got, dt.datetime):
+        got = dt.datetime.combine(now.date(), got, tzinfo=now.tzinfo)
+    return int(got.timestamp() * 1e6) * 1000

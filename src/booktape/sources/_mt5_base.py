@@ -175,17 +175,22 @@ class MT5SourceBase:
             except link_errors as e:
                 self._lost(_exc(e), symbol)
                 return None
-            if probe:
-                self._next_probe_ns = now + self.probe_every_ns
-                self._broker(connected)
-            if book is None:
-                self._none(symbol, err)
-                return None
-            if symbol in self._none_streak:
-                self._end_streak(symbol)
-            return book
+            return self._settle(symbol, book, err, connected, probe, now)
 
         return get
+
+    def _settle(self, symbol: str, book: Book | None, err: Any, connected: Any, probe: bool,
+                now_perf_ns: int) -> Book | None:
+        """What both getters do after a call that reached the terminal."""
+        if probe:
+            self._next_probe_ns = now_perf_ns + self.probe_every_ns
+            self._broker(connected)
+        if book is None:
+            self._none(symbol, err)
+            return None
+        if symbol in self._none_streak:
+            self._end_streak(symbol)
+        return book
 
     def _ticks_getter(self, symbol: str, rec: TicksRecorder) -> Callable[[], Book | None]:
         """The getter with ``--ticks``: book and tick per poll, trades when due."""
@@ -215,15 +220,7 @@ class MT5SourceBase:
             except link.link_errors as e:
                 self._lost(_exc(e), symbol)
                 return None
-            if probe:
-                self._next_probe_ns = p0 + self.probe_every_ns
-                self._broker(connected)
-            if book is None:
-                self._none(symbol, err)
-                return None
-            if symbol in self._none_streak:
-                self._end_streak(symbol)
-            return book
+            return self._settle(symbol, book, err, connected, probe, p0)
 
         return get
 
