@@ -82,6 +82,8 @@ def render_summary(s: Summary) -> None:
                   str(y.missing), str(y.duplicated), "ok" if y.time_order_ok else "[red]bad[/]",
                   *_pct_cells(y.poll_duration_ns), *_pct_cells(y.state_gap_ns))
     console.print(t)
+    console.print("poll = one source call (t_after − t_before); gap = time between consecutive "
+                  "stored states (by t_mid); `booktape analyze` also gives the gaps between polls.")
     rate = s.polls / s.seconds if s.seconds else 0
     console.print(
         f"polls {s.polls:,} ({rate:,.0f}/s) · changed states stored {s.stored:,} · "
