@@ -17,7 +17,12 @@ import sys
 import threading
 from collections import deque
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from multiprocessing.process import BaseProcess
+
+    from ._child import Control
 
 DATA, END = 1, 2
 HEADER = struct.Struct("<qq")
@@ -160,3 +165,22 @@ class BlockingSender:
         else:
             assert self.conn is not None
             self.conn.send_bytes(b"".join(parts))
+
+
+class SenderDownstream:
+    """A generation whose chunks reach one saver through one sender (a pipe or a queue)."""
+
+    def __init__(self, procs: list[BaseProcess], control: Control,
+                 out: PipeSender | QueueSender) -> None:
+        self.procs = procs
+        self.control = control
+        self.out = out
+
+    def try_send(self, n: int, chunk: bytes) -> bool:
+        return self.out.try_send(message(DATA, n, chunk))
+
+    def try_end(self, last: int) -> bool:
+        return self.out.try_send(message(END, last))
+
+    def close(self) -> None:
+        self.out.close()

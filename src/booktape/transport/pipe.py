@@ -14,39 +14,26 @@ from ..capture.loop import CaptureResult, StopFlag
 from ..capture.stats import Stats
 from ..events import EventSink
 from . import RecordPlan
-from ._channels import DATA, END, PipeSender, Receiver, message
+from ._channels import PipeSender, Receiver, SenderDownstream
 from ._child import Control
 from ._helpers import saver_main
 from .supervisor import acquire
 
 if TYPE_CHECKING:
-    from multiprocessing.process import BaseProcess
-
     from ._child import Context
 
 
-class PipeDownstream:
-    def __init__(self, ctx: Context, plan: RecordPlan, stats: Stats, control: Control,
-                 first: int) -> None:
-        r, w = ctx.Pipe(duplex=False)
-        self.control = control
-        p = ctx.Process(target=saver_main, name="booktape-saver",
-                        args=(plan, stats, control, first, Receiver(conns=[r]), False))
-        p.start()
-        r.close()  # the saver has its own copy now
-        self.procs: list[BaseProcess] = [p]
-        self.out = PipeSender(w)
-
-    def try_send(self, n: int, chunk: bytes) -> bool:
-        return self.out.try_send(message(DATA, n, chunk))
-
-    def try_end(self, last: int) -> bool:
-        return self.out.try_send(message(END, last))
-
-    def close(self) -> None:
-        self.out.close()
+def start(ctx: Context, plan: RecordPlan, stats: Stats, control: Control,
+          first: int) -> SenderDownstream:
+    """One saver process fed through a pipe."""
+    r, w = ctx.Pipe(duplex=False)
+    p = ctx.Process(target=saver_main, name="booktape-saver",
+                    args=(plan, stats, control, first, Receiver(conns=[r]), False))
+    p.start()
+    r.close()  # the saver has its own copy now
+    return SenderDownstream([p], control, PipeSender(w))
 
 
 def run(plan: RecordPlan, stop: StopFlag, stats: Stats, events: EventSink,
         on_tick: Callable[[], None]) -> CaptureResult:
-    return acquire(plan, stop, stats, events, on_tick, PipeDownstream)
+    return acquire(plan, stop, stats, events, on_tick, start)

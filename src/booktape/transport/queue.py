@@ -15,38 +15,25 @@ from ..capture.loop import CaptureResult, StopFlag
 from ..capture.stats import Stats
 from ..events import EventSink
 from . import RecordPlan
-from ._channels import DATA, END, QUEUE_MESSAGES, QueueSender, Receiver, message
+from ._channels import QUEUE_MESSAGES, QueueSender, Receiver, SenderDownstream
 from ._child import Control
 from ._helpers import saver_main
 from .supervisor import acquire
 
 if TYPE_CHECKING:
-    from multiprocessing.process import BaseProcess
-
     from ._child import Context
 
 
-class QueueDownstream:
-    def __init__(self, ctx: Context, plan: RecordPlan, stats: Stats, control: Control,
-                 first: int) -> None:
-        q = ctx.Queue(maxsize=QUEUE_MESSAGES)
-        self.control = control
-        p = ctx.Process(target=saver_main, name="booktape-saver",
-                        args=(plan, stats, control, first, Receiver(q=q), False))
-        p.start()
-        self.procs: list[BaseProcess] = [p]
-        self.out = QueueSender(q)
-
-    def try_send(self, n: int, chunk: bytes) -> bool:
-        return self.out.try_send(message(DATA, n, chunk))
-
-    def try_end(self, last: int) -> bool:
-        return self.out.try_send(message(END, last))
-
-    def close(self) -> None:
-        self.out.close()
+def start(ctx: Context, plan: RecordPlan, stats: Stats, control: Control,
+          first: int) -> SenderDownstream:
+    """One saver process fed through a bounded queue."""
+    q = ctx.Queue(maxsize=QUEUE_MESSAGES)
+    p = ctx.Process(target=saver_main, name="booktape-saver",
+                    args=(plan, stats, control, first, Receiver(q=q), False))
+    p.start()
+    return SenderDownstream([p], control, QueueSender(q))
 
 
 def run(plan: RecordPlan, stop: StopFlag, stats: Stats, events: EventSink,
         on_tick: Callable[[], None]) -> CaptureResult:
-    return acquire(plan, stop, stats, events, on_tick, QueueDownstream)
+    return acquire(plan, stop, stats, events, on_tick, start)
