@@ -50,10 +50,12 @@ def test_sigkill_then_recover_keeps_everything_fsynced(tape):
         if p.poll() is None:
             p.kill()
     assert p.returncode == -signal.SIGKILL
+    # Usually an open journal is left; with 512 KB segments rotating every
+    # ~0.25 s the kill can also land between a seal and the next segment.
     journals = list(tape.glob("symbol=*/date=*/collector=*/_part-*.arrows"))
-    assert journals, "the killed recorder should leave its open journal"
     r = run_booktape("recover", str(tape), check=True)
-    assert "_part-" in r.stdout  # sealed, or removed if the kill hit a just-rotated, empty one
+    for j in journals:
+        assert j.name in r.stdout  # sealed, or removed if it was still empty
     assert not list(tape.glob("symbol=*/date=*/collector=*/_part-*.arrows"))
     df = booktape.read(tape)
     seq = df["seq"].unique()
