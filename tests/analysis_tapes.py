@@ -97,6 +97,11 @@ def split_parts(tape: Path, n: int) -> None:
     _write_manifest(d, entries)
 
 
+def problem_kinds(result) -> set[str]:  # type: ignore[no-untyped-def]
+    """The kinds of problem a report or a verify result names."""
+    return {p.kind for p in result.problems}
+
+
 def clean_tape(dest: Path) -> Path:
     """A copy of a real 3 s recording (a poll every 5 ms, three sealed parts) at ``dest``."""
     shutil.copytree(_recorded(), dest, ignore=shutil.ignore_patterns("_locks"))

@@ -22,15 +22,14 @@ from .analysis_tapes import (
     stall,
     swap_rows,
 )
+from .analysis_tapes import (
+    problem_kinds as kinds,
+)
 
 
 @pytest.fixture
 def tape(tmp_path: Path) -> Path:
     return clean_tape(tmp_path / "data")
-
-
-def kinds(rep) -> set[str]:  # type: ignore[no-untyped-def]
-    return {p.kind for p in rep.problems}
 
 
 def test_report_clean_tape_reports_nothing(tape: Path) -> None:

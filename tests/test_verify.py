@@ -22,15 +22,14 @@ from .analysis_tapes import (
     remove_seq,
     swap_rows,
 )
+from .analysis_tapes import (
+    problem_kinds as kinds,
+)
 
 
 @pytest.fixture
 def tape(tmp_path: Path) -> Path:
     return clean_tape(tmp_path / "data")
-
-
-def kinds(res) -> set[str]:  # type: ignore[no-untyped-def]
-    return {p.kind for p in res.problems}
 
 
 def test_verify_clean_tape_has_no_problems(tape: Path) -> None:
