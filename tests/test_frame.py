@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from booktape.capture.frame import ChunkBuilder, decode
+from booktape.capture.frame import HEADER_SIZE, PREFIX, ChunkBuilder, decode
 from booktape.model import BookInfo
 
 level = st.builds(lambda t, p, v: BookInfo(t, float(p) * 10, v, float(v)),
@@ -42,5 +42,24 @@ def test_chunk_builder_take_resets():
     b = ChunkBuilder()
     b.add(0, 0, 1, 2, 0, (BookInfo(1, 10.0, 1, 1.0),))
     assert b.snapshots == 1
-    assert len(b.take()) == 8 + 32 + 32
+    assert len(b.take()) == 16 + 32 + 32
     assert b.snapshots == 0 and b.take() == b""
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(snap, min_size=1, max_size=20), st.integers(0, 30))
+def test_a_frame_with_spare_header_slots_decodes_to_the_same_rows(snaps, spare):
+    # The ring packs in place with header slots reserved up front; unused slots
+    # sit between the headers and the levels and must not shift any level.
+    b = ChunkBuilder()
+    for i, (sym, book, t, dur, unch) in enumerate(snaps):
+        b.add(sym, i, t, t + dur, unch, book)
+    dense = b.take()
+    n_snap, n_lv, slots, _ = PREFIX.unpack_from(dense)
+    assert slots == n_snap
+    cut = PREFIX.size + HEADER_SIZE * n_snap
+    sparse = (PREFIX.pack(n_snap, n_lv, n_snap + spare, 0) + dense[PREFIX.size:cut]
+              + bytes([0xAB]) * (HEADER_SIZE * spare) + dense[cut:])
+    a, c = decode(dense), decode(sparse)
+    assert a.keys() == c.keys()
+    assert all(a[k].to_pandas().equals(c[k].to_pandas()) for k in a)  # NaN == NaN here

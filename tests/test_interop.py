@@ -5,8 +5,8 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet  # noqa: F401  (pa.parquet)
 import pyarrow.dataset as ds
+import pyarrow.parquet  # noqa: F401  (pa.parquet)
 import pytest
 
 import booktape
@@ -38,7 +38,7 @@ def test_duckdb_reads_parts_in_place(two_collector_tape):
             group by all order by all"""
     rows = duckdb.sql(q).fetchall()
     assert len(rows) == 4
-    for sym, col, n, lo, hi in rows:
+    for _sym, _col, n, lo, hi in rows:
         assert lo == 0 and hi == n - 1  # contiguous seq per symbol and collector
 
 

@@ -1,4 +1,4 @@
-"""The shared-memory ring on its own: order, wrap-around, back-pressure, cleanup."""
+"""The shared-memory ring on its own: order, wrap-around, back-pressure, retention, cleanup."""
 
 from __future__ import annotations
 
@@ -8,15 +8,16 @@ from multiprocessing import shared_memory
 import pytest
 
 from booktape.errors import BooktapeError
-from booktape.transport.ring import HEADER_BYTES, Ring
+from booktape.transport.ring import HEADER_BYTES, Ring, RingReader
 
 
 @pytest.fixture
 def ring():
     cap = 4096
     shm = shared_memory.SharedMemory(create=True, size=HEADER_BYTES + cap)
-    producer, consumer = Ring(shm.buf, cap), Ring(shm.buf, cap)
+    producer = Ring(shm.buf, cap)
     producer.pos[:] = 0
+    consumer = Ring(shm.buf, cap)
     yield producer, consumer
     producer.release()
     consumer.release()
@@ -26,29 +27,50 @@ def ring():
 
 def test_ring_wraps_around_keeping_order_and_bytes(ring):
     producer, consumer = ring
+    reader = RingReader(consumer)
     rnd = random.Random(1)
-    sent, got = [], []
+    sent, got, spans = [], [], []
     n = 0
     while n < 500:
         payload = rnd.randbytes(rnd.randint(0, 900))
-        if producer.put(1, n, payload):
+        if (span := producer.put(1, n, payload)) is not None:
             sent.append((1, n, payload))
+            spans.append(span)
             n += 1
-        elif (rec := consumer.get()) is not None:
+        elif (rec := reader.get()) is not None:
             got.append(rec)
-    while (rec := consumer.get()) is not None:
+            producer.free_to(spans[len(got) - 1][1])  # acknowledged: reusable
+        else:
+            raise AssertionError("full, yet nothing to read")
+    while (rec := reader.get()) is not None:
         got.append(rec)
     assert got == sent
 
 
-def test_ring_full_refuses_without_blocking_and_accepts_after_a_get(ring):
+def test_ring_full_refuses_without_blocking_and_only_an_ack_frees_space(ring):
     producer, consumer = ring
-    n = 0
-    while producer.put(1, n, bytes(1000)):
-        n += 1
-    assert n == 4  # 4 x 1016 bytes of 4096
-    assert consumer.get()[1] == 0
-    assert producer.put(1, n, bytes(1000))
+    spans = []
+    while (span := producer.put(1, len(spans), bytes(1000))) is not None:
+        spans.append(span)
+    assert len(spans) == 4  # 4 x 1016 bytes of 4096
+    reader = RingReader(consumer)
+    assert reader.get()[1] == 0
+    assert producer.put(1, 4, bytes(1000)) is None  # read is not durable: still kept
+    producer.free_to(spans[0][1])
+    assert producer.put(1, 4, bytes(1000)) is not None
+
+
+def test_a_new_reader_starts_at_the_oldest_unacknowledged_record(ring):
+    # What a saver restarted after a crash sees: everything not yet freed, in order.
+    producer, consumer = ring
+    spans = [producer.put(1, n, bytes([n]) * 100) for n in range(5)]
+    first = RingReader(consumer)
+    assert [first.get()[1] for _ in range(4)] == [0, 1, 2, 3]
+    producer.free_to(spans[1][1])  # chunks 0 and 1 acknowledged
+    again = RingReader(consumer)
+    assert [again.get()[1] for _ in range(3)] == [2, 3, 4]
+    assert again.get() is None
+    assert producer.read(spans[3][0]) == bytes([3]) * 100
 
 
 def test_ring_refuses_a_chunk_larger_than_half_the_ring(ring):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from multiprocessing import shared_memory
+
+from booktape.transport._channels import DATA
 from booktape.transport.backlog import Backlog
+from booktape.transport.ring import HEADER_BYTES, Kept, Ring, RingReader
 
 
 def test_backlog_ack_frees_and_rewind_resends_only_unacknowledged(tmp_path):
@@ -28,3 +32,32 @@ def test_backlog_spills_past_the_limit_reads_back_and_truncates_when_acknowledge
     assert b.spilled_chunks == 0 and path.stat().st_size == 0 and b.mem_bytes == 0
     b.close()
     assert not path.exists()
+
+
+def test_backlog_with_a_keeping_ring_frees_ring_space_on_ack_and_never_resends_it(tmp_path):
+    # The ring topology: in-place chunks arrive already held by the ring, a
+    # spilled chunk becomes held once it is copied in; a new generation
+    # re-reads held chunks from the ring, so rewind resends nothing.
+    shm = shared_memory.SharedMemory(create=True, size=HEADER_BYTES + 4096)
+    ring = Ring(shm.buf, 4096)
+    ring.pos[:] = 0
+    try:
+        b = Backlog(15, tmp_path / "spill.bin")
+        first = Kept(ring, *ring.put(DATA, 0, b"a" * 100))
+        assert b.may_hold() and b.add(first) == 0 and b.sent == 1
+        assert b.add(b"b" * 10) == 1 and b.add(b"c" * 10) == 2  # the second one spills
+        assert not b.may_hold() and b.spilled_chunks == 1
+        for n in (1, 2):
+            b.hold(n, Kept(ring, *ring.put(DATA, n, b.get(n))))
+            b.sent += 1
+        assert (b.mem_bytes, b.spilled_chunks, b.held_bytes) == (0, 0, 120 + 32 + 32)  # 8-aligned
+        assert b.rewind() == 0 and b.sent == 3
+        assert b.get(2) == b"c" * 10  # read back from the ring (the last-resort save)
+        b.ack(1)
+        assert int(ring.pos[1]) == 120 + 32 and b.held_bytes == 32
+        assert [r[1] for r in iter(RingReader(ring).get, None)] == [2]
+        b.close()
+    finally:
+        ring.release()
+        shm.close()
+        shm.unlink()

@@ -103,7 +103,8 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
         topology: how polling and storage are split across processes.
         on_status: called about twice a second with the live counters.
         buffer_bytes: the acquirer's in-memory backlog before it spills to disk
-            (default: ``rotate_bytes``, the memory threshold).
+            (default: ``rotate_bytes``, the memory threshold); with ``ring``
+            a value under 64 MiB also shrinks the shared-memory ring to it.
         diag_dir: a directory for benchmark measurements (poll stamps, latencies).
 
     Returns:

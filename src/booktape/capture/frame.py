@@ -1,7 +1,8 @@
 """The packed form of snapshots between the poller and the writer.
 
-A chunk is ``<II`` (snapshot count, level count), then one 32-byte header per
-snapshot (``<HHIQqq``: symbol index, level count, unchanged polls, seq,
+A chunk is ``<IIII`` (snapshot count, level count, header slots, 0), then one
+32-byte header slot per snapshot (a writer that packs in place reserves more
+slots than it fills) (``<HHIQqq``: symbol index, level count, unchanged polls, seq,
 t_before_ns, t_after_ns), then every level as 4 float64 (type, price, volume,
 volume_dbl). Headers and levels sit in two contiguous regions, so
 :func:`decode` views them with ``np.frombuffer`` and never loops per snapshot.
@@ -23,7 +24,7 @@ import pyarrow as pa
 from ..model import Book
 from ..schema import BOOK_SCHEMA
 
-PREFIX = struct.Struct("<II")
+PREFIX = struct.Struct("<IIII")  # 16 bytes keeps headers and levels 8-aligned
 HEADER = struct.Struct("<HHIQqq")
 HEADER_SIZE = HEADER.size  # 32
 LEVEL_SIZE = 32  # 4 float64
@@ -73,7 +74,7 @@ class ChunkBuilder:
         """The packed chunk so far (a copy), and reset; ``b""`` when empty."""
         if not self.snapshots:
             return b""
-        out = b"".join((PREFIX.pack(self.snapshots, self._lo // LEVEL_SIZE),
+        out = b"".join((PREFIX.pack(self.snapshots, self._lo // LEVEL_SIZE, self.snapshots, 0),
                         memoryview(self._hdr)[: self._ho], memoryview(self._lvl)[: self._lo]))
         self._ho = self._lo = 0
         self.snapshots = 0
@@ -82,7 +83,7 @@ class ChunkBuilder:
 
 def headers(buf: bytes | memoryview) -> np.ndarray:
     """The per-snapshot headers of a chunk as a numpy structured array."""
-    n_snap, _ = PREFIX.unpack_from(buf, 0)
+    n_snap = PREFIX.unpack_from(buf, 0)[0]
     return np.frombuffer(buf, dtype=HEADER_DTYPE, count=n_snap, offset=PREFIX.size)
 
 
@@ -95,12 +96,12 @@ def decode(buf: bytes | memoryview) -> dict[int, pa.RecordBatch]:
     """
     if len(buf) <= PREFIX.size:
         return {}
-    n_snap, n_lv = PREFIX.unpack_from(buf, 0)
+    n_snap, n_lv, slots, _ = PREFIX.unpack_from(buf, 0)
     if n_snap == 0:
         return {}
     h = np.frombuffer(buf, dtype=HEADER_DTYPE, count=n_snap, offset=PREFIX.size)
     lv = np.frombuffer(buf, dtype="<f8", count=4 * n_lv,
-                       offset=PREFIX.size + HEADER_SIZE * n_snap).reshape(n_lv, 4)
+                       offset=PREFIX.size + HEADER_SIZE * slots).reshape(n_lv, 4)
     n = h["n"].astype(np.int64)
     rows = np.maximum(n, 1)
     snap_idx = np.repeat(np.arange(n_snap), rows)

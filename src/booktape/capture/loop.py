@@ -13,11 +13,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ..model import Book
 from .frame import ChunkBuilder
 from .stats import Stats
+
+
+class Packer(Protocol):
+    """Where the loop packs changed states; :class:`ChunkBuilder` is the plain one."""
+
+    snapshots: int
+
+    def add(self, sym: int, seq: int, t_before: int, t_after: int, unchanged: int,
+            book: Book) -> None: ...
+
+    def take(self) -> Any:
+        """The chunk so far, for ``handoff``; the packer starts a new one."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,12 +78,14 @@ class CaptureResult:
 
 def run_capture(getters: Sequence[Callable[[], Book | None]], cfg: CaptureConfig,
                 wall_offset_ns: int, start_seq: Sequence[int],
-                handoff: Callable[[bytes], None], stop: StopFlag, stats: Stats,
-                housekeeping: Callable[[], None] | None = None) -> CaptureResult:
+                handoff: Callable[[Any], None], stop: StopFlag, stats: Stats,
+                housekeeping: Callable[[], None] | None = None,
+                packer: Packer | None = None) -> CaptureResult:
     """Poll until the deadline, ``max_polls`` or ``stop``; hand chunks to ``handoff``.
 
-    ``handoff(chunk)`` receives packed frames (see
-    :mod:`booktape.capture.frame`); ``housekeeping`` runs after each hand-off.
+    ``handoff`` receives what ``packer.take()`` returns: by default packed
+    frames (see :mod:`booktape.capture.frame`); ``housekeeping`` runs after
+    each hand-off.
     """
     perf = time.perf_counter_ns
     n = len(getters)
@@ -79,7 +93,7 @@ def run_capture(getters: Sequence[Callable[[], Book | None]], cfg: CaptureConfig
     prev: list[Book | None] = [None] * n
     unchanged = [0] * n
     seq = list(start_seq)
-    builder = ChunkBuilder()
+    builder: Packer = packer if packer is not None else ChunkBuilder()
     add = builder.add
     off = wall_offset_ns
     polls = stored = unch_total = nones = 0

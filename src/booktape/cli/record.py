@@ -9,8 +9,8 @@ from typing import Any
 import click
 
 from ..errors import BadArgument
-from ..units import parse_anchor
 from ..transport import DEFAULT_TOPOLOGY, topology_names
+from ..units import parse_anchor
 from . import cli
 from ._options import DURATION, SIZE
 from .mt5 import mt5_option_decorators, mt5_source_options

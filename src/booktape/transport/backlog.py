@@ -6,14 +6,34 @@ helper that dies loses nothing: the supervisor rewinds and everything
 unacknowledged is sent again (at-least-once; seal removes duplicates by seq).
 Past ``limit_bytes`` in memory, new chunks go to the overflow journal
 (:mod:`.spill`) instead, and come back from it when they are sent.
+
+A channel that keeps what it carried until the acknowledgement (the ``ring``)
+hands back a :class:`Held` for each chunk: the backlog then keeps that
+instead of its own copy, frees it on acknowledgement, and does not send it
+again to a new generation, which reads it where it is.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from pathlib import Path
+from typing import Protocol
 
 from .spill import SpillFile
+
+
+class Held(Protocol):
+    """A chunk kept by the channel until acknowledged, in the channel's own memory."""
+
+    nbytes: int
+
+    def payload(self) -> bytes: ...
+
+    def free(self) -> None:
+        """The chunk is durable: the channel may reuse its space."""
+
+
+Item = bytes | tuple[int, int] | Held
 
 
 class Backlog:
@@ -22,12 +42,13 @@ class Backlog:
     def __init__(self, limit_bytes: int, spill_path: Path) -> None:
         self.limit = limit_bytes
         self.spill = SpillFile(spill_path)
-        # Entries are bytes (in memory) or (offset, length) in the spill file.
-        self._items: deque[bytes | tuple[int, int]] = deque()
+        # Entries are bytes (in memory), (offset, length) in the spill file, or Held.
+        self._items: deque[Item] = deque()
         self.first = 0  # chunk number of _items[0]
         self.next = 0  # number the next chunk gets
         self.sent = 0  # first number not yet sent downstream
-        self.mem_bytes = 0
+        self.mem_bytes = 0  # our own copies (held chunks are the channel's memory)
+        self.held_bytes = 0
         self.spilled_chunks = 0  # currently in the spill file
         self.spill_episode_chunks = 0
 
@@ -36,11 +57,21 @@ class Backlog:
         """Highest chunk number known durable (-1: none)."""
         return self.first - 1
 
-    def add(self, chunk: bytes) -> int:
-        """Keep a new chunk; returns its number. Never blocks on downstream."""
+    def add(self, chunk: bytes | Held) -> int:
+        """Keep a new chunk; returns its number. Never blocks on downstream.
+
+        A :class:`Held` chunk is already in the channel: it counts as sent, so
+        it may only follow chunks that are sent too.
+        """
         n = self.next
         self.next += 1
-        if self.spilled_chunks or self.mem_bytes + len(chunk) > self.limit:
+        if not isinstance(chunk, bytes):
+            if self.sent != n:
+                raise RuntimeError("a held chunk would overtake queued ones")
+            self._items.append(chunk)
+            self._count_held(chunk)
+            self.sent = self.next
+        elif self.spilled_chunks or self.mem_bytes + len(chunk) > self.limit:
             # Once spilling, keep spilling until drained: order in the file is chunk order.
             self._items.append(self.spill.append(chunk))
             self.spilled_chunks += 1
@@ -54,7 +85,32 @@ class Backlog:
         item = self._items[n - self.first]
         if isinstance(item, bytes):
             return item
-        return self.spill.read(*item)
+        if isinstance(item, tuple):
+            return self.spill.read(*item)
+        return item.payload()
+
+    def hold(self, n: int, held: Held) -> None:
+        """Chunk ``n`` was just sent and the channel keeps it: drop our copy."""
+        i = n - self.first
+        self._forget(self._items[i])
+        self._items[i] = held
+        self._count_held(held)
+
+    def _count_held(self, held: Held) -> None:
+        self.held_bytes += held.nbytes
+
+    def _forget(self, item: Item) -> None:
+        if isinstance(item, bytes):
+            self.mem_bytes -= len(item)
+        elif isinstance(item, tuple):
+            self.spilled_chunks -= 1
+        else:
+            self.held_bytes -= item.nbytes
+            item.free()
+
+    def may_hold(self) -> bool:
+        """Whether a new chunk may go straight into a keeping channel (none queued)."""
+        return self.sent == self.next
 
     def unsent(self) -> int:
         return self.next - self.sent
@@ -62,20 +118,21 @@ class Backlog:
     def ack(self, n: int) -> None:
         """Everything through chunk ``n`` is durable: free it."""
         while self.first <= n and self._items:
-            item = self._items.popleft()
+            self._forget(self._items.popleft())
             self.first += 1
-            if isinstance(item, bytes):
-                self.mem_bytes -= len(item)
-            else:
-                self.spilled_chunks -= 1
         self.sent = max(self.sent, self.first)
         if not self.spilled_chunks:
             self.spill.reset()
 
     def rewind(self) -> int:
         """Downstream was replaced: everything unacknowledged is to be sent again."""
-        resend = self.sent - self.first
-        self.sent = self.first
+        kept = 0  # held chunks lead the backlog; the channel still has them
+        for item in self._items:
+            if isinstance(item, bytes | tuple) or self.first + kept >= self.sent:
+                break
+            kept += 1
+        resend = self.sent - self.first - kept
+        self.sent = self.first + kept
         return resend
 
     def close(self) -> None:

@@ -1,12 +1,17 @@
 """``ring``: a single-producer single-consumer ring in ``multiprocessing.shared_memory``.
 
-The acquirer copies each packed chunk into the ring (one memcpy, no
-pickling, no system call) and a saver process takes it out; neither ever
-waits for the other. Positions are two monotonically increasing int64 words
-in the ring's header, each written by one side only, after the bytes they
-publish. That ordering is all the synchronisation needed on x86-64 and on
-ARM64 Windows/macOS under CPython, whose bytecode dispatch places full
-barriers between the payload copy and the position store.
+The poller packs each changed state straight into the ring (:class:`RingPacker`)
+and publishes a chunk with one position store; a saver process reads it
+there. Neither ever waits for the other. The ring is also the acquirer's
+backlog: a chunk's space is freed only when the saver acknowledges it
+durable, so a saver that dies loses nothing: its successor reads the ring
+again from the oldest unacknowledged chunk, and nothing is copied or sent
+twice. Positions are two monotonically increasing int64 words in the ring's
+header: the published write position and the freed position, both written
+by the poller only, after the bytes they cover. That ordering is all the
+synchronisation needed on x86-64 and on ARM64 Windows/macOS under CPython,
+whose bytecode dispatch places full barriers between the payload writes and
+the position store.
 
 This is the design that met the issue's gap targets (BENCHMARKS.md).
 """
@@ -17,35 +22,63 @@ import os
 import secrets
 import struct
 from collections.abc import Callable
+from functools import partial
+from itertools import chain
 from multiprocessing import shared_memory
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..capture.frame import decode
+from ..capture.frame import (
+    HEADER,
+    HEADER_SIZE,
+    LEVEL_SIZE,
+    PREFIX,
+    ChunkBuilder,
+    decode,
+    levels_struct,
+)
 from ..capture.loop import CaptureResult, StopFlag
 from ..capture.stats import Stats
 from ..errors import BooktapeError
 from ..events import EventSink
+from ..model import Book
 from . import RecordPlan
 from ._channels import DATA, END
 from ._child import Control, become_helper
 from ._helpers import limit_threads, save_loop
-from .supervisor import acquire
+from .supervisor import Supervisor, acquire
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
     from ._child import Context
 
-HEADER_BYTES = 64  # [write position, read position], padded to a cache line
+HEADER_BYTES = 64  # [published write position, freed position], padded to a cache line
 RECORD = struct.Struct("<iiq")  # payload length, kind, chunk number
 WRAP = 3
 RING_BYTES = 64 << 20
+MIN_RING_BYTES = 1 << 20
+
+
+def _aligned(n: int) -> int:
+    return (n + 7) & ~7
+
+
+def ring_bytes(buffer_bytes: int | None) -> int:
+    """The ring's size: 64 MiB, or less when the caller set a smaller buffer.
+
+    Chunks stay in the ring until durable (acknowledged after each fsync, 1 s
+    by default), so its size over the sync interval caps the throughput:
+    64 MiB/s by default, about 4x the 80 us lockstep sim's level rows.
+    """
+    if buffer_bytes is None:
+        return RING_BYTES
+    return min(RING_BYTES, max(MIN_RING_BYTES, buffer_bytes)) & ~7
 
 
 class Ring:
-    """One end of the ring over a shared-memory buffer (either end: same code)."""
+    """The ring's shared state; either end constructs one over the same buffer."""
 
     def __init__(self, buf: memoryview, capacity: int) -> None:
         self.buf = buf
@@ -53,53 +86,185 @@ class Ring:
         self.pos = np.ndarray((2,), dtype=np.int64, buffer=buf[:16])
         self.data = buf[HEADER_BYTES:HEADER_BYTES + capacity]
 
-    def put(self, kind: int, n: int, payload: bytes) -> bool:
-        """Append a record if it fits now; False if the ring is too full."""
-        size = RECORD.size + len(payload)
-        need = (size + 7) & ~7
-        if need > self.cap // 2:
-            raise BooktapeError(f"a {len(payload)} byte chunk does not fit the {self.cap} byte ring")
+    # -- the producer's side (the poller) ------------------------------------
+    def region(self, need: int) -> tuple[int, int] | None:
+        """Where a record of at least ``need`` bytes can start now, and how much room it has.
+
+        Returns ``(position, room)`` with ``room >= need`` contiguous bytes,
+        wrapping to the start of the ring if the tail is too short; None if
+        the unfreed records leave no room.
+        """
         w = int(self.pos[0])
-        used = w - int(self.pos[1])
+        free = self.cap - (w - int(self.pos[1]))
         at = w % self.cap
         tail = self.cap - at
-        if need > tail:
-            if used + tail + need > self.cap:
-                return False
-            if tail >= RECORD.size:
-                RECORD.pack_into(self.data, at, 0, WRAP, 0)
-            w += tail
-            at = 0
-        elif used + need > self.cap:
-            return False
+        if need <= tail:
+            return (w, min(tail, free)) if need <= free else None
+        if tail + need > free:
+            return None
+        if tail >= RECORD.size:
+            RECORD.pack_into(self.data, at, 0, WRAP, 0)
+        return w + tail, free - tail
+
+    def put(self, kind: int, n: int, payload: bytes) -> tuple[int, int] | None:
+        """Append and publish a record if it fits now: its (start, end); None if too full."""
+        size = RECORD.size + len(payload)
+        need = _aligned(size)
+        if need > self.cap // 2:
+            raise BooktapeError(f"a {len(payload)} byte chunk does not fit the {self.cap} byte ring")
+        got = self.region(need)
+        if got is None:
+            return None
+        w = got[0]
+        at = w % self.cap
         RECORD.pack_into(self.data, at, len(payload), kind, n)
         self.data[at + RECORD.size:at + size] = payload
         self.pos[0] = w + need  # publish after the bytes
-        return True
+        return w, w + need
 
-    def get(self) -> tuple[int, int, bytes] | None:
-        """Take the oldest record, or None if the ring is empty."""
-        while True:
-            r = int(self.pos[1])
-            if r == int(self.pos[0]):
-                return None
-            at = r % self.cap
-            tail = self.cap - at
-            if tail < RECORD.size:
-                self.pos[1] = r + tail
-                continue
-            length, kind, n = RECORD.unpack_from(self.data, at)
-            if kind == WRAP:
-                self.pos[1] = r + tail
-                continue
-            payload = bytes(self.data[at + RECORD.size:at + RECORD.size + length])
-            self.pos[1] = r + ((RECORD.size + length + 7) & ~7)  # free after copying out
-            return kind, n, payload
+    def free_to(self, end: int) -> None:
+        """Everything before ``end`` is acknowledged: its space may be reused."""
+        self.pos[1] = end
+
+    def read(self, start: int) -> bytes:
+        """The payload of the (published, unfreed) record at ``start``."""
+        at = start % self.cap
+        length = RECORD.unpack_from(self.data, at)[0]
+        return bytes(self.data[at + RECORD.size:at + RECORD.size + length])
 
     def release(self) -> None:
         """Drop our views so the segment can be closed."""
         del self.pos
         self.data.release()
+
+
+class RingReader:
+    """The consumer's cursor: it starts at the oldest unfreed record and never frees."""
+
+    def __init__(self, ring: Ring) -> None:
+        self.ring = ring
+        self.r = int(ring.pos[1])
+
+    def get(self) -> tuple[int, int, bytes] | None:
+        """The next published record, or None if there is none yet."""
+        ring = self.ring
+        while True:
+            r = self.r
+            if r == int(ring.pos[0]):
+                return None
+            at = r % ring.cap
+            tail = ring.cap - at
+            if tail < RECORD.size:
+                self.r = r + tail
+                continue
+            length, kind, n = RECORD.unpack_from(ring.data, at)
+            if kind == WRAP:
+                self.r = r + tail
+                continue
+            payload = bytes(ring.data[at + RECORD.size:at + RECORD.size + length])
+            self.r = r + _aligned(RECORD.size + length)
+            return kind, n, payload
+
+
+class Kept:
+    """A chunk the ring keeps until acknowledged (a :class:`~.backlog.Held`)."""
+
+    __slots__ = ("ring", "start", "end", "nbytes")
+
+    def __init__(self, ring: Ring, start: int, end: int) -> None:
+        self.ring = ring
+        self.start = start
+        self.end = end
+        self.nbytes = end - start
+
+    def payload(self) -> bytes:
+        return self.ring.read(self.start)
+
+    def free(self) -> None:
+        self.ring.free_to(self.end)
+
+
+class RingPacker:
+    """The poller's packer for ``ring``: each state is packed in place, in the ring.
+
+    Measured here (BENCHMARKS.md): with a private buffer the poll that ends a
+    128-state chunk paid for two copies of ~170 kB (the chunk, then into the
+    ring), 35 us median and 117 us p99 on this VM, which was the ring's whole
+    poll-gap tail. Packing in place costs the same per state and a chunk is
+    published by a few stores. When the ring cannot take the chunk in place
+    (no room, the memory threshold reached, chunks queued ahead of it) the
+    chunk is packed privately and takes the backlog's path, so order and the
+    no-loss rules are the same either way.
+    """
+
+    def __init__(self, sup: Supervisor, ring: Ring, slots: int) -> None:
+        self.sup = sup
+        self.ring = ring
+        self.data = ring.data
+        self.slots = slots  # header slots reserved per chunk
+        self.head = RECORD.size + PREFIX.size + HEADER_SIZE * slots
+        self.private = ChunkBuilder()
+        self.snapshots = 0
+        self.in_place = False
+        self.w = self.ho = self.lo = self.limit = self.levels = 0
+        self.private_chunks = 0
+
+    def add(self, sym: int, seq: int, t_before: int, t_after: int, unchanged: int,
+            book: Book) -> None:
+        n = len(book)
+        if not self.snapshots:
+            self._begin(n)
+        elif self.in_place and (self.snapshots == self.slots
+                                or self.lo + LEVEL_SIZE * n > self.limit):
+            self.sup.handoff(self._publish())  # this chunk is full: the state starts the next
+            self._begin(n)
+        if not self.in_place:
+            self.private.add(sym, seq, t_before, t_after, unchanged, book)
+            self.snapshots += 1
+            return
+        HEADER.pack_into(self.data, self.ho, sym, n, unchanged, seq, t_before, t_after)
+        if n:
+            levels_struct(n).pack_into(self.data, self.lo, *chain.from_iterable(book))
+        self.ho += HEADER_SIZE
+        self.lo += LEVEL_SIZE * n
+        self.levels += n
+        self.snapshots += 1
+
+    def _begin(self, n: int) -> None:
+        need = self.head + LEVEL_SIZE * n
+        got = None
+        if self.sup.gen is not None and self.sup.backlog.may_hold():
+            got = self.ring.region(need)
+        self.in_place = got is not None
+        if got is None:
+            self.private_chunks += 1
+            return
+        self.w, room = got
+        at = self.w % self.ring.cap
+        self.ho = at + RECORD.size + PREFIX.size
+        self.lo = at + self.head
+        self.limit = at + min(room, self.ring.cap // 2)
+        self.levels = 0
+
+    def _publish(self) -> Kept:
+        at = self.w % self.ring.cap
+        length = self.lo - at - RECORD.size
+        RECORD.pack_into(self.data, at, length, DATA, self.sup.backlog.next)
+        PREFIX.pack_into(self.data, at + RECORD.size, self.snapshots, self.levels, self.slots, 0)
+        end = self.w + _aligned(RECORD.size + length)
+        self.ring.pos[0] = end  # publish after the bytes
+        gen = self.sup.gen
+        if isinstance(gen, RingDownstream):
+            gen.wake.release()
+        self.snapshots = 0
+        self.in_place = False
+        return Kept(self.ring, self.w, end)
+
+    def take(self) -> bytes | Kept:
+        if self.in_place:
+            return self._publish()
+        self.snapshots = 0
+        return self.private.take()
 
 
 def _attach(name: str) -> shared_memory.SharedMemory:
@@ -117,15 +282,16 @@ def ring_saver_main(plan: RecordPlan, stats: Stats, control: Control, first: int
     shm = _attach(shm_name)
     assert shm.buf is not None  # an attached segment always has a buffer
     ring = Ring(shm.buf, capacity)
+    reader = RingReader(ring)
 
     def recv(timeout: float) -> tuple[int, int, memoryview] | None:
-        got = ring.get()
+        got = reader.get()
         if got is None:
             # Block until the poller says a record is there (one semaphore post
             # per chunk, ~20/s) rather than waking every few ms to look: every
             # needless wake-up on a 2-core machine is a chance to delay a poll.
             wake.acquire(timeout=max(timeout, WAKE_TIMEOUT_S))
-            got = ring.get()
+            got = reader.get()
             if got is None:
                 return None
         kind, n, payload = got
@@ -139,44 +305,52 @@ def ring_saver_main(plan: RecordPlan, stats: Stats, control: Control, first: int
 
 
 class RingDownstream:
+    """One generation: a saver reading the ring from its oldest unacknowledged chunk."""
+
     def __init__(self, ctx: Context, plan: RecordPlan, stats: Stats, control: Control,
-                 first: int, capacity: int = RING_BYTES) -> None:
+                 first: int, *, ring: Ring, shm_name: str) -> None:
         self.control = control
-        name = f"booktape-{os.getpid()}-{secrets.token_hex(4)}"
-        self.shm = shared_memory.SharedMemory(name=name, create=True,
-                                              size=HEADER_BYTES + capacity)
-        assert self.shm.buf is not None
-        self.ring = Ring(self.shm.buf, capacity)
-        self.ring.pos[:] = 0
+        self.ring = ring
         self.wake = ctx.Semaphore(0)
-        try:
-            p = ctx.Process(target=ring_saver_main, name="booktape-saver",
-                            args=(plan, stats, control, first, self.shm.name, capacity,
-                                  self.wake))
-            p.start()
-        except BaseException:
-            self.close()
-            raise
+        p = ctx.Process(target=ring_saver_main, name="booktape-saver",
+                        args=(plan, stats, control, first, shm_name, ring.cap, self.wake))
+        p.start()
         self.procs: list[BaseProcess] = [p]
 
-    def try_send(self, n: int, chunk: bytes) -> bool:
-        if self.ring.put(DATA, n, chunk):
-            self.wake.release()
-            return True
-        return False
+    def try_send(self, n: int, chunk: bytes) -> bool | Kept:
+        span = self.ring.put(DATA, n, chunk)
+        if span is None:
+            return False
+        self.wake.release()
+        return Kept(self.ring, *span)
 
     def try_end(self, last: int) -> bool:
-        if self.ring.put(END, last, b""):
-            self.wake.release()
-            return True
-        return False
+        if self.ring.put(END, last, b"") is None:
+            return False
+        self.wake.release()
+        return True
 
     def close(self) -> None:
-        self.ring.release()
-        self.shm.close()
-        self.shm.unlink()
+        """Nothing to release: the ring outlives generations (``run`` removes it)."""
 
 
 def run(plan: RecordPlan, stop: StopFlag, stats: Stats, events: EventSink,
         on_tick: Callable[[], None]) -> CaptureResult:
-    return acquire(plan, stop, stats, events, on_tick, RingDownstream)
+    cap = ring_bytes(plan.buffer_bytes)
+    name = f"booktape-{os.getpid()}-{secrets.token_hex(4)}"
+    shm = shared_memory.SharedMemory(name=name, create=True, size=HEADER_BYTES + cap)
+    try:
+        assert shm.buf is not None
+        # Touch every page now, not on the poll whose state first lands in it.
+        np.frombuffer(shm.buf, dtype=np.uint8)[:] = 0
+        ring = Ring(shm.buf, cap)
+        try:
+            slots = plan.capture.chunk_snapshots + len(plan.capture.symbols)
+            return acquire(plan, stop, stats, events, on_tick,
+                           partial(RingDownstream, ring=ring, shm_name=name),
+                           packer=lambda sup: RingPacker(sup, ring, slots))
+        finally:
+            ring.release()
+    finally:
+        shm.close()
+        shm.unlink()

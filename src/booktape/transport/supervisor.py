@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from ..capture.frame import decode
-from ..capture.loop import CaptureResult, StopFlag, run_capture
+from ..capture.loop import CaptureResult, Packer, StopFlag, run_capture
 from ..capture.stats import Stats
 from ..clock import SystemClock
 from ..errors import BooktapeError
@@ -32,7 +32,7 @@ from ..sources import make_source
 from . import RecordPlan
 from ._child import Control, mp_context
 from ._diag import traced, write_poll_trace
-from .backlog import Backlog
+from .backlog import Backlog, Held
 
 if TYPE_CHECKING:
     from ._child import Context
@@ -57,8 +57,12 @@ class Downstream(Protocol):
     procs: list[BaseProcess]
     control: Control
 
-    def try_send(self, n: int, chunk: bytes) -> bool:
-        """Hand chunk ``n`` on if the channel has room now; never blocks."""
+    def try_send(self, n: int, chunk: bytes) -> bool | Held:
+        """Hand chunk ``n`` on if the channel has room now; never blocks.
+
+        A channel that keeps the chunk until acknowledged returns a
+        :class:`~.backlog.Held` for it instead of True.
+        """
 
     def try_end(self, last: int) -> bool:
         """Tell the helpers no chunk after ``last`` is coming; never blocks."""
@@ -150,7 +154,7 @@ class Supervisor:
                 return
 
     # -- hand-off ---------------------------------------------------------------
-    def handoff(self, chunk: bytes) -> None:
+    def handoff(self, chunk: bytes | Held) -> None:
         self.backlog.add(chunk)
         self.pump()
 
@@ -164,11 +168,15 @@ class Supervisor:
         if acked > b.acked:
             b.ack(acked)
         while b.sent < b.next:
-            if not gen.try_send(b.sent, b.get(b.sent)):
+            n = b.sent
+            got = gen.try_send(n, b.get(n))
+            if not got:
                 if self._stall_since is None:
                     self._stall_since = time.perf_counter_ns()
                 break
             b.sent += 1
+            if got is not True:
+                b.hold(n, got)
         else:
             if self._stall_since is not None:
                 held = time.perf_counter_ns() - self._stall_since
@@ -200,7 +208,7 @@ class Supervisor:
             self._spill_since = None
             b.spill_episode_chunks = 0
         self.stats.set("spilled_bytes", b.spill.total_bytes)
-        self.stats.set("buffered_bytes", b.mem_bytes)
+        self.stats.set("buffered_bytes", b.mem_bytes + b.held_bytes)
 
     def housekeeping(self) -> None:
         self.pump()
@@ -258,8 +266,13 @@ class Supervisor:
 
 
 def acquire(plan: RecordPlan, stop: StopFlag, stats: Stats, events: EventSink,
-            on_tick: Callable[[], None], start: StartFn) -> CaptureResult:
-    """Run a supervised topology: helpers from ``start``, capture here, then drain."""
+            on_tick: Callable[[], None], start: StartFn,
+            packer: Callable[[Supervisor], Packer] | None = None) -> CaptureResult:
+    """Run a supervised topology: helpers from ``start``, capture here, then drain.
+
+    ``packer`` builds the capture loop's packer (default: a private
+    :class:`~booktape.capture.frame.ChunkBuilder`).
+    """
     sup = Supervisor(plan, stats, events, stop, start)
     try:
         # No waiting for the helpers' start-up (~0.5 s of imports): polling
@@ -280,7 +293,8 @@ def acquire(plan: RecordPlan, stop: StopFlag, stats: Stats, events: EventSink,
                 on_tick()
 
             result = run_capture(getters, plan.capture, clock.offset_ns, plan.start_seq,
-                                 sup.handoff, stop, stats, housekeeping)
+                                 sup.handoff, stop, stats, housekeeping,
+                                 packer(sup) if packer is not None else None)
             if plan.diag_dir:
                 write_poll_trace(plan.diag_dir, starts, clock.offset_ns)
         finally:
