@@ -193,3 +193,46 @@ def test_two_recorders_with_one_sim_anchor_see_one_market(tmp_path):
 def test_sim_anchor_rejects_garbage():
     r = invoke("record", "--sim-anchor", "lunchtime", "--polls", "1")
     assert r.exit_code == 2 and "--sim-anchor" in r.output
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "openpty"), reason="needs a pty")
+def test_cli_status_line_is_drawn_on_a_terminal_by_a_helper_process(tape):
+    # On a terminal the live line appears; it is drawn by a separate process
+    # (never the poller), which is gone when the recorder exits.
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    main, sub = os.openpty()
+    p = subprocess.Popen([sys.executable, "-m", "booktape", "record", "--out", str(tape),
+                          "--duration", "3s", "--sim-lockstep", "--sim-latency", "80us"],
+                         stdin=sub, stdout=sub, stderr=sub, close_fds=True)
+    os.close(sub)
+    most = 0  # helper processes seen at once: the ring's saver and the status line's
+    out = b""
+    while p.poll() is None or out[-1:] != b"":
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the terminal closed: the recorder is gone
+            break
+        if not chunk:
+            break
+        out += chunk
+        try:
+            kids = psutil.Process(p.pid).children()
+            most = max(most, sum("spawn_main" in " ".join(c.cmdline()) for c in kids))
+        except psutil.Error:
+            pass
+    p.wait(30)
+    os.close(main)
+    text = out.decode(errors="replace")
+    assert p.returncode == 0, text
+    assert "recording" in text and "polls/s" in text and "no loss" in text
+    assert most == 2
+    deadline = time.monotonic() + 5
+    while psutil.Process().children(recursive=True) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [c for c in psutil.Process().children(recursive=True) if c.pid != p.pid]

@@ -86,7 +86,7 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
            sync_every: str | int = "1s", chunk_snapshots: int = 128,
            on_status: Callable[[dict[str, int]], None] | None = None,
            stop: StopFlag | None = None, buffer_bytes: int | None = None,
-           diag_dir: str | None = None) -> Summary:
+           diag_dir: str | None = None, stats: Stats | None = None) -> Summary:
     """Record order books until the duration/time/poll count is reached or Ctrl-C.
 
     Args:
@@ -101,11 +101,15 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
         rotate_every, rotate_bytes: seal a segment after this age / this much data.
         keep_unchanged: store every poll, not only changed books.
         topology: how polling and storage are split across processes.
-        on_status: called about twice a second with the live counters.
+        on_status: called about twice a second with the live counters, in the
+            polling thread between polls: keep it to microseconds (or read
+            ``stats`` from another process, as the CLI's status line does).
         buffer_bytes: the acquirer's in-memory backlog before it spills to disk
             (default: ``rotate_bytes``, the memory threshold); with ``ring``
             a value under 64 MiB also shrinks the shared-memory ring to it.
         diag_dir: a directory for benchmark measurements (poll stamps, latencies).
+        stats: live counters in shared memory to fill (a new set if None),
+            readable from any process while recording.
 
     Returns:
         A :class:`~booktape.summary.Summary` computed from the data read back from disk.
@@ -168,7 +172,7 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
             events.emit(Event("session_start", now, collector=collector, detail={
                 "session": session, "symbols": list(syms), "source": source, "topology": topology,
                 "start_seq": list(start_seq), "recovered_journals": len(recovered)}))
-            stats = Stats()
+            stats = stats if stats is not None else Stats()
             stats.set("started_ns", now)
             last = [0.0]
 

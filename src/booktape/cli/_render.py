@@ -12,6 +12,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from ..capture.stats import Stats
 from ..model import BOOK_TYPE_NAMES
 from ..summary import Summary
 from ..units import human_bytes, human_ns
@@ -28,37 +29,59 @@ def fmt_ns_time(t_ns: int | None) -> str:
 
 
 class StatusLine:
-    """One live line while recording: rates, rows, buffer, parts, last poll."""
+    """One live line while recording (rates, rows, buffer, parts), drawn by its own process.
 
-    def __init__(self) -> None:
-        self.live = Live(Text("starting..."), console=err_console, refresh_per_second=4,
-                         transient=True)
-        self._prev: tuple[float, int, int] | None = None
+    Drawing in the recorder stalls polling: rich's refresh thread takes the
+    GIL from the capture loop. Measured at 80 us polls for 10 s: 8 gaps over
+    1 ms and one of 36 ms with the line drawn in-process, none with
+    ``--quiet``. The counters already live in shared memory, so a low-priority
+    helper reads them and draws, and the recorder never renders anything.
+    """
+
+    def __init__(self, stats: Stats) -> None:
+        from ..transport._child import mp_context
+
+        ctx = mp_context()
+        self._stop = ctx.Event()
+        self._proc = ctx.Process(target=_status_main, args=(stats, self._stop),
+                                 name="booktape-status", daemon=True)
 
     def __enter__(self) -> StatusLine:
-        self.live.__enter__()
+        self._proc.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.live.__exit__(*exc)
+        self._stop.set()
+        self._proc.join(5)
+        if self._proc.exitcode is None:
+            self._proc.kill()
+            self._proc.join()
 
-    def update(self, s: dict[str, int]) -> None:
-        now = time.monotonic()
-        polls, stored = s["polls"], s["stored"]
-        if self._prev is None:
+
+def _status_main(stats: Stats, stop: Any) -> None:
+    from ..transport._child import become_helper, parent_gone
+
+    ppid = become_helper()
+    prev: tuple[float, int, int] | None = None
+    with Live(Text("starting..."), console=err_console, auto_refresh=False,
+              transient=True) as live:
+        while not stop.wait(0.5) and not parent_gone(ppid):
+            s = stats.as_dict()
+            now = time.monotonic()
+            polls, stored = s["polls"], s["stored"]
             pps = sps = 0.0
-        else:
-            dt_ = max(now - self._prev[0], 1e-9)
-            pps = (polls - self._prev[1]) / dt_
-            sps = (stored - self._prev[2]) / dt_
-        self._prev = (now, polls, stored)
-        self.live.update(Text(
-            f"● recording  {pps:,.0f} polls/s  {sps:,.0f} changed/s  "
-            f"{s['rows']:,} rows written  {human_bytes(s['buffered_bytes'])} buffered  "
-            f"{s['sealed_parts']} parts sealed  last poll {human_ns(s['last_poll_ns'])}"
-            + (f"  {s['restarts']} restarts" if s.get("restarts") else "")
-            + (f"  {human_bytes(s['spilled_bytes'])} spilled" if s.get("spilled_bytes") else "")
-        ))
+            if prev is not None:
+                dt_ = max(now - prev[0], 1e-9)
+                pps = (polls - prev[1]) / dt_
+                sps = (stored - prev[2]) / dt_
+            prev = (now, polls, stored)
+            live.update(Text(
+                f"● recording  {pps:,.0f} polls/s  {sps:,.0f} changed/s  "
+                f"{s['rows']:,} rows written  {human_bytes(s['buffered_bytes'])} buffered  "
+                f"{s['sealed_parts']} parts sealed  last poll {human_ns(s['last_poll_ns'])}"
+                + (f"  {s['restarts']} restarts" if s.get("restarts") else "")
+                + (f"  {human_bytes(s['spilled_bytes'])} spilled" if s.get("spilled_bytes") else "")
+            ), refresh=True)
 
 
 def _pct_cells(d: dict[str, float]) -> list[str]:

@@ -97,6 +97,7 @@ def record(source: str, symbols: tuple[str, ...], out: str, duration: str | None
 
     Example: booktape record --symbol RIU2 --out data --duration 20s
     """
+    from ..capture.stats import Stats
     from ..record import record as do_record
     from ._render import StatusLine, render_summary
 
@@ -118,8 +119,9 @@ def record(source: str, symbols: tuple[str, ...], out: str, duration: str | None
     if quiet or as_json:
         summary = do_record(out, list(symbols), **kwargs)
     else:
-        with StatusLine() as status:
-            summary = do_record(out, list(symbols), on_status=status.update, **kwargs)
+        stats = Stats()
+        with StatusLine(stats):
+            summary = do_record(out, list(symbols), stats=stats, **kwargs)
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2, default=str))
     else:
