@@ -56,7 +56,8 @@ def child(args: argparse.Namespace) -> None:
     import booktape
 
     s = booktape.record(args.out, "RIU2", polls=args.polls, topology=args.topology,
-                        rotate_bytes=args.rotate_bytes, source_options=opts, diag_dir=args.diag)
+                        rotate_bytes=args.rotate_bytes, rotate_every=args.rotate_every,
+                        source_options=opts, diag_dir=args.diag)
     print(json.dumps({"polls": s.polls, "stored": s.stored, "lost": s.lost, "ok": s.ok,
                       "parts": s.parts_sealed, "events": s.events}))
 
@@ -65,13 +66,14 @@ def pct(x: np.ndarray, q: float) -> float:
     return float(np.percentile(x, q)) if x.size else float("nan")
 
 
-def measure(topology: str, latency_ns: int, polls: int, rotate_bytes: str) -> dict[str, float]:
+def measure(topology: str, latency_ns: int, polls: int, rotate_bytes: str,
+            rotate_every: str) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="bench-topo-") as tmp:
         diag = Path(tmp) / "diag"
         diag.mkdir()
         cmd = [sys.executable, __file__, "--child", "--topology", topology, "--latency-ns",
                str(latency_ns), "--polls", str(polls), "--out", str(Path(tmp) / "data"),
-               "--diag", str(diag), "--rotate-bytes", rotate_bytes]
+               "--diag", str(diag), "--rotate-bytes", rotate_bytes, "--rotate-every", rotate_every]
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
         _, status, ru = os.wait4(p.pid, 0)
         out = p.stdout.read() if p.stdout else ""
@@ -126,6 +128,8 @@ def main() -> None:
     ap.add_argument("--polls", type=int, default=300_000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--rotate-bytes", default="256MB")
+    ap.add_argument("--rotate-every", default="1h",
+                    help="seal by age too (at 0 us the sim makes too little data to fill 256 MB)")
     ap.add_argument("--out")
     ap.add_argument("--diag")
     args = ap.parse_args()
@@ -135,10 +139,11 @@ def main() -> None:
     for lat in [int(x) for x in args.latencies.split(",")]:
         rows: dict[str, dict[str, float]] = {}
         for topo in args.topologies.split(","):
-            runs = [measure(topo, lat, args.polls, args.rotate_bytes) for _ in range(args.runs)]
+            runs = [measure(topo, lat, args.polls, args.rotate_bytes, args.rotate_every)
+                    for _ in range(args.runs)]
             rows[topo] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
         print(f"\n### sim latency {lat / 1000:g} µs — {args.polls} polls, median of {args.runs} run(s), "
-              f"rotate-bytes {args.rotate_bytes}\n")
+              f"rotate-bytes {args.rotate_bytes}, rotate-every {args.rotate_every}\n")
         print("| topology | " + " | ".join(c[1] for c in COLS) + " | vs sequential | vs null |")
         print("|" + "---|" * (len(COLS) + 3))
         for topo, r in rows.items():

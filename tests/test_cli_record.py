@@ -212,6 +212,7 @@ def test_cli_status_line_is_drawn_on_a_terminal_by_a_helper_process(tape):
                          stdin=sub, stdout=sub, stderr=sub, close_fds=True)
     os.close(sub)
     most = 0  # helper processes seen at once: the ring's saver and the status line's
+    helpers: set[int] = set()
     out = b""
     while p.poll() is None or out[-1:] != b"":
         try:
@@ -222,8 +223,10 @@ def test_cli_status_line_is_drawn_on_a_terminal_by_a_helper_process(tape):
             break
         out += chunk
         try:
-            kids = psutil.Process(p.pid).children()
-            most = max(most, sum("spawn_main" in " ".join(c.cmdline()) for c in kids))
+            kids = [c for c in psutil.Process(p.pid).children()
+                    if "spawn_main" in " ".join(c.cmdline())]
+            most = max(most, len(kids))
+            helpers |= {c.pid for c in kids}
         except psutil.Error:
             pass
     p.wait(30)
@@ -233,6 +236,7 @@ def test_cli_status_line_is_drawn_on_a_terminal_by_a_helper_process(tape):
     assert "recording" in text and "polls/s" in text and "no loss" in text
     assert most == 2
     deadline = time.monotonic() + 5
-    while psutil.Process().children(recursive=True) and time.monotonic() < deadline:
+    while any(psutil.pid_exists(pid) for pid in helpers) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not [c for c in psutil.Process().children(recursive=True) if c.pid != p.pid]
+    assert not [pid for pid in helpers if psutil.pid_exists(pid)
+                and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]

@@ -28,8 +28,13 @@ def limit_threads() -> None:
 
 def save_loop(plan: RecordPlan, stats: Stats, control: Control, first: int,
               recv: Callable[[float], tuple[int, int, memoryview] | None],
-              decoder: Decoder, ppid: int) -> None:
-    """Journal what ``recv`` delivers until the END message and everything before it are in."""
+              decoder: Decoder, ppid: int,
+              pressed: Callable[[], bool] | None = None) -> None:
+    """Journal what ``recv`` delivers until the END message and everything before it are in.
+
+    ``pressed()`` true means the channel needs acknowledgements to free space:
+    fsync and acknowledge now rather than on the cadence.
+    """
     saver = Saver(plan, stats, first, control.ack)
     control.set_ready()
     while not saver.finished:
@@ -41,6 +46,8 @@ def save_loop(plan: RecordPlan, stats: Stats, control: Control, first: int,
             kind, n, payload = got
             if kind == DATA:
                 saver.put(n, decoder(payload))
+                if pressed is not None and pressed():
+                    saver.sync_now()
             elif kind == END:
                 saver.end(n)
         saver.tick()

@@ -102,6 +102,11 @@ class Saver:
         self.writer.tick()
         self._after_sync()
 
+    def sync_now(self) -> None:
+        """Fsync and acknowledge now, off the cadence (the channel is filling up)."""
+        self.writer.sync()
+        self._after_sync()
+
     def _after_sync(self) -> None:
         if self.writer.stats.syncs != self._syncs:
             self._syncs = self.writer.stats.syncs
