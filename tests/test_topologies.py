@@ -130,16 +130,19 @@ def helper_pids(recorder: psutil.Process) -> list[psutil.Process]:
 
 
 @pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
-@pytest.mark.parametrize("topology", MULTI)
-def test_topology_sigkill_saver_then_packer_loses_and_duplicates_nothing(topology, tmp_path):
+@pytest.mark.parametrize("variant", [*MULTI, "pipe+thread-sender"])
+def test_topology_sigkill_saver_then_packer_loses_and_duplicates_nothing(variant, tmp_path):
+    # "+thread-sender": the pipe fed by a thread, as on Windows (no O_NONBLOCK there).
+    topology, _, how = variant.partition("+")
+    env = {**os.environ, "BOOKTAPE_PIPE_SENDER": "thread"} if how else None
     tape, log = tmp_path / "data", tmp_path / "sim.json"
-    rnd = random.Random(f"{topology}-{os.getpid()}")
+    rnd = random.Random(f"{variant}-{os.getpid()}")
     p = subprocess.Popen(
         [sys.executable, "-m", "booktape", "record", "--quiet", "--json", "--topology", topology,
          "--out", str(tape), "--sim-lockstep", "--sim-seed", "5", "--sim-latency", "30us",
          "--polls", "60000", "--sim-levels", "5", "--symbol", SYMBOLS[0], "--symbol", SYMBOLS[1],
          "--rotate-bytes", "256KB", "--sync-every", "100ms", "--sim-log", str(log)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     rec = psutil.Process(p.pid)
     # Saver first; in the fan-outs then a packer (the newest helpers after a restart
     # are packers, started after their saver).

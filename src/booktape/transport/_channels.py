@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 DATA, END = 1, 2
 HEADER = struct.Struct("<qq")
 
+#: Windows pipe handles have no O_NONBLOCK, so there a thread feeds the pipe;
+#: BOOKTAPE_PIPE_SENDER=thread selects that path elsewhere too (it is tested on Linux).
+THREADED_SENDER = os.name == "nt" or os.environ.get("BOOKTAPE_PIPE_SENDER") == "thread"
+
 PIPE_BYTES = 1 << 20  # Linux caps unprivileged pipes at /proc/sys/fs/pipe-max-size (1 MiB)
 QUEUE_MESSAGES = 64
 
@@ -57,7 +61,8 @@ class PipeSender:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self._out: deque[memoryview] = deque()
-        if os.name == "nt":  # no O_NONBLOCK on a Windows pipe handle: a sender thread instead
+        self._threaded = THREADED_SENDER
+        if self._threaded:
             self._q: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
             self._t = threading.Thread(target=self._feed, daemon=True)
             self._t.start()
@@ -90,7 +95,7 @@ class PipeSender:
         return True
 
     def try_send(self, parts: list[bytes]) -> bool:
-        if os.name == "nt":
+        if self._threaded:
             try:
                 self._q.put_nowait(b"".join(parts))
                 return True
@@ -106,8 +111,11 @@ class PipeSender:
         return True
 
     def close(self) -> None:
-        if os.name == "nt":
-            self._q.put(None)
+        if self._threaded:
+            try:
+                self._q.put_nowait(None)
+            except queue.Full:
+                pass  # the feeder is stuck on a dead reader: closing the pipe ends it
         self.conn.close()
 
 
