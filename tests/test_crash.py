@@ -111,3 +111,36 @@ def test_sigint_twice_exits_at_once_and_leaves_recoverable_journals(tape):
     run_booktape("recover", str(tape), check=True)
     seq = booktape.read(tape)["seq"].unique()
     assert len(seq) > 0 and np.array_equal(seq, np.arange(len(seq)))
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real 3 MB file system (tmpfs); needs root, as on this project's CI machine."""
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3M", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {r.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="tmpfs")
+def test_a_full_disk_stops_the_recording_with_one_clear_error(tiny_disk):
+    # The saver cannot write: it exits with one line (no traceback), is
+    # restarted, keeps failing, and the recorder stops with one error that
+    # says what is safe and what was lost; no helper or shared memory is left.
+    p = subprocess.Popen([sys.executable, "-m", "booktape", "record", "--out",
+                          str(tiny_disk / "data"), "--sim-lockstep", "--duration", "60s", "--quiet"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 1
+    assert "Traceback" not in err, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("Error: cannot write the tape under") and "No space left" in last
+    assert "could not be stored" in last
+    assert "booktape-saver: cannot write the tape: [Errno 28]" in err
+    assert not [f for f in os.listdir("/dev/shm") if f.startswith(f"booktape-{p.pid}-")]

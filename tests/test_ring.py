@@ -8,7 +8,14 @@ from multiprocessing import shared_memory
 import pytest
 
 from booktape.errors import BooktapeError
-from booktape.transport.ring import HEADER_BYTES, Ring, RingReader
+from booktape.transport.ring import (
+    HEADER_BYTES,
+    MIN_RING_BYTES,
+    RING_BYTES,
+    Ring,
+    RingReader,
+    ring_bytes,
+)
 
 
 @pytest.fixture
@@ -77,3 +84,14 @@ def test_ring_refuses_a_chunk_larger_than_half_the_ring(ring):
     producer, _ = ring
     with pytest.raises(BooktapeError, match="does not fit"):
         producer.put(1, 0, bytes(3000))
+
+
+def test_ring_size_follows_the_buffer_and_the_free_shared_memory():
+    mib = 1 << 20
+    assert ring_bytes(None) == RING_BYTES == 64 * mib
+    assert ring_bytes(8 * mib) == 8 * mib
+    assert ring_bytes(1000) == MIN_RING_BYTES  # chunks must still fit
+    # Docker's default 64 MB /dev/shm: half of what is free, never a SIGBUS.
+    assert ring_bytes(None, shm_free=64 * mib) == 32 * mib
+    with pytest.raises(BooktapeError, match="--shm-size"):
+        ring_bytes(None, shm_free=mib)

@@ -140,7 +140,7 @@ def test_topology_sigkill_saver_then_packer_loses_and_duplicates_nothing(variant
     p = subprocess.Popen(
         [sys.executable, "-m", "booktape", "record", "--quiet", "--json", "--topology", topology,
          "--out", str(tape), "--sim-lockstep", "--sim-seed", "5", "--sim-latency", "30us",
-         "--polls", "60000", "--sim-levels", "5", "--symbol", SYMBOLS[0], "--symbol", SYMBOLS[1],
+         "--polls", "90000", "--sim-levels", "5", "--symbol", SYMBOLS[0], "--symbol", SYMBOLS[1],
          "--rotate-bytes", "256KB", "--sync-every", "100ms", "--sim-log", str(log)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     rec = psutil.Process(p.pid)

@@ -10,11 +10,14 @@ event too.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
 
 # The kinds we emit; free-form kinds are allowed but these are the known ones.
 KINDS = (
@@ -58,25 +61,40 @@ class EventLog:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._f = open(path, "a", encoding="utf-8")
         self._lock = threading.Lock()
+        self.failed: OSError | None = None
 
     def emit(self, event: Event) -> None:
         line = json.dumps(asdict(event), separators=(",", ":"), default=str)
         with self._lock:
-            self._f.write(line + "\n")
-            self._f.flush()
+            if self.failed is not None:
+                return
+            try:
+                self._f.write(line + "\n")
+                self._f.flush()
+            except OSError as e:
+                # A full disk must not stop the recording over an event row; the
+                # data path reports the same error where it matters.
+                self.failed = e
+                log.warning("event log %s: cannot write (%s); further events dropped",
+                            self.path, e.strerror or e)
 
     def sync(self) -> None:
         with self._lock:
-            if not self._f.closed:
-                self._f.flush()
-                os.fsync(self._f.fileno())
+            if not self._f.closed and self.failed is None:
+                try:
+                    self._f.flush()
+                    os.fsync(self._f.fileno())
+                except OSError as e:
+                    self.failed = e
 
     def close(self) -> None:
+        self.sync()
         with self._lock:
             if not self._f.closed:
-                self._f.flush()
-                os.fsync(self._f.fileno())
-                self._f.close()
+                try:
+                    self._f.close()
+                except OSError:
+                    pass
 
 
 def events_dir(root: Path, collector: str) -> Path:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
+from multiprocessing import current_process
 
 import pyarrow as pa
 
@@ -18,6 +20,7 @@ from .saver import Saver
 Decoder = Callable[[memoryview], dict[int, pa.RecordBatch]]
 
 IDLE_WAIT_S = 0.002
+WRITE_FAILED = 4  # a helper's exit code when the tape cannot be written
 
 
 def limit_threads() -> None:
@@ -35,6 +38,18 @@ def save_loop(plan: RecordPlan, stats: Stats, control: Control, first: int,
     ``pressed()`` true means the channel needs acknowledgements to free space:
     fsync and acknowledge now rather than on the cadence.
     """
+    try:
+        _save(plan, stats, control, first, recv, decoder, ppid, pressed)
+    except OSError as e:
+        # A full or failing disk: one line, not a traceback per restart; the
+        # supervisor restarts us, and stops the recording if it keeps failing.
+        print(f"{current_process().name}: cannot write the tape: {e}", file=sys.stderr)
+        sys.exit(WRITE_FAILED)
+
+
+def _save(plan: RecordPlan, stats: Stats, control: Control, first: int,
+          recv: Callable[[float], tuple[int, int, memoryview] | None],
+          decoder: Decoder, ppid: int, pressed: Callable[[], bool] | None) -> None:
     saver = Saver(plan, stats, first, control.ack)
     control.set_ready()
     while not saver.finished:

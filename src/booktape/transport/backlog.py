@@ -51,6 +51,7 @@ class Backlog:
         self.held_bytes = 0
         self.spilled_chunks = 0  # currently in the spill file
         self.spill_episode_chunks = 0
+        self.spill_error: OSError | None = None
 
     @property
     def acked(self) -> int:
@@ -71,15 +72,27 @@ class Backlog:
             self._items.append(chunk)
             self._count_held(chunk)
             self.sent = self.next
-        elif self.spilled_chunks or self.mem_bytes + len(chunk) > self.limit:
-            # Once spilling, keep spilling until drained: order in the file is chunk order.
-            self._items.append(self.spill.append(chunk))
-            self.spilled_chunks += 1
-            self.spill_episode_chunks += 1
+        elif (self.spilled_chunks or self.mem_bytes + len(chunk) > self.limit) and self._spill(chunk):
+            pass
         else:
             self._items.append(chunk)
             self.mem_bytes += len(chunk)
         return n
+
+    def _spill(self, chunk: bytes) -> bool:
+        """Append to the overflow journal; False (keep it in memory) if the disk refuses."""
+        try:
+            at = self.spill.append(chunk)
+        except OSError as e:
+            # Past the threshold but nowhere to put it: memory is the only place
+            # left, and the saver (same disk) is failing too and will stop us.
+            self.spill_error = e
+            return False
+        # Once spilling, keep spilling until drained: order in the file is chunk order.
+        self._items.append(at)
+        self.spilled_chunks += 1
+        self.spill_episode_chunks += 1
+        return True
 
     def get(self, n: int) -> bytes:
         item = self._items[n - self.first]

@@ -65,15 +65,34 @@ def _aligned(n: int) -> int:
     return (n + 7) & ~7
 
 
-def ring_bytes(buffer_bytes: int | None) -> int:
+def ring_bytes(buffer_bytes: int | None, shm_free: int | None = None) -> int:
     """The ring's size: 64 MiB, or less when the caller set a smaller buffer.
 
     Chunks stay in the ring until durable, so the saver fsyncs early when the
     ring fills (see ``ring_saver_main``) rather than only every --sync-every.
+    ``shm_free`` (bytes free in /dev/shm) caps it at half of that: Docker's
+    default /dev/shm is 64 MB, and touching a page past a full tmpfs is a
+    SIGBUS, not an error.
     """
-    if buffer_bytes is None:
-        return RING_BYTES
-    return min(RING_BYTES, max(MIN_RING_BYTES, buffer_bytes)) & ~7
+    cap = RING_BYTES if buffer_bytes is None else min(RING_BYTES, buffer_bytes)
+    if shm_free is not None:
+        cap = min(cap, shm_free // 2)
+    cap = max(MIN_RING_BYTES, cap) & ~7
+    if shm_free is not None and cap + HEADER_BYTES > shm_free:
+        raise BooktapeError(
+            f"only {shm_free >> 20} MiB free in /dev/shm; the ring topology needs at least "
+            f"{(2 * MIN_RING_BYTES) >> 20} MiB (e.g. `docker run --shm-size 256m`), or use "
+            f"--topology pipe")
+    return cap
+
+
+def shm_free_bytes() -> int | None:
+    """Bytes free where POSIX shared memory lives (None where that is not a file system)."""
+    try:
+        st = os.statvfs("/dev/shm")
+    except (OSError, AttributeError):
+        return None
+    return st.f_bavail * st.f_frsize
 
 
 class Ring:
@@ -348,9 +367,13 @@ class RingDownstream:
 
 def run(plan: RecordPlan, stop: StopFlag, stats: Stats, events: EventSink,
         on_tick: Callable[[], None]) -> CaptureResult:
-    cap = ring_bytes(plan.buffer_bytes)
+    cap = ring_bytes(plan.buffer_bytes, shm_free_bytes())
     name = f"booktape-{os.getpid()}-{secrets.token_hex(4)}"
-    shm = shared_memory.SharedMemory(name=name, create=True, size=HEADER_BYTES + cap)
+    try:
+        shm = shared_memory.SharedMemory(name=name, create=True, size=HEADER_BYTES + cap)
+    except OSError as e:
+        raise BooktapeError(f"cannot create the ring's {cap >> 20} MiB of shared memory: "
+                            f"{e.strerror or e}; use --topology pipe") from None
     try:
         assert shm.buf is not None
         # Touch every page now, not on the poll whose state first lands in it.

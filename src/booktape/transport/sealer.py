@@ -56,7 +56,10 @@ class BackgroundSealer:
                 seal_and_report(path, symbol, self.clock, self.events, self.collector,
                                 self.on_seal)
             except BaseException as e:  # surfaced to the saver on its next submit/close
-                log.exception("sealing %s failed", path)
+                if isinstance(e, OSError):  # a full disk: the saver reports it in one line
+                    log.error("sealing %s failed: %s", path, e)
+                else:
+                    log.exception("sealing %s failed", path)
                 self.error = e
                 return
 

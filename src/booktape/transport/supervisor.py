@@ -22,7 +22,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from ..capture.frame import decode
+from ..capture.frame import decode, headers
 from ..capture.loop import CaptureResult, Packer, StopFlag, run_capture
 from ..capture.stats import Stats
 from ..clock import SystemClock
@@ -32,6 +32,7 @@ from ..sources import make_source
 from . import RecordPlan
 from ._child import Control, mp_context
 from ._diag import traced, write_poll_trace
+from ._helpers import WRITE_FAILED
 from .backlog import Backlog, Held
 
 if TYPE_CHECKING:
@@ -126,15 +127,17 @@ class Supervisor:
             self._restarts.popleft()
         self._restarts.append(now)
         self.kill()
-        resend = self.backlog.rewind()
+        self.backlog.rewind()
+        resend = self.backlog.next - self.backlog.first  # re-sent, or re-read from the ring
         self.stats.add("restarts")
         self.events.emit(Event("restart", now, collector=self.plan.collector, count=resend,
                                detail={"process": dead.name, "exitcode": dead.exitcode,
                                        "generation": self.generation + 1,
                                        "first_chunk": self.backlog.first,
                                        "session": self.plan.session}))
-        log.warning("%s died (exit code %s); restarted, resending %d chunks",
-                    dead.name, dead.exitcode, resend)
+        why = "could not write the tape" if dead.exitcode == WRITE_FAILED else "died"
+        log.warning("%s %s (exit code %s); restarted, %d unacknowledged chunks go to the new one",
+                    dead.name, why, dead.exitcode, resend)
         if len(self._restarts) > MAX_RESTARTS:
             # Failing for good (disk full, a bug): stop polling and write the
             # backlog from this process so nothing handed off is lost.
@@ -243,12 +246,20 @@ class Supervisor:
         from .saver import Saver
 
         b = self.backlog
-        saver = Saver(self.plan, self.stats, b.first, lambda n: None, events=self.events,
-                      background_seal=False)
-        for n in range(b.first, b.next):
-            saver.put(n, decode(b.get(n)))
-        saver.end(b.next - 1)
-        saver.close()
+        try:
+            saver = Saver(self.plan, self.stats, b.first, lambda n: None, events=self.events,
+                          background_seal=False)
+            for n in range(b.first, b.next):
+                saver.put(n, decode(b.get(n)))
+            saver.end(b.next - 1)
+            saver.close()
+        except OSError as e:
+            states = sum(int(headers(b.get(n)).size) for n in range(b.first, b.next))
+            raise TransportFailed(
+                f"cannot write the tape under {self.plan.root}: {e.strerror or e}. Recording "
+                f"stopped; what was fsync'd is in the journals (`booktape recover` seals them "
+                f"once there is room), the last {states} states captured could not be "
+                f"stored") from None
         b.ack(b.next - 1)
         raise TransportFailed(
             f"helper processes died {len(self._restarts)} times within "
