@@ -118,3 +118,38 @@ def test_cli_record_mt5linux_ticks_match_the_terminal(tape: Path) -> None:
                               want["last"][want["time_msc"] >= first])
     finally:
         server.stop()
+
+
+def test_recover_seals_the_side_stream_journals_a_crash_left(tmp_path: Path) -> None:
+    # A --ticks recorder killed after an fsync: `booktape recover` seals its
+    # trades and server-time journals too, not only the books'.
+    clock = ManualClock()
+    emu.configure(EmuConfig(trade_rate=50.0), clock=clock)
+    try:
+        assert emu.initialize()
+        rec = TicksRecorder(tmp_path, "zero", ("RIU2",), clock, every_s=0.0)
+        src = MT5Source(module="booktape.emulator")
+        src.link.connect()
+        stored = samples = 0
+        for _ in range(50):
+            clock.advance(50_000_000)
+            tick = emu.symbol_info_tick("RIU2")
+            rec.sample("RIU2", clock.now_ns(), clock.now_ns(), tuple(tick), True, 1, 1)
+            samples += 1
+            from_ms = rec.trades_due("RIU2", clock.now_ns())
+            if from_ms is not None:
+                stored += rec.add_trades("RIU2", src.link.ticks_range("RIU2", from_ms,
+                                                                      from_ms + 86_400_000))
+        rec.maintain(force=True)
+        rec.trades_w.sync()
+        rec.time_w.sync()  # durable; then the process "dies" without closing
+        journals = sorted(tmp_path.glob("_*/symbol=RIU2/date=*/collector=zero/_part-*.arrows"))
+        assert {j.parts[len(tmp_path.parts)] for j in journals} == {"_ticks", "_server_time"}
+        assert read_stream(tmp_path, "ticks").num_rows == 0
+        p = run_booktape("recover", str(tmp_path), check=True)
+        assert all(str(j) in p.stdout for j in journals)
+        assert read_stream(tmp_path, "ticks", "RIU2").num_rows == stored > 0
+        assert read_stream(tmp_path, "server_time", "RIU2").num_rows == samples
+        assert not list(tmp_path.glob("_*/**/_part-*.arrows"))
+    finally:
+        emu.configure()

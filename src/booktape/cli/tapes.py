@@ -63,6 +63,7 @@ def export(data: str, csv_out: str, symbol: str | None, collector: str | None,
 def recover(data: str, collector: str | None) -> None:
     """Seal journals that a killed recorder left in tape DATA.
 
+    Book journals, and the trades and server-time journals of `--ticks`.
     A torn last batch is cut off; everything before it is kept. Journals of a
     collector whose recorder is still running are left alone.
 

@@ -31,15 +31,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..clock import Clock
-from ..tape.layout import partition_dirs
+from ..tape.layout import SERVER_TIME_DIR, TICKS_DIR, partition_dirs
 from ..tape.manifest import last_seq
+from ..tape.recover import recover_side_streams
 from ..tape.seal import seal_journal
 from ..tape.writer import TapeWriter, WriterConfig
 
 log = logging.getLogger(__name__)
 
-TICKS_DIR = "_ticks"
-SERVER_TIME_DIR = "_server_time"
 
 TRADES_SCHEMA = pa.schema([
     pa.field("seq", pa.uint64(), nullable=False),  # trade number per symbol and collector
@@ -128,12 +127,7 @@ class TicksRecorder:
                                  schema=SERVER_TIME_SCHEMA, time_col="t_before_ns",
                                  sealer=sealer(("t_before_ns", "t_after_ns")))
         # Journals a crash left (we hold the collector's lock): seal them first.
-        now = clock.now_ns()
-        for base, cols in ((tick_root, ("time_ns", "time_ns")),
-                           (time_root, ("t_before_ns", "t_after_ns"))):
-            for d in partition_dirs(base, None, collector):
-                for j in sorted(d.glob("_part-*.arrows")):
-                    seal_journal(j, now, keys=("seq",), time_cols=cols)
+        recover_side_streams(self.root, clock.now_ns(), collector, lock_held=True)
         self.trades = {s: _Buffer(TRADES_SCHEMA, last_seq(tick_root, s, collector) + 1)
                        for s in symbols}
         self.samples = {s: _Buffer(SERVER_TIME_SCHEMA, last_seq(time_root, s, collector) + 1)

@@ -80,6 +80,11 @@ def partition_dirs(root: Path, symbol: str | None = None,
     return sorted(p for p in root.glob(pat) if p.is_dir())
 
 
+#: Side streams recorded with ``--ticks``, each a tape of its own under the book tape.
+TICKS_DIR = "_ticks"
+SERVER_TIME_DIR = "_server_time"
+
+
 def events_path(root: Path, collector: str, session: str) -> Path:
     return root / "_events" / f"collector={collector}" / f"events-{session}.jsonl"
 

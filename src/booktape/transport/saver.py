@@ -45,7 +45,7 @@ class Saver:
         root = Path(plan.root)
         # The recorder holds the collector lock on our behalf: every journal of
         # this collector is a predecessor's, durable up to its last fsync.
-        recover(root, self.clock.now_ns(), plan.collector, lock_held=True)
+        recover(root, self.clock.now_ns(), plan.collector, lock_held=True, side_streams=False)
         self.sealed_max = [last_seq(root, s, plan.collector) for s in self.symbols]
 
         def on_seal(symbol: str, entry: PartEntry) -> None:
