@@ -108,6 +108,9 @@ def test_sigint_twice_exits_at_once_and_leaves_recoverable_journals(tape):
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=10)
     assert p.returncode == 130, out + err
+    time.sleep(0.5)  # the resource tracker would have complained by now
+    assert not [f for f in os.listdir("/dev/shm") if f.startswith(f"booktape-{p.pid}-")]
+    assert "leaked shared_memory" not in err, err  # (its semaphores the tracker still reaps)
     run_booktape("recover", str(tape), check=True)
     seq = booktape.read(tape)["seq"].unique()
     assert len(seq) > 0 and np.array_equal(seq, np.arange(len(seq)))

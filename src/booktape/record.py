@@ -64,6 +64,9 @@ def _signals(stop: StopFlag) -> Iterator[None]:
         hits[0] += 1
         stop.set()
         if hits[0] >= 2:
+            from .transport._child import unlink_segments
+
+            unlink_segments()
             os._exit(130)
 
     sigs = [signal.SIGINT, signal.SIGTERM]

@@ -12,7 +12,7 @@ import multiprocessing as mp
 import os
 import signal
 import sys
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 if TYPE_CHECKING:
     from multiprocessing.context import (
@@ -130,3 +130,25 @@ class Control:
 
     def set_ready(self) -> None:
         self.raw[self.READY] += 1  # type: ignore[index]
+
+
+#: Shared-memory segments this process created and has not yet removed.
+_SEGMENTS: set[Any] = set()
+
+
+def track_segment(shm: Any, live: bool = True) -> None:
+    """Note (or forget) a segment to remove if the process must exit at once."""
+    if live:
+        _SEGMENTS.add(shm)
+    else:
+        _SEGMENTS.discard(shm)
+
+
+def unlink_segments() -> None:
+    """Remove our segments now (before ``os._exit``): no leak, no resource-tracker warning."""
+    for shm in list(_SEGMENTS):
+        try:
+            shm.unlink()
+        except OSError:
+            pass
+    _SEGMENTS.clear()

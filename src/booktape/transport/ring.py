@@ -45,7 +45,7 @@ from ..events import EventSink
 from ..model import Book
 from . import RecordPlan
 from ._channels import DATA, END
-from ._child import Control, become_helper
+from ._child import Control, become_helper, track_segment
 from ._helpers import limit_threads, save_loop
 from .supervisor import Supervisor, acquire
 
@@ -374,6 +374,7 @@ def run(plan: RecordPlan, stop: StopFlag, stats: Stats, events: EventSink,
     except OSError as e:
         raise BooktapeError(f"cannot create the ring's {cap >> 20} MiB of shared memory: "
                             f"{e.strerror or e}; use --topology pipe") from None
+    track_segment(shm)
     try:
         assert shm.buf is not None
         # Touch every page now, not on the poll whose state first lands in it.
@@ -389,3 +390,4 @@ def run(plan: RecordPlan, stop: StopFlag, stats: Stats, events: EventSink,
     finally:
         shm.close()
         shm.unlink()
+        track_segment(shm, live=False)
