@@ -13,7 +13,8 @@ synchronisation needed on x86-64 and on ARM64 Windows/macOS under CPython,
 whose bytecode dispatch places full barriers between the payload writes and
 the position store.
 
-This is the design that met the issue's gap targets (BENCHMARKS.md).
+Of the six topologies this one keeps the poll gaps tightest, within the
+noise of the same loop with storage disabled (BENCHMARKS.md, "Topologies").
 """
 
 from __future__ import annotations
@@ -207,10 +208,11 @@ class RingPacker:
 
     Measured here (BENCHMARKS.md): with a private buffer the poll that ends a
     128-state chunk paid for two copies of ~170 kB (the chunk, then into the
-    ring), 35 us median and 117 us p99 on this VM, which was the ring's whole
-    poll-gap tail. Packing in place costs the same per state and a chunk is
-    published by a few stores. When the ring cannot take the chunk in place
-    (no room, the memory threshold reached, chunks queued ahead of it) the
+    ring): 29 us median and 69 us p99 alone (``benchmarks/bench_handoff.py``),
+    52 us and 266 us inside a recording, which was the ring's whole poll-gap
+    tail. Packing in place costs the same per state and a chunk is published
+    by a few stores (13x cheaper at p50). When the ring cannot take the chunk
+    in place (no room, or chunks queued ahead of it) the
     chunk is packed privately and takes the backlog's path, so order and the
     no-loss rules are the same either way.
     """
