@@ -227,7 +227,6 @@ class RingPacker:
         self.snapshots = 0
         self.in_place = False
         self.w = self.ho = self.lo = self.limit = self.levels = 0
-        self.private_chunks = 0
 
     def add(self, sym: int, seq: int, t_before: int, t_after: int, unchanged: int,
             book: Book) -> None:
@@ -257,7 +256,6 @@ class RingPacker:
             got = self.ring.region(need)
         self.in_place = got is not None
         if got is None:
-            self.private_chunks += 1
             return
         self.w, room = got
         at = self.w % self.ring.cap
