@@ -21,37 +21,44 @@ from .conftest import run_booktape
 from .emu_server import EmulateCli
 
 
-def test_ticks_incremental_trades_equal_one_big_window(tmp_path: Path) -> None:
+@pytest.fixture
+def emu_ticks(tmp_path: Path):
+    """The emulator on a manual clock, a TicksRecorder into tmp_path, and an MT5 source."""
     clock = ManualClock()
     emu.configure(EmuConfig(trade_rate=50.0), clock=clock)
     try:
         assert emu.initialize()
         rec = TicksRecorder(tmp_path, "zero", ("RIU2",), clock, every_s=0.0)
-        start = emu.symbol_info_tick("RIU2")
-        rec.sample("RIU2", clock.now_ns(), clock.now_ns(), tuple(start), True, 1, 1)
-        first_ms = start.time_msc
-        rnd = random.Random(4)
         src = MT5Source(module="booktape.emulator")
         src.link.connect()
-        for _ in range(300):
-            # Uneven steps, many inside one millisecond or one second: the edges
-            # where a naive "from the last time" fetch duplicates or drops rows.
-            clock.advance(rnd.choice([0, 1, 1_000_000, 3_000_000, 400_000_000]))
-            from_ms = rec.trades_due("RIU2", clock.now_ns())
-            assert from_ms is not None
-            rec.add_trades("RIU2", src.link.ticks_range("RIU2", from_ms, from_ms + 86_400_000))
-        rec.close()
-        now_ms = clock.now_ns() // 1_000_000
-        want = emu.copy_ticks_range("RIU2", 0, (now_ms + 1000) // 1000, emu.COPY_TICKS_ALL)
-        want = want[want["time_msc"] >= first_ms]
-        got = read_stream(tmp_path, "ticks", "RIU2")
-        assert got.num_rows == len(want) > 1000
-        assert got.column("seq").to_pylist() == list(range(len(want)))
-        for col in ("time_msc", "last", "volume", "flags"):
-            assert np.array_equal(got.column(col).to_numpy(), want[col]), col
-        assert (np.diff(want["time_msc"]) == 0).any()  # same-ms clusters were exercised
+        yield clock, rec, src
     finally:
         emu.configure()
+
+
+def test_ticks_incremental_trades_equal_one_big_window(tmp_path: Path, emu_ticks) -> None:
+    clock, rec, src = emu_ticks
+    start = emu.symbol_info_tick("RIU2")
+    rec.sample("RIU2", clock.now_ns(), clock.now_ns(), tuple(start), True, 1, 1)
+    first_ms = start.time_msc
+    rnd = random.Random(4)
+    for _ in range(300):
+        # Uneven steps, many inside one millisecond or one second: the edges
+        # where a naive "from the last time" fetch duplicates or drops rows.
+        clock.advance(rnd.choice([0, 1, 1_000_000, 3_000_000, 400_000_000]))
+        from_ms = rec.trades_due("RIU2", clock.now_ns())
+        assert from_ms is not None
+        rec.add_trades("RIU2", src.link.ticks_range("RIU2", from_ms, from_ms + 86_400_000))
+    rec.close()
+    now_ms = clock.now_ns() // 1_000_000
+    want = emu.copy_ticks_range("RIU2", 0, (now_ms + 1000) // 1000, emu.COPY_TICKS_ALL)
+    want = want[want["time_msc"] >= first_ms]
+    got = read_stream(tmp_path, "ticks", "RIU2")
+    assert got.num_rows == len(want) > 1000
+    assert got.column("seq").to_pylist() == list(range(len(want)))
+    for col in ("time_msc", "last", "volume", "flags"):
+        assert np.array_equal(got.column(col).to_numpy(), want[col]), col
+    assert (np.diff(want["time_msc"]) == 0).any()  # same-ms clusters were exercised
 
 
 def test_ticks_need_an_output_directory() -> None:
@@ -120,36 +127,28 @@ def test_cli_record_mt5linux_ticks_match_the_terminal(tape: Path) -> None:
         server.stop()
 
 
-def test_recover_seals_the_side_stream_journals_a_crash_left(tmp_path: Path) -> None:
+def test_recover_seals_the_side_stream_journals_a_crash_left(tmp_path: Path, emu_ticks) -> None:
     # A --ticks recorder killed after an fsync: `booktape recover` seals its
     # trades and server-time journals too, not only the books'.
-    clock = ManualClock()
-    emu.configure(EmuConfig(trade_rate=50.0), clock=clock)
-    try:
-        assert emu.initialize()
-        rec = TicksRecorder(tmp_path, "zero", ("RIU2",), clock, every_s=0.0)
-        src = MT5Source(module="booktape.emulator")
-        src.link.connect()
-        stored = samples = 0
-        for _ in range(50):
-            clock.advance(50_000_000)
-            tick = emu.symbol_info_tick("RIU2")
-            rec.sample("RIU2", clock.now_ns(), clock.now_ns(), tuple(tick), True, 1, 1)
-            samples += 1
-            from_ms = rec.trades_due("RIU2", clock.now_ns())
-            if from_ms is not None:
-                stored += rec.add_trades("RIU2", src.link.ticks_range("RIU2", from_ms,
-                                                                      from_ms + 86_400_000))
-        rec.maintain(force=True)
-        rec.trades_w.sync()
-        rec.time_w.sync()  # durable; then the process "dies" without closing
-        journals = sorted(tmp_path.glob("_*/symbol=RIU2/date=*/collector=zero/_part-*.arrows"))
-        assert {j.parts[len(tmp_path.parts)] for j in journals} == {"_ticks", "_server_time"}
-        assert read_stream(tmp_path, "ticks").num_rows == 0
-        p = run_booktape("recover", str(tmp_path), check=True)
-        assert all(str(j) in p.stdout for j in journals)
-        assert read_stream(tmp_path, "ticks", "RIU2").num_rows == stored > 0
-        assert read_stream(tmp_path, "server_time", "RIU2").num_rows == samples
-        assert not list(tmp_path.glob("_*/**/_part-*.arrows"))
-    finally:
-        emu.configure()
+    clock, rec, src = emu_ticks
+    stored = samples = 0
+    for _ in range(50):
+        clock.advance(50_000_000)
+        tick = emu.symbol_info_tick("RIU2")
+        rec.sample("RIU2", clock.now_ns(), clock.now_ns(), tuple(tick), True, 1, 1)
+        samples += 1
+        from_ms = rec.trades_due("RIU2", clock.now_ns())
+        if from_ms is not None:
+            stored += rec.add_trades("RIU2", src.link.ticks_range("RIU2", from_ms,
+                                                                  from_ms + 86_400_000))
+    rec.maintain(force=True)
+    rec.trades_w.sync()
+    rec.time_w.sync()  # durable; then the process "dies" without closing
+    journals = sorted(tmp_path.glob("_*/symbol=RIU2/date=*/collector=zero/_part-*.arrows"))
+    assert {j.parts[len(tmp_path.parts)] for j in journals} == {"_ticks", "_server_time"}
+    assert read_stream(tmp_path, "ticks").num_rows == 0
+    p = run_booktape("recover", str(tmp_path), check=True)
+    assert all(str(j) in p.stdout for j in journals)
+    assert read_stream(tmp_path, "ticks", "RIU2").num_rows == stored > 0
+    assert read_stream(tmp_path, "server_time", "RIU2").num_rows == samples
+    assert not list(tmp_path.glob("_*/**/_part-*.arrows"))
