@@ -72,9 +72,9 @@ class Backlog:
             self._items.append(chunk)
             self._count_held(chunk)
             self.sent = self.next
-        elif (self.spilled_chunks or self.mem_bytes + len(chunk) > self.limit) and self._spill(chunk):
-            pass
-        else:
+            return n
+        over = self.spilled_chunks or self.mem_bytes + len(chunk) > self.limit
+        if not (over and self._spill(chunk)):
             self._items.append(chunk)
             self.mem_bytes += len(chunk)
         return n
