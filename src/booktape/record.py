@@ -89,7 +89,8 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
            sync_every: str | int = "1s", chunk_snapshots: int = 128,
            on_status: Callable[[dict[str, int]], None] | None = None,
            stop: StopFlag | None = None, buffer_bytes: int | None = None,
-           diag_dir: str | None = None, stats: Stats | None = None) -> Summary:
+           diag_dir: str | None = None, stats: Stats | None = None,
+           publish: str | None = None, publish_options: dict[str, Any] | None = None) -> Summary:
     """Record order books until the duration/time/poll count is reached or Ctrl-C.
 
     Args:
@@ -113,6 +114,10 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
         diag_dir: a directory for benchmark measurements (poll stamps, latencies).
         stats: live counters in shared memory to fill (a new set if None),
             readable from any process while recording.
+        publish: a NATS URL (``nats://HOST:4222``, ``tls://...``): also publish every
+            stored chunk to JetStream (see :mod:`booktape.bus`).
+        publish_options: ``stream``, ``duplicate_window``, ``nats_auth`` (a credentials
+            file), ``buffer_bytes``, ``no_local``, ``replicas``, ``ack_timeout``, ``close_timeout``.
 
     Returns:
         A :class:`~booktape.summary.Summary` computed from the data read back from disk.
@@ -152,6 +157,11 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
     from .sources import make_source
 
     make_source(spec)  # validates kind and options before the tape is touched
+    downstream = None
+    if publish is not None:
+        from .bus.plan import prepare_publish
+
+        downstream = prepare_publish(publish, publish_options, collector)
     root = _prepare_root(out)
     lock = CollectorLock(lock_path(root, collector))
     lock.acquire()
@@ -171,7 +181,7 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
             plan = RecordPlan(root=str(root), collector=collector, session=session, source=spec,
                               capture=cap, writer=wcfg, start_seq=start_seq, events_path=str(ev_path),
                               meta={"source": source, "topology": topology},
-                              buffer_bytes=buffer_bytes, diag_dir=diag_dir)
+                              buffer_bytes=buffer_bytes, diag_dir=diag_dir, downstream=downstream)
             events.emit(Event("session_start", now, collector=collector, detail={
                 "session": session, "symbols": list(syms), "source": source, "topology": topology,
                 "start_seq": list(start_seq), "recovered_journals": len(recovered)}))

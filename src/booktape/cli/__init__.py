@@ -41,6 +41,7 @@ def main() -> None:
 # Command modules register themselves on `cli` when imported.
 from . import analyze as _analyze  # noqa: E402,F401
 from . import bench as _bench  # noqa: E402,F401
+from . import bus as _bus  # noqa: E402,F401
 from . import merge as _merge  # noqa: E402,F401
 from . import mt5 as _mt5  # noqa: E402,F401
 from . import record as _record  # noqa: E402,F401

@@ -13,6 +13,7 @@ from ..transport import DEFAULT_TOPOLOGY, topology_names
 from ..units import parse_anchor
 from . import cli
 from ._options import DURATION, SIZE
+from .bus import publish_kwargs, publish_option_decorators
 from .mt5 import mt5_option_decorators, mt5_source_options
 
 
@@ -76,6 +77,7 @@ def sim_option_decorators(f: Any) -> Any:
               help="fsync the journal this often (the most a power cut can lose).")
 @sim_option_decorators
 @mt5_option_decorators
+@publish_option_decorators
 @click.option("--sim-anchor", default=None,
               help="Wall time the sim's market starts (HH:MM[:SS] today, or ISO): recorders "
                    "given the same seed and anchor see one shared market (redundant collectors).")
@@ -101,6 +103,7 @@ def record(source: str, symbols: tuple[str, ...], out: str, duration: str | None
     from ..record import record as do_record
     from ._render import StatusLine, render_summary
 
+    publish = publish_kwargs(mt5)
     opts = sim_options(sim_latency, sim_seed, sim_rate, sim_levels, sim_lockstep, source)
     opts.update(mt5_source_options(source, **mt5))
     if sim_anchor:
@@ -115,7 +118,7 @@ def record(source: str, symbols: tuple[str, ...], out: str, duration: str | None
         source=source, source_options=opts, duration=duration, until=until, polls=polls,
         # DURATION options arrive as int ns; the library reads bare numbers as seconds.
         interval=f"{interval}ns", collector=collector, rotate_every=f"{rotate_every}ns",
-        rotate_bytes=rotate_bytes, keep_unchanged=keep_unchanged, topology=topology)
+        rotate_bytes=rotate_bytes, keep_unchanged=keep_unchanged, topology=topology, **publish)
     if quiet or as_json:
         summary = do_record(out, list(symbols), **kwargs)
     else:

@@ -71,7 +71,8 @@ class TapeWriter:
                  meta: dict[str, str] | None = None,
                  on_seal: Callable[[str, PartEntry], None] | None = None,
                  time_col: str = "t_before_ns",
-                 sealer: Callable[[str, Path], None] | None = None) -> None:
+                 sealer: Callable[[str, Path], None] | None = None,
+                 on_durable: Callable[[str, pa.RecordBatch], None] | None = None) -> None:
         self.root = root
         self.collector = collector
         self.clock = clock
@@ -85,6 +86,10 @@ class TapeWriter:
         # over: sealing a 256 MB segment takes seconds and the saver process
         # must keep journaling and acknowledging meanwhile (issue 3).
         self.sealer = sealer
+        # Downstreams (the bus publisher) get each batch once its fsync is done,
+        # so nothing leaves the machine that a crash here could take back (issue 15).
+        self.on_durable = on_durable
+        self._undurable: dict[str, list[pa.RecordBatch]] = {}
         self.stats = WriterStats()
         self._segs: dict[str, _Segment] = {}
         self._last_sync = clock.now_ns()
@@ -113,6 +118,8 @@ class TapeWriter:
             self.append(symbol, batch.filter(pc.invert(before)))
             return
         seg.journal.append(batch)
+        if self.on_durable is not None:
+            self._undurable.setdefault(symbol, []).append(batch)
         seg.bytes += batch.nbytes
         seg.rows += batch.num_rows
         self.stats.rows += batch.num_rows
@@ -150,6 +157,14 @@ class TapeWriter:
         self._last_sync = self.clock.now_ns()
         self.stats.syncs += 1
         self.stats.durable_seq.update(self._max_seq)
+        for sym in list(self._undurable):
+            self._hand_on(sym)
+
+    def _hand_on(self, symbol: str) -> None:
+        batches = self._undurable.pop(symbol, None)
+        if batches and self.on_durable is not None:
+            for b in batches:
+                self.on_durable(symbol, b)
 
     # -- sealing -----------------------------------------------------------------
     def seal(self, symbol: str) -> PartEntry | None:
@@ -159,6 +174,7 @@ class TapeWriter:
             return None
         seg.journal.close()
         self.stats.durable_seq[symbol] = self._max_seq.get(symbol, -1)
+        self._hand_on(symbol)
         self.stats.open_bytes -= seg.bytes
         if self.sealer is not None:
             self.sealer(symbol, seg.journal.path)

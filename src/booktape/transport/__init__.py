@@ -21,6 +21,32 @@ from ..sources import SourceSpec
 from ..tape.writer import WriterConfig
 
 
+@dataclass(frozen=True)
+class DownstreamSpec:
+    """A consumer of every batch once the local tape made it durable (e.g. the bus publisher).
+
+    ``target`` is ``"module:factory"``, imported in the saving process;
+    ``factory(plan, events, **options)`` returns a :class:`Downstream`.
+    """
+
+    target: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class Downstream(Protocol):
+    def offer(self, symbol: str, batch: Any) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def open_downstream(plan: RecordPlan, events: EventSink) -> Downstream | None:
+    if plan.downstream is None:
+        return None
+    mod, _, attr = plan.downstream.target.partition(":")
+    factory: Any = getattr(importlib.import_module(mod), attr)
+    return factory(plan, events, **plan.downstream.options)  # type: ignore[no-any-return]
+
+
 @dataclass(frozen=True, kw_only=True)
 class RecordPlan:
     """Everything a topology needs, picklable for ``spawn``."""
@@ -38,6 +64,8 @@ class RecordPlan:
     buffer_bytes: int | None = None
     #: Where benchmarks want poll stamps and durability latencies (None: off).
     diag_dir: str | None = None
+    #: Fed every batch after it is durable here (``record --publish``); None: nothing.
+    downstream: DownstreamSpec | None = None
 
 
 class Topology(Protocol):

@@ -24,7 +24,7 @@ from ..events import EventLog, EventSink
 from ..tape.manifest import PartEntry, last_seq
 from ..tape.recover import recover
 from ..tape.writer import TapeWriter
-from . import RecordPlan
+from . import RecordPlan, open_downstream
 from ._diag import LatencyProbe
 from .sealer import BackgroundSealer
 
@@ -53,10 +53,12 @@ class Saver:
 
         self.sealer = (BackgroundSealer(self.clock, self.events, plan.collector, on_seal)
                        if background_seal else None)
+        self.downstream = open_downstream(plan, self.events)
         self.writer = TapeWriter(root, plan.collector, self.clock, config=plan.writer,
                                  meta=dict(plan.meta, session=plan.session),
                                  sealer=self.sealer.submit if self.sealer else None,
-                                 on_seal=on_seal)
+                                 on_seal=on_seal,
+                                 on_durable=self.downstream.offer if self.downstream else None)
         self.next = first_chunk
         self.pending: dict[int, dict[int, pa.RecordBatch]] = {}
         self.end_at: int | None = None
@@ -121,6 +123,8 @@ class Saver:
     def close(self) -> None:
         """Seal everything (waiting for the seal thread) and acknowledge it all."""
         self.writer.close()
+        if self.downstream is not None:
+            self.downstream.close()
         if self.sealer is not None:
             self.sealer.close()
         self.writer.stats.syncs += 1

@@ -18,12 +18,13 @@ from ..events import Event, EventSink
 from ..sources import make_source
 from ..tape.manifest import PartEntry
 from ..tape.writer import TapeWriter
-from . import RecordPlan
+from . import Downstream, RecordPlan, open_downstream
 from ._diag import LatencyProbe, traced, write_poll_trace
 
 
 def open_writer(plan: RecordPlan, clock: SystemClock, stats: Stats,
-                events: EventSink | None = None) -> TapeWriter:
+                events: EventSink | None = None,
+                downstream: Downstream | None = None) -> TapeWriter:
     """The tape writer a plan describes, reporting seals into ``stats`` (and ``events``)."""
 
     def on_seal(symbol: str, entry: PartEntry) -> None:
@@ -37,7 +38,8 @@ def open_writer(plan: RecordPlan, clock: SystemClock, stats: Stats,
                                       "session": plan.session}))
 
     return TapeWriter(Path(plan.root), plan.collector, clock, config=plan.writer,
-                      meta=dict(plan.meta, session=plan.session), on_seal=on_seal)
+                      meta=dict(plan.meta, session=plan.session), on_seal=on_seal,
+                      on_durable=downstream.offer if downstream else None)
 
 
 def run(plan: RecordPlan, stop: StopFlag, stats: Stats, events: EventSink,
@@ -46,7 +48,8 @@ def run(plan: RecordPlan, stop: StopFlag, stats: Stats, events: EventSink,
     source = make_source(plan.source)
     source.bind(events, stop.is_set)
     source.open(plan.capture.symbols)
-    writer = open_writer(plan, clock, stats, events)
+    downstream = open_downstream(plan, events)
+    writer = open_writer(plan, clock, stats, events, downstream)
     symbols = plan.capture.symbols
     latency = LatencyProbe(plan.diag_dir, "sequential")
     syncs = [0]
@@ -80,6 +83,8 @@ def run(plan: RecordPlan, stop: StopFlag, stats: Stats, events: EventSink,
             source.close()
         finally:
             writer.close()
+            if downstream is not None:
+                downstream.close()
             latency.durable(clock.now_ns())
             latency.dump()
             stats.set("rows", writer.stats.rows)

