@@ -53,7 +53,8 @@ def unsent(root: Path, collector: str, symbol: str, after: int,
     files.sort(key=lambda f: f.entry.seq_min if f.entry else 0)
     for f in files:
         t = pq.read_table(f.path).replace_schema_metadata(None)
-        t = t.filter(pc.greater(t.column("seq"), pa.scalar(after, pa.uint64())))
+        if after >= 0:
+            t = t.filter(pc.greater(t.column("seq"), pa.scalar(after, pa.uint64())))
         t = t.cast(BOOK_SCHEMA)
         if t.num_rows:
             yield from split_snapshots(t, max_rows)

@@ -35,18 +35,30 @@ async def connect(cfg: BusConfig, *, reconnect: bool = True, **callbacks: Any) -
     nats = require_nats()
     opts = connect_options(cfg.auth_file)
 
+    seen: list[BaseException] = []
+
     async def quiet(e: Exception) -> None:
         # nats-py reports every failed reconnect here; the publisher's own
         # bus_down/bus_up events say what matters, once per outage.
+        if not seen:
+            seen.append(e)
         log.debug("nats: %s", e)
 
     try:
-        return await nats.connect(
+        # nats-py reads max_reconnect_attempts <= 0 as "for ever", for the first
+        # connect too: try each server twice here (our callers retry on their
+        # own schedule), then let a live connection reconnect for ever.
+        nc = await nats.connect(
             servers=cfg.servers, connect_timeout=cfg.connect_timeout_s,
-            allow_reconnect=reconnect, max_reconnect_attempts=-1 if reconnect else 0,
+            allow_reconnect=reconnect, max_reconnect_attempts=1,
             reconnect_time_wait=0.5, name="booktape", error_cb=quiet, **opts, **callbacks)
+        if reconnect:
+            nc.options["max_reconnect_attempts"] = -1
+        return nc
     except Exception as e:
-        if is_auth_error(e):
+        # A refused password surfaces as "no servers available" after the
+        # retries; the first error nats-py reported says why.
+        if is_auth_error(e) or any(is_auth_error(x) for x in seen):
             raise BusRefused(f"NATS at {cfg.url} refused the credentials ({e}); check "
                              "BOOKTAPE_NATS_* or the --nats-auth file") from None
         raise BusUnavailable(f"NATS at {cfg.url} is unreachable ({type(e).__name__}: {e})") from None

@@ -91,17 +91,16 @@ class Publisher:
         if batch.num_rows == 0:
             return
         self.spool.put(make_item(symbol, batch))
-        if self._idle and self._loop is not None and self._wake is not None:
+        if self._idle:
             self._idle = False
-            self._loop.call_soon_threadsafe(self._wake.set)
+            self._poke()
 
     def close(self) -> None:
         """Publish what is left (up to ``close_timeout_s``), save the cursor, stop the thread."""
         self._deadline = time.monotonic() + (
             CLOSE_WHEN_DOWN_S if self.down_since is not None else self.cfg.close_timeout_s)
         self._stop.set()
-        if self._loop is not None and self._wake is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+        self._poke()
         self._thread.join(self.cfg.close_timeout_s + self.cfg.ack_timeout_s + 5)
         left = len(self.spool)
         self.cursor.save(durable=True)
@@ -116,6 +115,14 @@ class Publisher:
                                                        "acked": dict(self.cursor.acked)}))
         if self.diag_dir:
             Path(self.diag_dir, f"publish-ack-{os.getpid()}.bin").write_bytes(self.ack_ns.tobytes())
+
+    def _poke(self) -> None:
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            try:
+                loop.call_soon_threadsafe(wake.set)
+            except RuntimeError:  # the thread has already finished: nothing to wake
+                pass
 
     # -- the thread ------------------------------------------------------------
     def _unsent(self) -> Iterator[Item]:
@@ -168,6 +175,10 @@ class Publisher:
                     await self._publish(nc, js, pending)
                 except Exception as e:
                     self._went_down(e)
+                    if self._stop.is_set():
+                        # Closing with the bus down: the local tape keeps it all and
+                        # the next session re-sends; don't hold the recorder's exit.
+                        return
                     if nc is not None and (nc.is_closed or isinstance(e, BusRefused)):
                         await _close_quietly(nc)
                         nc = None

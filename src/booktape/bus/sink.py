@@ -147,6 +147,9 @@ async def _consume(bus: BusConfig, durable: str, tape: SinkTape, stop: StopFlag,
             if not down:
                 down = True
                 log.warning("%s: waiting for it", e)
+            waited = time.monotonic() - start
+            if (limit is not None and waited >= limit) or (idle is not None and waited >= idle):
+                return
             await asyncio.sleep(1.0)
     if nc is None:
         return

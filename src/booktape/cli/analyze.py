@@ -28,10 +28,13 @@ def _dump(obj: object) -> str:
               help="Write one self-contained HTML page with the tables and plots.")
 @click.option("--png", "png_dir", default=None, type=click.Path(),
               help="Write the plots as PNG files into this directory.")
+@click.option("--compare", "other", default=None, type=click.Path(),
+              help="Instead: compare DATA with tape OTHER state by state (e.g. a sink's tape "
+                   "with a recorder's local one); exits 1 when they differ.")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
 def analyze(data: str, symbol: str | None, collector: str | None, start: str | None,
             end: str | None, stall_factor: float, stall_min: str, html_out: str | None,
-            png_dir: str | None, as_json: bool) -> None:
+            png_dir: str | None, other: str | None, as_json: bool) -> None:
     """Report the capture quality of tape DATA (or a folder of the notebook's CSVs).
 
     Per symbol and collector, one row per snapshot: polls, states, change rate,
@@ -40,6 +43,9 @@ def analyze(data: str, symbol: str | None, collector: str | None, start: str | N
 
     Example: booktape analyze data --html report.html
     """
+    if other is not None:
+        _compare(data, other, symbol, collector, as_json)
+        return
     from ..analysis.report import report
 
     rep = report(data, symbol, collector, start, end, stall_factor=stall_factor,
@@ -68,6 +74,20 @@ def analyze(data: str, symbol: str | None, collector: str | None, start: str | N
         render_report(rep.tables(), rep.ok, [f"{r.symbol}/{r.collector}: {r.order.explanation}"
                                              for r in rep.streams], written, html_out)
     if not rep.ok:
+        raise click.exceptions.Exit(1)
+
+
+def _compare(data: str, other: str, symbol: str | None, collector: str | None,
+             as_json: bool) -> None:
+    from ..analysis.compare import compare_tapes
+    from ._render_compare import render_comparison
+
+    cmp = compare_tapes(data, other, symbol, collector)
+    if as_json:
+        click.echo(_dump(cmp.to_dict()))
+    else:
+        render_comparison(cmp)
+    if not cmp.equal:
         raise click.exceptions.Exit(1)
 
 
