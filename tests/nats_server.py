@@ -83,3 +83,27 @@ class NatsServer:
         # A restart on the same store: "Server is ready" must be from this run.
         self.log.write_bytes(b"")
         return self.start()
+
+
+class NatsCluster:
+    """Three servers routed into one JetStream cluster (each its own store), on 127.0.0.1."""
+
+    def __init__(self, base: Path, size: int = 3) -> None:
+        ports = [free_port() for _ in range(size)]
+        routes = [free_port() for _ in range(size)]
+        self.nodes = []
+        for i in range(size):
+            others = ", ".join(f"nats-route://127.0.0.1:{r}" for j, r in enumerate(routes) if j != i)
+            conf = (f"server_name: n{i}\ncluster {{ name: booktape-test, listen: 127.0.0.1:{routes[i]},"
+                    f" routes: [{others}] }}\n")
+            self.nodes.append(NatsServer(base / f"n{i}" / "js", ports[i], config=conf))
+
+    def start(self) -> NatsCluster:
+        for n in self.nodes:
+            n.store.parent.mkdir(parents=True, exist_ok=True)
+            n.start()
+        return self
+
+    def stop(self) -> None:
+        for n in self.nodes:
+            n.stop()

@@ -93,7 +93,7 @@ def test_codec_round_trip_keeps_rows_and_headers():
     batch = _chunk(range(5, 9))
     subject, headers, payload = encode("booktape", "zero", "Si-12.22", batch, 0, "s1")
     assert subject == "booktape.zero.Si-12%2E22"
-    assert headers["Nats-Msg-Id"] == "zero/Si-12.22/5"
+    assert headers["Nats-Msg-Id"] == "zero/Si-12.22/5-8"
     c = decode(headers, payload)
     assert (c.collector, c.symbol, c.first, c.last, c.base) == ("zero", "Si-12.22", 5, 8, 0)
     assert c.table.equals(pa.Table.from_batches([batch]))

@@ -1,6 +1,6 @@
 """A chunk as a NATS message: headers that say whose states these are, Arrow IPC as the payload.
 
-Headers: ``Nats-Msg-Id`` (``<collector>/<symbol>/<first seq>``, JetStream's
+Headers: ``Nats-Msg-Id`` (``<collector>/<symbol>/<first seq>-<last seq>``, JetStream's
 de-duplication key), ``Booktape-Collector``, ``Booktape-Symbol``,
 ``Booktape-First``/``Booktape-Last`` (the seq range), ``Booktape-Base`` (the
 first seq this collector ever published for the symbol: where a sink with
@@ -54,7 +54,7 @@ def encode(prefix: str, collector: str, symbol: str, batch: pa.RecordBatch | pa.
             w.write_table(batch)
         else:
             w.write_batch(batch)
-    headers = {"Nats-Msg-Id": msg_id(collector, symbol, first), H_COLLECTOR: collector,
+    headers = {"Nats-Msg-Id": msg_id(collector, symbol, first, last), H_COLLECTOR: collector,
                H_SYMBOL: symbol, H_FIRST: str(first), H_LAST: str(last), H_BASE: str(base),
                H_SESSION: session, H_SCHEMA: str(SCHEMA_VERSION)}
     return subject_for(prefix, collector, symbol), headers, sink.getvalue().to_pybytes()

@@ -168,7 +168,11 @@ class Publisher:
                     return
                 try:
                     if nc is None:
-                        nc = await connect(self.cfg.bus)
+                        async def disconnected() -> None:
+                            # The moment of the outage, not the first publish to time out.
+                            self._went_down(ConnectionError("connection to the server lost"))
+
+                        nc = await connect(self.cfg.bus, disconnected_cb=disconnected)
                         js = nc.jetstream()
                         await ensure_stream(js, self.cfg.bus, subject_for(
                             self.cfg.bus.prefix, self.collector, "*"))

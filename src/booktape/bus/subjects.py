@@ -1,4 +1,4 @@
-"""Subjects and message ids: ``booktape.<collector>.<symbol>``, ``<collector>/<symbol>/<first seq>``.
+"""Subjects and message ids: ``booktape.<collector>.<symbol>``, ``<collector>/<symbol>/<first seq>-<last seq>``.
 
 Symbol names may hold ``.`` (``Si-12.22``), which NATS reads as a token
 separator, so every character outside ``[A-Za-z0-9_+-]`` is written ``%XX``
@@ -28,8 +28,15 @@ def subject_for(prefix: str, collector: str, symbol: str) -> str:
     return f"{prefix}.{escape_token(collector)}.{escape_token(symbol)}"
 
 
-def msg_id(collector: str, symbol: str, first_seq: int) -> str:
-    return f"{collector}/{symbol}/{first_seq}"
+def msg_id(collector: str, symbol: str, first_seq: int, last_seq: int) -> str:
+    """JetStream's de-duplication key of a chunk.
+
+    The last seq is part of it: a recorder restarted after a crash re-sends
+    from its tape in slices cut differently from the chunks it first sent,
+    and a slice sharing only its first seq with an earlier chunk would be
+    dropped by the duplicate window with every state past that chunk's end.
+    """
+    return f"{collector}/{symbol}/{first_seq}-{last_seq}"
 
 
 def subject_matches(pattern: str, subject: str) -> bool:
