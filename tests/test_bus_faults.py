@@ -198,8 +198,12 @@ def test_several_recorders_into_one_sink_with_one_recorders_server_killed(tmp_pa
             code, _, err = stop(s)
         assert code == 0, err
         assert_same(sink, local)
-        assert {c for c in ("zero", "one", "two") if "bus_down" in kinds(local, c)} == {"two"}
-        assert "bus_up" in kinds(local, "two")
+        # zero and one may see a short stall too, while the stream's leader moves off
+        # the killed node; two's link was down for the whole kill.
+        assert "bus_down" in kinds(local, "two") and "bus_up" in kinds(local, "two")
+        for c in ("zero", "one", "two"):
+            k = kinds(local, c)
+            assert k.count("bus_down") == k.count("bus_up") and "bus_unsent" not in k
     finally:
         cluster.stop()
 
