@@ -77,6 +77,7 @@ class Publisher:
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._idle = False
+        self._closing_nc = False
         self.down_since: int | None = None
         self.published = 0
         self.published_snapshots = 0
@@ -169,8 +170,10 @@ class Publisher:
                 try:
                     if nc is None:
                         async def disconnected() -> None:
-                            # The moment of the outage, not the first publish to time out.
-                            self._went_down(ConnectionError("connection to the server lost"))
+                            # The moment of the outage, not the first publish to time out
+                            # (nats-py calls this on our own close too: not an outage).
+                            if not self._closing_nc:
+                                self._went_down(ConnectionError("connection to the server lost"))
 
                         nc = await connect(self.cfg.bus, disconnected_cb=disconnected)
                         js = nc.jetstream()
@@ -184,7 +187,9 @@ class Publisher:
                         # the next session re-sends; don't hold the recorder's exit.
                         return
                     if nc is not None and (nc.is_closed or isinstance(e, BusRefused)):
+                        self._closing_nc = True
                         await _close_quietly(nc)
+                        self._closing_nc = False
                         nc = None
                     await asyncio.sleep(backoff * (0.5 + random.random()))
                     backoff = min(backoff * 2, BACKOFF_S[1])
@@ -203,6 +208,7 @@ class Publisher:
                     self._save_cursor()
         finally:
             self._save_cursor()
+            self._closing_nc = True
             if nc is not None:
                 await _close_quietly(nc)
 
