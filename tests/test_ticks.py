@@ -14,8 +14,9 @@ import booktape.emulator as emu
 from booktape.clock import ManualClock
 from booktape.emulator import EmuConfig
 from booktape.errors import BadArgument
+from booktape.read.side_streams import read_stream
 from booktape.sources.mt5 import MT5Source
-from booktape.sources.ticks import TicksRecorder, read_stream
+from booktape.sources.ticks import TicksRecorder
 
 from .conftest import run_booktape
 from .emu_server import EmulateCli
@@ -142,8 +143,7 @@ def test_recover_seals_the_side_stream_journals_a_crash_left(tmp_path: Path, emu
             stored += rec.add_trades("RIU2", src.link.ticks_range("RIU2", from_ms,
                                                                   from_ms + 86_400_000))
     rec.maintain(force=True)
-    rec.trades_w.sync()
-    rec.time_w.sync()  # durable; then the process "dies" without closing
+    rec.store.sync()  # durable; then the process "dies" without closing
     journals = sorted(tmp_path.glob("_*/symbol=RIU2/date=*/collector=zero/_part-*.arrows"))
     assert {j.parts[len(tmp_path.parts)] for j in journals} == {"_ticks", "_server_time"}
     assert read_stream(tmp_path, "ticks").num_rows == 0

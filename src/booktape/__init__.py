@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from .errors import BooktapeError
 from .read.reader import read, read_arrow
+from .read.summary import Summary
 from .record import record
-from .summary import Summary
 
 __version__ = "0.1.0"
 

@@ -25,8 +25,8 @@ from .capture.stats import Stats
 from .clock import SystemClock
 from .errors import BadArgument
 from .events import Event, EventLog
+from .read.summary import Summary, summarize
 from .sources import SourceSpec
-from .summary import Summary, summarize
 from .tape.layout import check_name, events_path, lock_path
 from .tape.lock import CollectorLock
 from .tape.manifest import last_seq
@@ -120,7 +120,7 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
             file), ``buffer_bytes``, ``no_local``, ``replicas``, ``ack_timeout``, ``close_timeout``.
 
     Returns:
-        A :class:`~booktape.summary.Summary` computed from the data read back from disk.
+        A :class:`~booktape.read.summary.Summary` computed from the data read back from disk.
     """
     syms = (symbols,) if isinstance(symbols, str) else tuple(symbols)
     if not syms:
@@ -204,10 +204,11 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
             events.emit(Event("session_stop", t1, collector=collector, count=result.polls, detail={
                 "session": session, "polls": result.polls, "stored": result.stored,
                 "unchanged": result.unchanged, "none_results": result.none_results,
-                "next_seq": result.next_seq, "trailing_unchanged": result.trailing_unchanged}))
+                "next_seq": result.next_seq, "trailing_unchanged": result.trailing_unchanged,
+                "started_ns": t0}))
             events.close()
             if on_status is not None:
                 on_status(stats.as_dict())
-            return summarize(root, plan, result, stats.as_dict(), t0, t1, recovered=len(recovered))
+            return summarize(root, collector, session)
         finally:
             lock.release()

@@ -78,7 +78,7 @@ def _ticks(data: str | Path, symbol: str, collector: str, s: int, e: int) -> pa.
     ``t_mid - time_msc``), so trades land where the book shows them.
     """
     try:
-        from ..sources.ticks import read_stream
+        from ..read.side_streams import read_stream
     except ImportError:  # pragma: no cover - the ticks stream is another module's
         return None
     tr = read_stream(data, "ticks", symbol, collector)

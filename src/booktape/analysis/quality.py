@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..summary import percentiles
+from ..read.summary import percentiles
 from ._scan import Stream
 from .notebook import clock_step_ns
 
@@ -257,7 +257,7 @@ def order_check(s: Stream, keep: np.ndarray, mid: np.ndarray, step: int) -> Orde
 
 
 def weighted_percentiles(x: np.ndarray, w: np.ndarray, bins: int = 4096) -> dict[str, float]:
-    """:func:`booktape.summary.percentiles` of ``x`` with each value counted ``w`` times.
+    """:func:`booktape.read.summary.percentiles` of ``x`` with each value counted ``w`` times.
 
     Quantiles come from a log-spaced histogram (about 0.5 % relative precision),
     so a day's 10 M gaps need no sort; count, mean, min and max are exact.

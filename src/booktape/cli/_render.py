@@ -14,7 +14,7 @@ from rich.text import Text
 
 from ..capture.stats import Stats
 from ..model import BOOK_TYPE_NAMES
-from ..summary import Summary
+from ..read.summary import Summary
 from ..units import human_bytes, human_ns
 
 # Piped output (CI logs, `| tee`) gets room for the wide tables instead of rich's 80 columns.

@@ -1,20 +1,23 @@
-"""The capture summary printed after ``record``: measured from what reached disk."""
+"""The capture summary printed after ``record``: measured from what reached disk.
+
+It reads the session back from the tape alone — its ``session_start`` and
+``session_stop`` event rows, the manifests and the parts — never the capture
+loop's objects, so any past session can be summarised the same way.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from .events import read_events
-from .tape.layout import partition_dirs
-from .tape.manifest import read_manifest
-
-if TYPE_CHECKING:
-    from .capture.loop import CaptureResult
-    from .transport import RecordPlan
+from ..errors import TapeNotFound
+from ..events import read_events
+from ..tape.layout import partition_dirs
+from ..tape.manifest import read_manifest
+from .reader import read_arrow
 
 PCTS = (50, 90, 99, 99.9)
 
@@ -83,31 +86,49 @@ class Summary:
         return d
 
 
-def summarize(root: Path, plan: RecordPlan, result: CaptureResult, stats: dict[str, int],
-              t0: int, t1: int, recovered: int = 0) -> Summary:
-    from .read.reader import read_arrow
+def _session_events(root: Path, collector: str, session: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    start = stop = None
+    for e in read_events(root, collector):
+        if (e.get("detail") or {}).get("session") == session:
+            if e.get("kind") == "session_start":
+                start = e
+            elif e.get("kind") == "session_stop":
+                stop = e
+    if start is None or stop is None:
+        raise TapeNotFound(f"session {session} of collector {collector} has no "
+                           f"session_start/session_stop events under {root}")
+    return start, stop
 
-    parts = [e for d in partition_dirs(root, collector=plan.collector)
-             for e in read_manifest(d) if e.session == plan.session]
-    evs = [e for e in read_events(root, plan.collector)
-           if (e.get("detail") or {}).get("session", plan.session) == plan.session
+
+def summarize(root: Path, collector: str, session: str) -> Summary:
+    """The summary of one finished recording session, read back from the tape.
+
+    Raises:
+        TapeNotFound: The session's start or stop event is not in the tape.
+    """
+    start, stop = _session_events(root, collector, session)
+    sd, pd_ = start["detail"], stop["detail"]
+    t0, t1 = int(pd_.get("started_ns", start["t_ns"])), int(stop["t_ns"])
+    parts = [e for d in partition_dirs(root, collector=collector)
+             for e in read_manifest(d) if e.session == session]
+    evs = [e for e in read_events(root, collector)
+           if (e.get("detail") or {}).get("session", session) == session
            and t0 - 1_000_000_000 <= e.get("t_ns", 0) <= t1 + 1_000_000_000]
     ev_counts: dict[str, int] = {}
     for e in evs:
         ev_counts[e["kind"]] = ev_counts.get(e["kind"], 0) + 1
-    out = Summary(root=str(root), collector=plan.collector, session=plan.session,
-                  topology=plan.meta.get("topology", ""), source=plan.source.kind,
-                  seconds=(t1 - t0) / 1e9, polls=result.polls, stored=result.stored,
-                  unchanged=result.unchanged, none_results=result.none_results, rows=0,
+    out = Summary(root=str(root), collector=collector, session=session,
+                  topology=sd.get("topology", ""), source=sd.get("source", ""),
+                  seconds=(t1 - t0) / 1e9, polls=int(pd_["polls"]), stored=int(pd_["stored"]),
+                  unchanged=int(pd_["unchanged"]), none_results=int(pd_["none_results"]), rows=0,
                   parts_sealed=len(parts), bytes_sealed=sum(p.bytes for p in parts),
-                  recovered_journals=recovered, events=ev_counts)
-    for k, sym in enumerate(plan.capture.symbols):
-        first, nxt = plan.start_seq[k], result.next_seq[k]
-        t = read_arrow(root, sym, plan.collector, columns=["seq"], verify=False)
+                  recovered_journals=int(sd.get("recovered_journals", 0)), events=ev_counts)
+    for sym, first, nxt in zip(sd["symbols"], sd["start_seq"], pd_["next_seq"]):
+        t = read_arrow(root, sym, collector, columns=["seq"], verify=False)
         seq_all = t.column("seq").to_numpy()
         in_session = (seq_all >= first) & (seq_all < max(nxt, first))
         rows = int(in_session.sum())
-        lvl0 = read_arrow(root, sym, plan.collector, columns=["seq", "t_before_ns", "t_after_ns"],
+        lvl0 = read_arrow(root, sym, collector, columns=["seq", "t_before_ns", "t_after_ns"],
                           snapshots_only=True, verify=False)
         seq = lvl0.column("seq").to_numpy().astype(np.int64)
         m = (seq >= first) & (seq < nxt)
