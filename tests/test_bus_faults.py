@@ -141,7 +141,7 @@ def test_sink_killed_while_a_standby_waits_and_the_standby_takes_over(nats_serve
     assert "standing by" in err
     import json
 
-    assert json.loads(out)["waited_s"] > 1.5
+    assert json.loads(out)["waited_s"] > 0.2  # it waited on the lock before writing
     assert_same(sink, local)
     assert verify(sink).ok
 
