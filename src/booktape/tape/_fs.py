@@ -9,7 +9,13 @@ from pathlib import Path
 def fsync_dir(path: Path) -> None:
     """Make a rename or create inside ``path`` durable (a no-op on Windows)."""
     if os.name == "nt":
-        return  # NTFS has no directory fsync; MoveFileEx with WRITE_THROUGH is used by replace
+        # Windows cannot open a directory with os.open, so there is nothing to
+        # fsync. Durability still holds: NTFS journals the rename in its
+        # metadata log, which is written in order and flushed by the next
+        # FlushFileBuffers (os.fsync) on the volume - the manifest line's
+        # fsync after every seal - and until the manifest line is durable the
+        # journal is kept, so `recover` can seal it again (issue 10).
+        return
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
