@@ -21,9 +21,9 @@ PY_LINUX=${PYTHON:-python3}
 # and they lie inside pyproject's declared ranges.
 PINS=(numpy==1.26.4 pyarrow==18.1.0 pandas==2.2.3)
 # pip download resolves environment markers for Linux: Windows-only
-# dependencies (click -> colorama) are named by hand. MetaTrader5 is the real
+# dependencies (click -> colorama, plumbum -> pywin32) are named by hand. MetaTrader5 is the real
 # package (it exists only for Windows).
-EXTRA=(colorama MetaTrader5)
+EXTRA=(colorama pywin32 pypiwin32 MetaTrader5)
 SETUP_VERSION=1   # bump when the lines below change what .winlane holds
 
 export WINEPREFIX=$LANE/prefix
