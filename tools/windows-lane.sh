@@ -90,8 +90,8 @@ if [ ! -d "$WINPY/Lib/site-packages/pip" ]; then
   mkdir -p "$WINPY/Lib/site-packages"
   "$PY_LINUX" -m zipfile -e "$(ls "$LANE"/dl/pip-*.whl | head -1)" "$WINPY/Lib/site-packages"
 fi
-winpy -m pip install -q --no-index --find-links "$LANE/wheels" --force-reinstall --no-deps "$WHEEL"
-winpy -m pip install -q --no-index --find-links "$LANE/wheels" "$WHEEL[test]" "${PINS[@]}" "${EXTRA[@]}"
+winpy -m pip install -q --no-warn-script-location --no-index --find-links "$LANE/wheels" --force-reinstall --no-deps "$WHEEL"
+winpy -m pip install -q --no-warn-script-location --no-index --find-links "$LANE/wheels" "$WHEEL[test]" "${PINS[@]}" "${EXTRA[@]}"
 
 # The tests run from a copy outside the checkout, so Python imports the
 # installed wheel and not ./src.
