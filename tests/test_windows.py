@@ -23,6 +23,7 @@ import booktape
 from booktape.analysis.verify import verify
 
 from .conftest import run_booktape
+from .helpers import under_wine
 
 JOURNALS = "symbol=*/date=*/collector=*/_part-*.arrows"
 
@@ -152,15 +153,6 @@ def test_real_metatrader5_package_without_a_terminal_is_one_error_line(tmp_path,
     assert "MetaTrader 5" in line or "terminal" in line.lower(), line
 
 
-def _under_wine() -> bool:
-    import ctypes
-
-    try:
-        return hasattr(ctypes.WinDLL("ntdll"), "wine_get_version")  # type: ignore[attr-defined]
-    except (AttributeError, OSError):
-        return False
-
-
 @pytest.mark.skipif(os.name != "nt", reason="console control events are Windows (SIGTERM: "
                     "test_topologies.py)")
 def test_ctrl_break_to_the_recorders_process_group_drains_seals_and_exits_0(tape):
@@ -178,7 +170,7 @@ def test_ctrl_break_to_the_recorders_process_group_drains_seals_and_exits_0(tape
         try:
             out, err = p.communicate(timeout=60)
         except subprocess.TimeoutExpired:
-            if _under_wine():
+            if under_wine():
                 pytest.skip("Wine does not deliver CTRL_BREAK_EVENT to a process group "
                             "whose output is a pipe (no console)")
             raise
