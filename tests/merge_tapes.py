@@ -51,7 +51,7 @@ def record_pair(base: Path) -> Path:
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                      for c in ("zero", "one")]
             for p in procs:
-                _, err = p.communicate(timeout=60)
+                _, err = p.communicate(timeout=240)  # Windows Python under Wine starts slowly
                 assert p.returncode == 0, err.decode()
             if min(_states(tape, "zero"), _states(tape, "one")) >= 30:
                 break

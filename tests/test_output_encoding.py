@@ -82,6 +82,17 @@ def test_an_error_in_cp1251_names_a_cyrillic_path(tmp_path):
     assert err.startswith("Error: ") and "Данные" in err and len(err.strip().splitlines()) == 1
 
 
+def test_ls_with_the_c_locales_surrogateescape_does_not_crash(tmp_path):
+    """Windows Python under the C locale (Wine without LANG) writes cp1252 with surrogateescape."""
+    booktape.record(tmp_path / "d", "RIU2", polls=2000, source_options={"lockstep": True})
+    env = dict(os.environ, PYTHONIOENCODING="cp1252:surrogateescape", COLUMNS="200")
+    p = subprocess.run([sys.executable, "-m", "booktape", "ls", str(tmp_path / "d")],
+                       capture_output=True, timeout=180, env=env)
+    out, err = p.stdout.decode("cp1252"), p.stderr.decode("cp1252")
+    assert_readable(p.returncode, out, err)
+    assert " -> " in out
+
+
 def test_utf8_output_keeps_the_symbols(tmp_path):
     booktape.record(tmp_path / "d", "RIU2", polls=2000, source_options={"lockstep": True})
     rc, out, err = run_in("utf-8", "ls", str(tmp_path / "d"))

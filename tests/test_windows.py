@@ -35,7 +35,8 @@ def start_recorder(tape: Path, *args: str) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
-def wait_for_journal(p: subprocess.Popen[str], tape: Path, timeout: float = 60) -> None:
+def wait_for_journal(p: subprocess.Popen[str], tape: Path, timeout: float = 240) -> None:
+    """Wine on a loaded machine takes a minute or more to start a recorder and its helpers."""
     t_end = time.monotonic() + timeout
     while not list(tape.glob(JOURNALS)):
         assert p.poll() is None, p.communicate()
@@ -44,10 +45,11 @@ def wait_for_journal(p: subprocess.Popen[str], tape: Path, timeout: float = 60) 
 
 
 def one_error_line(p: subprocess.CompletedProcess[str]) -> str:
+    """The one ``Error:`` line, last on stderr (a progress line may come before it)."""
     lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
     assert "Traceback" not in p.stderr, p.stderr
-    assert len(lines) == 1 and lines[0].startswith("Error: "), p.stderr
-    return lines[0]
+    assert [ln for ln in lines if ln.startswith("Error: ")] == lines[-1:], p.stderr
+    return lines[-1]
 
 
 def test_seal_while_a_reader_holds_the_journal_open_loses_nothing(tape):
@@ -145,12 +147,14 @@ def test_record_from_one_drive_into_another(tmp_path):
     ["bench", "--source", "mt5", "--topologies", "sequential", "--thresholds", "64KB",
      "--duration", "0.3s", "--repeat", "1", "--out", "{tmp}/b"],
 ])
-def test_real_metatrader5_package_without_a_terminal_is_one_error_line(tmp_path, args):
-    pytest.importorskip("MetaTrader5", reason="the MetaTrader5 package exists only for Windows")
-    r = run_booktape(*[a.format(tmp=tmp_path) for a in args], timeout=240)
+def test_metatrader5_source_without_a_terminal_is_one_error_line(tmp_path, args):
+    """On Windows the real package (it finds no terminal); elsewhere it cannot be imported."""
+    r = run_booktape(*[a.format(tmp=tmp_path) for a in args], timeout=300)
     assert r.returncode == 2, (r.stdout, r.stderr)
     line = one_error_line(r)
-    assert "MetaTrader 5" in line or "terminal" in line.lower(), line
+    assert "MetaTrader" in line, line
+    if os.name == "nt":
+        assert "cannot import" not in line, line  # the lane installs the real package
 
 
 @pytest.mark.skipif(os.name != "nt", reason="console control events are Windows (SIGTERM: "
@@ -166,7 +170,12 @@ def test_ctrl_break_to_the_recorders_process_group_drains_seals_and_exits_0(tape
     try:
         wait_for_journal(p, tape)
         time.sleep(0.5)
-        p.send_signal(signal.CTRL_BREAK_EVENT)  # type: ignore[attr-defined]
+        try:
+            p.send_signal(signal.CTRL_BREAK_EVENT)  # type: ignore[attr-defined]
+        except (OSError, SystemError) as e:
+            if under_wine():  # measured: GenerateConsoleCtrlEvent fails, WinError 12
+                pytest.skip(f"Wine does not deliver CTRL_BREAK_EVENT without a console: {e}")
+            raise
         try:
             out, err = p.communicate(timeout=60)
         except subprocess.TimeoutExpired:

@@ -71,6 +71,12 @@ if [ ! -f "$STAMP" ]; then
   touch "$STAMP"
 fi
 
+# A regular file as stdout makes Windows Python fail at start under Wine
+# (init_sys_streams); a pipe works, so everything below goes through `cat`.
+winpy() { "$WINE" "$WINPY/python.exe" "$@" 2>&1 | cat; return "${PIPESTATUS[0]}"; }
+
+# WINLANE_SKIP_INSTALL=1 reruns tests against what is installed (while iterating).
+if [ -z "${WINLANE_SKIP_INSTALL:-}" ]; then
 # booktape's own wheel from the checkout (pure Python, so any platform's build is it).
 rm -rf "$LANE/dist"
 "$PY_LINUX" -m pip wheel -q --no-deps --no-build-isolation "$ROOT" -w "$LANE/dist" 2>/dev/null \
@@ -81,10 +87,6 @@ WHEEL=$(ls "$LANE"/dist/booktape-*.whl)
 "$PY_LINUX" -m pip download -q --platform win_amd64 --python-version 3.11 \
   --only-binary=:all: -d "$LANE/wheels" "$WHEEL[test]" "${PINS[@]}" "${EXTRA[@]}" 2>&1 \
   | grep -v "is ignored: it is neither" >&2 || true
-
-# A regular file as stdout makes Windows Python fail at start under Wine
-# (init_sys_streams); a pipe works, so everything below goes through `cat`.
-winpy() { "$WINE" "$WINPY/python.exe" "$@" 2>&1 | cat; return "${PIPESTATUS[0]}"; }
 
 if [ ! -d "$WINPY/Lib/site-packages/pip" ]; then
   # The embeddable Python has no pip; pip's wheel is pure Python, so unpacking it is installing it.
@@ -103,12 +105,17 @@ if [ ! -f "$LANE/.deps-$DEPS_KEY" ]; then
   touch "$LANE/.deps-$DEPS_KEY"
 fi
 
+fi
+
 # The tests run from a copy outside the checkout, so Python imports the
 # installed wheel and not ./src.
-rm -rf "$LANE/run"
-mkdir -p "$LANE/run"
-cp -r "$ROOT/tests" "$ROOT/pyproject.toml" "$ROOT/README.md" "$ROOT/docs" "$LANE/run/"
-cd "$LANE/run"
+RUN=$LANE/run-$$
+rm -rf "$RUN"
+mkdir -p "$RUN"
+trap 'rm -rf "$RUN"' EXIT
+cp -r "$ROOT/tests" "$ROOT/pyproject.toml" "$ROOT/README.md" "$ROOT/docs" "$ROOT/Makefile" \
+  "$ROOT/.ci" "$RUN/"
+cd "$RUN"
 start=$(date +%s)
 set +e
 winpy -m pytest -q -p no:cacheprovider "$@"

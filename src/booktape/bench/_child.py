@@ -50,8 +50,18 @@ def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
+    from ..errors import BooktapeError
+
     spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    res = run_spec(spec)
+    try:
+        res = run_spec(spec)
+    except BooktapeError as e:
+        # The parent stops the whole bench on a source that cannot be reached (issue 10:
+        # the real MetaTrader5 package with no terminal), instead of N failed runs.
+        Path(spec["result"]).with_name("error.json").write_text(
+            json.dumps({"kind": type(e).__name__, "message": str(e)}), encoding="utf-8")
+        print(f"Error: {e}", file=sys.stderr)
+        return e.exit_code
     Path(spec["result"]).write_text(json.dumps(res), encoding="utf-8")
     return 0
 

@@ -168,7 +168,8 @@ def plot_p999(doc: dict[str, Any], path: Path) -> None:
             if r["disqualified"]:
                 b.set_hatch("//")
         ax.set_xticks(range(len(rows)), [label(r) for r in rows], rotation=60, ha="right", fontsize=8)
-        ax.set_yscale("log")
+        if any(v > 0 for v in vals):  # every run failed: no bars, and log scale would raise
+            ax.set_yscale("log")
         ax.set_ylabel("poll gap p99.9 (µs)")
         ax.set_title(f"p99.9 per configuration, source latency {fmt_latency(lat)}")
         ax.grid(True, axis="y", which="both", alpha=0.3)

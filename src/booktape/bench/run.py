@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import SourceUnavailable
 from .measure import measure_run
 from .plan import NOTEBOOK, BenchConfig, Run, schedule, source_options_for
 
@@ -136,6 +137,9 @@ def run_one(cfg: BenchConfig, run: Run, workdir: Path, keep: bool = False) -> Ru
         finally:
             if timer:
                 timer.cancel()
+    err = d / "error.json"
+    if err.exists() and json.loads(err.read_text(encoding="utf-8"))["kind"] == "SourceUnavailable":
+        raise SourceUnavailable(json.loads(err.read_text(encoding="utf-8"))["message"])
     try:
         if code != 0 or not (d / "result.json").exists():
             tail = (d / "child.log").read_text(errors="replace").strip().splitlines()[-3:]

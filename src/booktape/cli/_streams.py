@@ -56,9 +56,11 @@ def _register() -> None:
 def make_safe(stream: object) -> None:
     """Let a text stream fall back to ASCII look-alikes where its encoding cannot encode."""
     _register()
-    # stderr's default is "backslashreplace": no crash, but "\u2192" in a log.
-    if not isinstance(stream, io.TextIOWrapper) or stream.errors not in ("strict",
-                                                                         "backslashreplace"):
+    # stderr's default is "backslashreplace": no crash, but "\u2192" in a log. Under the
+    # C locale (Wine without LANG, a bare cron job) Python picks "surrogateescape", which
+    # only spares undecodable bytes: "→" still raises.
+    if not isinstance(stream, io.TextIOWrapper) or stream.errors not in (
+            "strict", "backslashreplace", "surrogateescape"):
         return  # a test runner's capture, or a choice made with PYTHONIOENCODING
     if codecs.lookup(stream.encoding).name == "utf-8":
         return
