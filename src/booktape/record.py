@@ -122,6 +122,9 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
     Returns:
         A :class:`~booktape.read.summary.Summary` computed from the data read back from disk.
     """
+    if str(out).strip() == "":
+        # Path("") is the current directory: an empty --out must not record into it.
+        raise BadArgument("--out is empty; give the tape directory")
     syms = (symbols,) if isinstance(symbols, str) else tuple(symbols)
     if not syms:
         raise BadArgument("give at least one --symbol")

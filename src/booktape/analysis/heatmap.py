@@ -112,6 +112,8 @@ def heatmap(data: str | Path, symbol: str, collector: str | None = None, start: 
             default: the tape's ``--ticks`` stream, if recorded.
     """
     wns = window if isinstance(window, int) else parse_duration(window, "--window")
+    if wns <= 0:
+        raise BadArgument(f"invalid --window {window!r}: must be positive, e.g. 15m or 1h")
     s, e, col = _window(data, symbol, collector, start, end, wns)
     t = read_arrow(data, symbol, col, s, e,
                    columns=["seq", "t_before_ns", "t_after_ns", "level", "type", "price",

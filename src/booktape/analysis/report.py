@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import BadArgument, TapeNotFound
 from ..events import read_events
+from ..read.filters import check_filters
 from ..read.reader import tape_files
 from ..tape.manifest import sha256_file
 from ..units import parse_duration, parse_time
@@ -113,8 +115,12 @@ def report(data: str | Path, symbol: str | None = None, collector: str | None = 
         BadArgument: a malformed time, duration or CSV.
     """
     start_ns, end_ns = parse_time(start, "--start"), parse_time(end, "--end")
+    if not stall_factor > 0:
+        raise BadArgument(f"invalid --stall-factor {stall_factor}: must be positive "
+                          "(a gap is a stall when over this many times the median)")
     stall_min_ns = stall_min if isinstance(stall_min, int) else parse_duration(stall_min,
                                                                                "--stall-min")
+    check_filters(data, symbol, collector, start_ns, end_ns)
     csv = is_csv_folder(data)
     parts = [] if csv else [f for f in tape_files(data, symbol, collector, start_ns, end_ns)
                             if f.sealed]
@@ -122,6 +128,8 @@ def report(data: str | Path, symbol: str | None = None, collector: str | None = 
         hashes = pool.submit(_hash_parts, parts if check_checksums else [])
         streams = scan(data, symbol, collector, start_ns, end_ns)
         digests = hashes.result()
+    if not streams and (symbol or collector or start_ns is not None or end_ns is not None):
+        raise TapeNotFound(f"no snapshots in {data} match {_filters(symbol, collector, start, end)}")
     events = [] if csv else read_events(Path(data), collector)
     rep = Report(str(data), "csv" if csv else "tape", [], checksums_checked=len(digests))
     for f in parts:
@@ -144,6 +152,11 @@ def report(data: str | Path, symbol: str | None = None, collector: str | None = 
             f"{b.other} stored between {_t(b.t_start_ns)} and {_t(b.t_end_ns)} "
             f"({(b.t_end_ns - b.t_start_ns) / 1e6:,.1f} ms)"))
     return rep
+
+
+def _filters(symbol: str | None, collector: str | None, start: object, end: object) -> str:
+    given = {"--symbol": symbol, "--collector": collector, "--start": start, "--end": end}
+    return " ".join(f"{k} {v}" for k, v in given.items() if v is not None)
 
 
 def _t(ns: int) -> str:

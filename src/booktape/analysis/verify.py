@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from ..errors import TapeNotFound
+from ..read.filters import check_filters
 from ..read.reader import tape_files
 from ..schema import BOOK_SCHEMA
 from ..tape.layout import MANIFEST, PART_RE, lock_path, partition_dirs
@@ -57,6 +58,7 @@ def verify(data: str | Path, symbol: str | None = None,
         TapeNotFound: ``data`` is not a tape directory or holds no parts or journals.
     """
     root = Path(data)
+    check_filters(root, symbol, collector)
     files = tape_files(root, symbol, collector)
     dirs = partition_dirs(root, symbol, collector)
     if not files and not dirs:

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import BadArgument
 from .measure import HIST_EDGES
 from .plan import BenchConfig
-from .rank import aggregate, fmt_latency, fmt_size, recommendations
+from .rank import aggregate, fmt_latency, fmt_size, fmt_us, recommendations
 from .run import RunRecord
 
 #: results.csv columns, in order (a row's other keys stay in results.json).
@@ -149,7 +149,11 @@ def plot_gaps(doc: dict[str, Any], path: Path) -> None:
 
 
 def plot_p999(doc: dict[str, Any], path: Path) -> None:
-    """Bar chart: gap p99.9 per configuration (log scale); lossy ones hatched red."""
+    """Bar chart: gap p99.9 per configuration; lossy ones hatched red.
+
+    A linear axis from zero: on a log axis starting at 4 µs a 1.3x difference
+    looked like 10x (issue 14). Each bar is labelled with its value.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -168,7 +172,9 @@ def plot_p999(doc: dict[str, Any], path: Path) -> None:
             if r["disqualified"]:
                 b.set_hatch("//")
         ax.set_xticks(range(len(rows)), [label(r) for r in rows], rotation=60, ha="right", fontsize=8)
-        ax.set_yscale("log")
+        ax.bar_label(bars, labels=[fmt_us(v) if math.isfinite(v) else "failed" for v in vals],
+                     fontsize=7)
+        ax.set_ylim(bottom=0)
         ax.set_ylabel("poll gap p99.9 (µs)")
         ax.set_title(f"p99.9 per configuration, source latency {fmt_latency(lat)}")
         ax.grid(True, axis="y", which="both", alpha=0.3)
@@ -195,7 +201,7 @@ TABLE = [("topology", "topology"), ("threshold", "threshold"), ("rank_range", "r
          ("gap_range_us", "range µs"), ("seals", "seals"), ("seal_gap_p999_us", "seal p99.9 µs"),
          ("seal_gap_max_us", "seal max µs"), ("poll_p99_us", "poll p99 µs"),
          ("durable_p50_ms", "durable p50 ms"), ("durable_p99_ms", "durable p99 ms"),
-         ("stall_events", "stalls"), ("cpu_s", "CPU s"), ("rss_mb", "RSS MB"), ("lost", "lost"),
+         ("stall_events", "stalls"), ("cpu_s", "CPU s"), ("rss_mb", "RSS MiB"), ("lost", "lost"),
          ("duplicated", "dup"), ("bytes_per_row", "B/row"), ("p999_vs_notebook", "× notebook")]
 
 

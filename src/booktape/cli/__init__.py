@@ -22,6 +22,11 @@ class BooktapeGroup(click.Group):
         except BooktapeError as e:
             click.echo(f"Error: {e}", err=True)
             ctx.exit(e.exit_code)
+        except KeyboardInterrupt:
+            # click would print "Aborted!" and exit 1, the code for "problems found";
+            # a cron wrapper must tell an interrupted run apart (issue 14).
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
 
 
 @click.group(cls=BooktapeGroup, context_settings={"help_option_names": ["-h", "--help"]})

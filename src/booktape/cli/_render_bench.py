@@ -83,7 +83,7 @@ def render_compare(res: dict[str, Any]) -> None:
         t.add_column("ratio", justify="right")
     for r in res["rows"]:
         cells = [r["topology"], fmt_size(r["threshold"]), fmt_latency(r["latency_ns"]), r["status"]
-                 + (" [red](lossy)[/]" if r["disqualified_new"] else "")]
+                 + (f" [red]({r['why_new']})[/]" if r.get("why_new") else "")]
         for m in shown:
             d = r["metrics"][m]
             color = {True: "green", False: "red"}.get(d["better"], "")

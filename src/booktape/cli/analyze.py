@@ -47,6 +47,12 @@ def analyze(data: str, symbol: str | None, collector: str | None, start: str | N
         _compare(data, other, symbol, collector, as_json)
         return
     from ..analysis.report import report
+    from ..outpaths import check_out_dir, check_out_file
+
+    if html_out is not None:
+        check_out_file(html_out, "--html")
+    if png_dir is not None:
+        check_out_dir(png_dir, "--png")
 
     rep = report(data, symbol, collector, start, end, stall_factor=stall_factor,
                  stall_min=stall_min)
@@ -139,11 +145,15 @@ def heatmap(data: str, symbol: str, collector: str | None, start: str | None, en
     """
     from ..analysis.heatmap import heatmap as do_heatmap
     from ..analysis.heatmap import heatmap_html, heatmap_png
+    from ..outpaths import check_out_file
 
-    h = do_heatmap(data, symbol, collector, start, end, window=window)
-    png = heatmap_png(h)
     if not png_out and not html_out:
         png_out = f"heatmap-{symbol}.png"
+    for opt, path in (("--png", png_out), ("--html", html_out)):
+        if path is not None:
+            check_out_file(path, opt)
+    h = do_heatmap(data, symbol, collector, start, end, window=window)
+    png = heatmap_png(h)
     if png_out:
         Path(png_out).write_bytes(png)
         click.echo(f"wrote {png_out} ({h.snapshots:,} states, {h.rows:,} rows)")

@@ -39,9 +39,12 @@ def merge(data: str, collectors: str, out: str, symbol: str | None, offset: str 
 
     Example: booktape merge data --collectors zero,one --out merged --offset auto
     """
+    from ..outpaths import check_out_dir
     from ..read.merge import merge as do_merge
     from ._render import render_merge
 
+    if not dry_run:
+        check_out_dir(out, "--out")
     r = do_merge(data, collectors, out, symbol, offset=offset, tolerance=tolerance, name=name,
                  write=not dry_run)
     if as_json:

@@ -51,8 +51,10 @@ def export(data: str, csv_out: str, symbol: str | None, collector: str | None,
 
     Example: booktape export data --csv book.csv --symbol RIU2
     """
+    from ..outpaths import check_out_file
     from ..read.export import export_csv
 
+    check_out_file(csv_out, "--csv")
     n = export_csv(data, csv_out, symbol, collector, start, end, tz)
     click.echo(f"wrote {n:,} rows to {csv_out}")
 

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 
 from ..errors import BadArgument
 from ..units import parse_time
+from .filters import check_filters
 from .reader import read_arrow, tape_files
 
 CSV_COLUMNS = ["type", "price", "volume", "volume_dbl", "time_after", "time_before", "name"]
@@ -34,6 +35,7 @@ def export_csv(data: str | Path, out: str | Path, symbol: str | None = None,
     except Exception:
         raise BadArgument(f"unknown --tz {tz!r}; use an IANA name like UTC or Europe/Moscow") from None
     start_ns, end_ns = parse_time(start, "--start"), parse_time(end, "--end")
+    check_filters(data, symbol, collector, start_ns, end_ns)
     keys = sorted({(f.symbol, f.collector) for f in tape_files(data, symbol, collector, start_ns, end_ns)})
     if not keys:
         read_arrow(data, symbol, collector)  # raises TapeNotFound for a path with no tape

@@ -10,12 +10,14 @@ import pyarrow.compute as pc
 from ..errors import TapeNotFound
 from ..events import read_events
 from ..tape.journal import read_journal
+from .filters import check_filters
 from .reader import tape_files
 
 
 def list_tape(data: str | Path, symbol: str | None = None,
               collector: str | None = None) -> list[dict[str, Any]]:
     """One dict per sealed part (from its manifest line) or open journal (read now)."""
+    check_filters(data, symbol, collector)
     files = tape_files(data, symbol, collector)
     if not files and not tape_files(data):
         raise TapeNotFound(f"no tape at {data}: no sealed parts or journals found")

@@ -23,6 +23,7 @@ from ..tape.journal import read_journal
 from ..tape.layout import JOURNAL_RE, parse_partition, partition_dirs, utc_date
 from ..tape.manifest import PartEntry, read_manifest, sha256_file
 from ..units import parse_time
+from .filters import check_filters
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ def read_arrow(data: str | Path, symbol: str | None = None, collector: str | Non
     """
     start_ns = parse_time(start, "start")
     end_ns = parse_time(end, "end")
+    check_filters(data, symbol, collector, start_ns, end_ns)
     files = tape_files(data, symbol, collector, start_ns, end_ns)
     if not files and not tape_files(data):
         raise TapeNotFound(f"no tape at {data}: no sealed parts or journals found")
