@@ -172,17 +172,19 @@ def probe_source(cfg: BenchConfig) -> None:
 
 
 def run_bench(cfg: BenchConfig, out: str | Path, *, on_progress: ProgressFn | None = None,
-              keep_runs: bool = False) -> list[RunRecord]:
+              keep_runs: bool = False, probe: bool = True) -> list[RunRecord]:
     """Run every combination ``cfg.repeat`` times in interleaved order; results in ``out``.
 
     ``on_progress(done, total, run, record)`` is called before each run
     (``record`` None) and after it. Run directories go to ``out/_runs`` (the
     disk being benchmarked) and are removed after measuring unless
-    ``keep_runs`` or the run failed.
+    ``keep_runs`` or the run failed. ``probe`` opens the source once first
+    (:func:`probe_source`); pass False when the caller already did.
     """
     from .report import write_results
 
-    probe_source(cfg)
+    if probe:
+        probe_source(cfg)
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
     runs = schedule(cfg)

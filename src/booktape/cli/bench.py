@@ -70,8 +70,11 @@ def bench(source: str, symbol: str, topologies: str, thresholds: str, latency: s
     cfg = lib.make_config(source=source, source_options=opts, symbol=symbol, topologies=topologies,
                           thresholds=thresholds, latency=latency, duration=duration, polls=polls,
                           repeat=repeat, seed=seed)
+    from ..bench.run import probe_source
+
+    probe_source(cfg)  # before the progress bar: a missing source is one line, at once
     with BenchProgress(quiet=as_json) as progress:
-        lib.run_bench(cfg, out, on_progress=progress.update, keep_runs=keep_runs)
+        lib.run_bench(cfg, out, on_progress=progress.update, keep_runs=keep_runs, probe=False)
     doc = lib.load_results(out)
     if as_json:
         click.echo(json.dumps({k: doc[k] for k in ("recommendations", "rows")}, indent=1))
