@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 import time
 from typing import Any
 
 from rich.console import Console
 from rich.live import Live
-from rich.table import Table
+from rich.table import Table as _RichTable
 from rich.text import Text
 
 from ..capture.stats import Stats
@@ -17,9 +18,21 @@ from ..model import BOOK_TYPE_NAMES
 from ..read.summary import Summary
 from ..units import human_bytes, human_ns
 
-# Piped output (CI logs, `| tee`) gets room for the wide tables instead of rich's 80 columns.
-console = Console(width=None if sys.stdout.isatty() else 160)
+# Piped output (CI logs, `| tee`, cron mail) gets room for the widest table (the bench's)
+# instead of rich's 80 columns; $COLUMNS still wins when set.
+PIPED_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 240
+console = Console(width=PIPED_WIDTH)
 err_console = Console(stderr=True)
+
+
+class Table(_RichTable):
+    """rich's table, except that a cell too wide for its column wraps instead of being cut:
+    a number is never shown as ``1,1…`` on a narrow terminal (issue 14). Every table of
+    the CLI is this one."""
+
+    def add_column(self, *args: Any, **kw: Any) -> None:
+        kw.setdefault("overflow", "fold")
+        super().add_column(*args, **kw)
 
 
 def fmt_ns_time(t_ns: int | None) -> str:
@@ -94,17 +107,20 @@ def render_summary(s: Summary) -> None:
         f"[bold]booktape[/] recorded {s.seconds:.1f} s from [cyan]{s.source}[/] "
         f"({s.topology}) into [cyan]{s.root}[/] as collector [cyan]{s.collector}[/]: {ok}"
     )
+    # Two tables of 7 and 9 columns fit a 100-column terminal; one of 15 did not.
     t = Table(title="Capture summary (read back from disk)", title_justify="left")
     for col in ("symbol", "states", "seq", "rows", "missing", "dup", "order"):
         t.add_column(col, justify="right")
-    for col in ("poll p50", "poll p99", "poll p99.9", "poll max",
+    lat = Table(title="Poll duration and gap between stored states", title_justify="left")
+    for col in ("symbol", "poll p50", "poll p99", "poll p99.9", "poll max",
                 "gap p50", "gap p99", "gap p99.9", "gap max"):
-        t.add_column(col, justify="right")
+        lat.add_column(col, justify="right")
     for y in s.symbols:
         t.add_row(y.symbol, f"{y.snapshots:,}", f"{y.seq_first}..{y.seq_last}", f"{y.rows:,}",
-                  str(y.missing), str(y.duplicated), "ok" if y.time_order_ok else "[red]bad[/]",
-                  *_pct_cells(y.poll_duration_ns), *_pct_cells(y.state_gap_ns))
+                  str(y.missing), str(y.duplicated), "ok" if y.time_order_ok else "[red]bad[/]")
+        lat.add_row(y.symbol, *_pct_cells(y.poll_duration_ns), *_pct_cells(y.state_gap_ns))
     console.print(t)
+    console.print(lat)
     console.print("poll = one source call (t_after − t_before); gap = time between consecutive "
                   "stored states (by t_mid); `booktape analyze` also gives the gaps between polls.")
     rate = s.polls / s.seconds if s.seconds else 0

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from rich.table import Table
 
 from ..units import human_ns
-from ._render import console
+from ._render import Table, console
 
 TIME_COLS = ("first", "last", "start", "end", "time", "t_mid_before", "t_mid_after")
 

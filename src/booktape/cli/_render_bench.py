@@ -14,11 +14,10 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
 
 from ..bench.rank import fmt_latency, fmt_size
 from ..bench.report import TERMINAL, cell
-from ._render import console, err_console
+from ._render import Table, console, err_console
 
 
 class BenchProgress:
