@@ -23,6 +23,7 @@ from ..errors import TapeNotFound
 from ..read.filters import check_filters
 from ..read.reader import tape_files
 from ..schema import BOOK_SCHEMA
+from ..tape.foreign import describe as describe_unlisted
 from ..tape.layout import MANIFEST, PART_RE, lock_path, partition_dirs
 from ..tape.lock import CollectorLock
 from ._scan import Stream, scan_tape
@@ -98,9 +99,7 @@ def _check_dir(d: Path, res: VerifyResult) -> None:
     live = CollectorLock(lock_path(d.parent.parent.parent, col)).is_held_elsewhere()
     for p in sorted(d.iterdir()):
         if PART_RE.match(p.name) and p.name not in listed:
-            _problem(res, "orphan", sym, col, f"{p.name} is on disk but not in the manifest "
-                     "(a seal interrupted before its manifest line: run `booktape recover`)",
-                     str(p))
+            _problem(res, "orphan", sym, col, describe_unlisted(p).what, str(p))
         elif p.name.endswith(".tmp"):
             _problem(res, "tmp", sym, col, f"{p.name} is a leftover temporary file of an "
                      "interrupted seal", str(p))

@@ -80,7 +80,13 @@ def recover(data: str, collector: str | None) -> None:
         raise TapeNotFound(f"no tape at {root}")
     done = do_recover(root, SystemClock().now_ns(), collector)
     if not done:
-        click.echo("nothing to recover")
+        from ..tape.foreign import unlisted_parts
+
+        # "Nothing to recover" must not hide a file verify flagged (issue 14).
+        others = [u for u in unlisted_parts(root, collector=collector) if not u.recoverable]
+        click.echo("nothing to recover" + ("; but:" if others else ""))
+        for u in others:
+            click.echo(f"  {u.path}: {u.what}")
     for j, e in done:
         if e is None:
             click.echo(f"{j}: empty, removed")
