@@ -150,11 +150,13 @@ def render_book(symbol: str, book: Any, t_ns: int) -> None:
 
 def render_ls(rows: list[dict[str, Any]], events: dict[str, int]) -> None:
     t = Table(title_justify="left")
-    for col in ("symbol", "date", "collector", "part", "state", "rows", "snapshots", "seq range",
-                "time range (UTC)", "size"):
+    side = any(r.get("stream", "book") != "book" for r in rows)
+    for col in ("stream",) * side + ("symbol", "date", "collector", "part", "state", "rows",
+                                     "snapshots", "seq range", "time range (UTC)", "size"):
         t.add_column(col, justify="right" if col in ("rows", "snapshots", "size") else "left")
     for r in rows:
-        t.add_row(r["symbol"], r["date"], r["collector"], r["part"],
+        t.add_row(*[r.get("stream", "book")] * side, r["symbol"], r["date"], r["collector"],
+                  r["part"],
                   "sealed" if r["sealed"] else "[yellow]open[/]", f"{r['rows']:,}",
                   f"{r['snapshots']:,}", f"{r['seq_min']}..{r['seq_max']}",
                   f"{fmt_ns_time(r['t_min_ns'])} → {fmt_ns_time(r['t_max_ns'])[11:]}",
