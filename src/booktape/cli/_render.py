@@ -136,7 +136,7 @@ def render_summary(s: Summary) -> None:
         console.print("events: " + ", ".join(f"{k} {v}" for k, v in sorted(other.items())))
 
 
-def render_book(symbol: str, book: Any, t_ns: int) -> None:
+def render_book(symbol: str, book: Any, t_ns: int, d: dict[str, Any] | None = None) -> None:
     t = Table(title=f"{symbol} order book at {fmt_ns_time(t_ns)} UTC", title_justify="left")
     t.add_column("side")
     t.add_column("price", justify="right")
@@ -146,6 +146,12 @@ def render_book(symbol: str, book: Any, t_ns: int) -> None:
         style = "red" if int(lvl[0]) in (1, 3) else "green"
         t.add_row(f"[{style}]{kind}[/]", f"{lvl[1]:,.2f}", f"{lvl[2]:,}")
     console.print(t)
+    if d is not None:
+        def px(v: float | None) -> str:
+            return "-" if v is None else f"{v:,.2f}"
+
+        console.print(f"best bid {px(d['best_bid'])} · best ask {px(d['best_ask'])} · "
+                      f"spread {px(d['spread'])}")
 
 
 def render_ls(rows: list[dict[str, Any]], events: dict[str, int]) -> None:

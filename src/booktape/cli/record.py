@@ -134,17 +134,30 @@ def record(source: str, symbols: tuple[str, ...], out: str, duration: str | None
 
 @cli.command()
 @click.argument("symbol")
-@click.option("--source", default="sim", show_default=True, help="Where the book comes from.")
+@click.option("--source", default="sim", show_default=True,
+              help="Where the book comes from: sim, mt5 or mt5linux (with the --mt5-* options).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the book as JSON: levels, best bid and ask, spread.")
 @sim_option_decorators
-def snapshot(symbol: str, source: str, sim_latency: int | None, sim_seed: int | None,
-             sim_rate: float | None, sim_levels: int | None, sim_lockstep: bool) -> None:
-    """Print the current order book of SYMBOL as a table (side, price, volume).
+@mt5_option_decorators
+def snapshot(symbol: str, source: str, as_json: bool, sim_latency: int | None,
+             sim_seed: int | None, sim_rate: float | None, sim_levels: int | None,
+             sim_lockstep: bool, **mt5: Any) -> None:
+    """Print the current order book of SYMBOL as a table (side, price, volume) with its spread.
 
-    Example: booktape snapshot RIU2
+    Example: booktape snapshot RIU2 --source mt5linux --mt5-port 18812
     """
+    from ..snapshot import book_dict
     from ..snapshot import snapshot as do_snapshot
     from ._render import render_book
 
+    if mt5.pop("ticks", False):
+        raise BadArgument("--ticks applies to record, not snapshot")
     opts = sim_options(sim_latency, sim_seed, sim_rate, sim_levels, sim_lockstep, source)
+    opts.update(mt5_source_options(source, **mt5))
     book, t = do_snapshot(symbol, source, opts)
-    render_book(symbol, book, t)
+    d = book_dict(symbol, book, t)
+    if as_json:
+        click.echo(json.dumps(d, indent=1))
+    else:
+        render_book(symbol, book, t, d)
