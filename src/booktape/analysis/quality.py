@@ -121,12 +121,14 @@ class Histogram:
 
 @dataclass
 class Timeline:
-    """Per time bin: states stored, and the longest state gap ending in it."""
+    """Per time bin: states stored, the longest state gap ending in it, and the longest
+    pause between polls ending in it (the quantity stalls are judged on)."""
 
     t0_ns: int
     bin_ns: int
     states: list[int]
     max_gap_ns: list[int]
+    max_pause_ns: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -324,21 +326,34 @@ def _log_bins(x: np.ndarray, lo: float, hi: float, bins: int,
     return np.logspace(l0, l1, bins + 1), counts
 
 
-def timeline(mid_sorted: np.ndarray, gaps: np.ndarray, bins: int = 1500) -> Timeline:
-    """States per time bin and the longest gap per bin, for the over-time plots."""
+def timeline(mid_sorted: np.ndarray, gaps: np.ndarray, bins: int = 1500,
+             pauses: np.ndarray | None = None, typical_gap_ns: float = 0.0) -> Timeline:
+    """States per time bin and the longest gap (and pause) per bin, for the over-time plots.
+
+    A bin holds about 20 states or more: with 10 ms bins a 50 ms-interval recording
+    drew 0 or 100 states/s instead of its true 20, and its gap panel was empty (issue 14).
+    """
     if mid_sorted.size == 0:
-        return Timeline(0, 1, [], [])
+        return Timeline(0, 1, [], [], [])
     t0, t1 = int(mid_sorted[0]), int(mid_sorted[-1])
     span = max(t1 - t0, 1)
     nice = [10**6, 10**7, 10**8, 10**9, 5 * 10**9, 10**10, 6 * 10**10, 3 * 10**11, 6 * 10**11]
-    bin_ns = next((b for b in nice if span / b <= bins), 36 * 10**11)
+    bin_ns = next((b for b in nice if span / b <= bins and b >= 20 * typical_gap_ns),
+                  36 * 10**11)
     k = ((mid_sorted - t0) // bin_ns).astype(np.int64)
     nb = int(k[-1]) + 1
     states = np.bincount(k, minlength=nb)
-    mg = np.zeros(nb, np.int64)
-    if gaps.size:
-        np.maximum.at(mg, k[1:], gaps) if gaps.size < 2_000_000 else _max_sorted(mg, k[1:], gaps)
-    return Timeline(t0, bin_ns, states.astype(int).tolist(), mg.astype(int).tolist())
+
+    def per_bin_max(v: np.ndarray) -> np.ndarray:
+        out = np.zeros(nb, np.int64)
+        if v.size:
+            vi = v.astype(np.int64, copy=False)
+            np.maximum.at(out, k[1:], vi) if v.size < 2_000_000 else _max_sorted(out, k[1:], vi)
+        return out
+
+    mp = per_bin_max(pauses) if pauses is not None else np.zeros(0, np.int64)
+    return Timeline(t0, bin_ns, states.astype(int).tolist(), per_bin_max(gaps).tolist(),
+                    mp.astype(int).tolist())
 
 
 def _max_sorted(out: np.ndarray, k: np.ndarray, v: np.ndarray) -> None:
@@ -433,8 +448,13 @@ def analyze_stream(s: Stream, *, stall_factor: float = 10.0, stall_min_ns: int =
     new_session = np.isin(sq[1:], session_first_seqs(events or [], s.symbol))
     stalls, n_stalls = gaps_over(m, gap, polls_in, sq,
                                  (idle > stall_thr - typical) & ~new_session, typical)
-    del idle
+    # The pause a gap's polls cannot explain, plus one poll: over the stall threshold
+    # exactly when the gap is a stall, so the timeline plot and the table agree.
+    idle += typical
+    idle[new_session] = 0
     sg = percentiles(gap)
+    tl = timeline(m, gap, pauses=idle, typical_gap_ns=sg["p50"] if gap.size else 0.0)
+    del idle
     long_thr = int(max(stall_factor * (sg["p50"] if gap.size else 0), stall_min_ns))
     long_gaps, n_long = gaps_over(m, gap, polls_in, sq, gap > long_thr, typical)
     n_states = int(m.size)
@@ -449,5 +469,5 @@ def analyze_stream(s: Stream, *, stall_factor: float = 10.0, stall_min_ns: int =
         long_gap_threshold_ns=long_thr, long_gaps=long_gaps, long_gap_count=n_long,
         order=order, seq=seqc, parts=part_stats(s),
         hist_poll_duration=hdur, hist_poll_gap=hpg,
-        hist_state_gap=log_hist(gap), timeline=timeline(m, gap), events=events or [])
+        hist_state_gap=log_hist(gap), timeline=tl, events=events or [])
 
