@@ -28,6 +28,8 @@ window.addEventListener('load', () => {
     imgs: imgs.map(i => [i.alt, i.complete, i.naturalWidth, i.naturalHeight, i.getBoundingClientRect().width]),
     scroll: [...document.querySelectorAll('div.scroll')].map(d => [d.scrollWidth, d.clientWidth, getComputedStyle(d).overflowX]),
     page_width: document.documentElement.scrollWidth,
+    plotly: (document.getElementById('heatmap-chart') || {}).data ?
+      document.getElementById('heatmap-chart').data.map(d => d.type + ':' + (d.name || '')) : null,
     verdict: (document.getElementById('verdict') || {}).textContent};
   const pre = document.createElement('pre'); pre.id = '__probe'; pre.textContent = JSON.stringify(out);
   document.body.appendChild(pre);
@@ -97,7 +99,11 @@ def test_report_html_shows_human_units_and_percentages(tmp_path: Path) -> None:
 
 def test_heatmap_html_loads_in_chromium(tmp_path: Path) -> None:
     tape = clean_tape(tmp_path / "data")
-    got = load_in_browser(heatmap_html(heatmap(tape, "RIU2")), tmp_path)
+    page = heatmap_html(heatmap(tape, "RIU2"), tz="Europe/Moscow")
+    assert "http://" not in page.split("<script")[0] and "src=\"http" not in page
+    got = load_in_browser(page, tmp_path)
     assert got["errors"] == [] and len(got["imgs"]) == 1
     (alt, complete, w, h, shown), = got["imgs"]
     assert complete and w > 500 and h > 300
+    # The zoomable chart (plotly, inlined: no network) drew the map and both best-price lines.
+    assert got["plotly"] == ["heatmap:", "scatter:best ask", "scatter:best bid"]

@@ -132,31 +132,35 @@ def verify(data: str, symbol: str | None, collector: str | None, as_json: bool) 
 @click.option("--window", default="15m", show_default=True, help="Window length.")
 @click.option("--png", "png_out", default=None, type=click.Path(), help="Write the PNG here.")
 @click.option("--html", "html_out", default=None, type=click.Path(),
-              help="Write a self-contained HTML page here.")
+              help="Write a self-contained, zoomable HTML page here.")
+@click.option("--tz", default="UTC", show_default=True,
+              help="Time zone of the time axis, e.g. Europe/Moscow (the exchange's).")
 def heatmap(data: str, symbol: str, collector: str | None, start: str | None, end: str | None,
-            window: str, png_out: str | None, html_out: str | None) -> None:
+            window: str, png_out: str | None, html_out: str | None, tz: str) -> None:
     """Draw resting volume by price over time for SYMBOL in tape DATA.
 
-    Colour = volume at each price, best bid and ask drawn over it, trades
-    marked when a ticks stream exists. Without --png/--html writes
-    heatmap-SYMBOL.png.
+    Colour = volume at each price (white = no volume), best bid and ask drawn
+    over it, trades marked when a ticks stream exists. Prices are zoomed to
+    the range the best bid and ask took; a column spanning over a second shows
+    the average book of its states. Without --png/--html writes heatmap-SYMBOL.png.
 
     Example: booktape heatmap data --symbol RIU2 --start 2026-11-26T10:00 --png riu2.png
     """
+    from ..analysis.heatmap import check_tz, heatmap_html, heatmap_png
     from ..analysis.heatmap import heatmap as do_heatmap
-    from ..analysis.heatmap import heatmap_html, heatmap_png
     from ..outpaths import check_out_file
 
+    check_tz(tz)
     if not png_out and not html_out:
         png_out = f"heatmap-{symbol}.png"
     for opt, path in (("--png", png_out), ("--html", html_out)):
         if path is not None:
             check_out_file(path, opt)
     h = do_heatmap(data, symbol, collector, start, end, window=window)
-    png = heatmap_png(h)
-    if png_out:
+    png = heatmap_png(h, tz=tz) if png_out else None
+    if png_out and png is not None:
         Path(png_out).write_bytes(png)
         click.echo(f"wrote {png_out} ({h.snapshots:,} states, {h.rows:,} rows)")
     if html_out:
-        Path(html_out).write_text(heatmap_html(h, png), encoding="utf-8")
+        Path(html_out).write_text(heatmap_html(h, tz=tz), encoding="utf-8")
         click.echo(f"wrote {html_out}")
