@@ -111,3 +111,11 @@ def test_cli_ctrl_c_exits_130_with_one_line(tmp_path: Path, cmd: str) -> None:
     # One line of ours; bench's progress bar may leave its last state above it.
     assert err.strip().splitlines()[-1] == "Interrupted.", err
     assert "Traceback" not in err and "Aborted" not in err and err.count("Interrupted") == 1
+
+
+def test_cli_heatmap_unknown_collector_names_the_collectors_here(two: Path, tmp_path: Path) -> None:
+    r = run("heatmap", str(two), "--symbol", "RIU2", "--collector", "zeroo", "--png",
+            str(tmp_path / "h.png"))
+    assert r.exit_code == 2
+    assert r.output.strip() == (f"Error: no collector 'zeroo' for RIU2 in {two}; "
+                                "collectors here: one, zero")

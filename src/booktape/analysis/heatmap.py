@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import BadArgument, TapeNotFound
+from ..read.filters import check_filters
 from ..read.reader import read_arrow, tape_files
 from ..units import parse_duration, parse_time
 
@@ -46,6 +47,7 @@ class Heatmap:
 
 def _window(data: str | Path, symbol: str, collector: str | None, start: object,
             end: object, window_ns: int) -> tuple[int, int, str]:
+    check_filters(data, symbol, collector, parse_time(start, "--start"), parse_time(end, "--end"))
     files = tape_files(data, symbol, collector)
     if not files:
         if not tape_files(data):
