@@ -135,7 +135,7 @@ def plot_gaps(doc: dict[str, Any], path: Path) -> None:
                 continue
             frac = np.where(h > 0, h / h.sum(), np.nan)
             ax.step(mids, frac, where="mid", color=colors[row["topology"]],
-                    linestyle=styles[row["threshold"]], label=label(row) + (" (lossy)" if row["disqualified"] else ""))
+                    linestyle=styles[row["threshold"]], label=label(row) + _why(row))
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("gap between consecutive polls (µs)")
@@ -181,6 +181,13 @@ def plot_p999(doc: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _why(row: dict[str, Any]) -> str:
+    """A disqualified row's tag: a run that failed is not a run that lost data."""
+    if not row.get("disqualified"):
+        return ""
+    return " (failed)" if row.get("failed") else " (lossy)"
 
 
 def _num(v: Any, default: float) -> float:
