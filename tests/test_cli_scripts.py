@@ -94,16 +94,32 @@ def _big_tape(tmp_path: Path) -> Path:
     return tape
 
 
+def _working(pid: int, under: Path) -> bool:
+    """The process has a file under ``under`` open: past start-up, doing the work."""
+    try:
+        return any(os.readlink(f"/proc/{pid}/fd/{fd}").startswith(str(under))
+                   for fd in os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="watches /proc for open files")
 @pytest.mark.parametrize("cmd", ["analyze", "bench"])
 def test_cli_ctrl_c_exits_130_with_one_line(tmp_path: Path, cmd: str) -> None:
     if cmd == "analyze":
-        args = ["analyze", str(_big_tape(tmp_path)), "--png", str(tmp_path / "png")]
+        tape = _big_tape(tmp_path)
+        args = ["analyze", str(tape), "--png", str(tmp_path / "png")]
+        busy = tape
     else:
         args = ["bench", "--topologies", "sequential", "--thresholds", "16MB", "--latency", "0",
                 "--duration", "20s", "--repeat", "1", "--out", str(tmp_path / "b")]
+        busy = tmp_path / "b"
     p = subprocess.Popen([sys.executable, "-m", "booktape", *args], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, start_new_session=True)
-    time.sleep(3)
+    # Interrupt the work, not Python's start-up (a loaded machine takes seconds to import).
+    deadline = time.monotonic() + 90
+    while not _working(p.pid, busy) and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert p.poll() is None, p.communicate()
     os.killpg(p.pid, signal.SIGINT)  # the terminal sends Ctrl-C to the whole group
     out, err = p.communicate(timeout=60)
