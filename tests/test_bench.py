@@ -287,3 +287,16 @@ def test_rank_overlapping_repeats_are_reported_as_noise_not_a_winner():
 def test_rank_near_ties_are_called_ties():
     rows = aggregate([run("fanout-queue", 344.0), run("ring", 347.0)])
     assert "tied with `ring` (within 1 %)" in recommend(rows, 80_000)
+
+
+def test_plots_of_a_bench_whose_runs_all_failed_are_drawn(tmp_path):
+    # `bench --source mt5` without the package used to die in plot_p999 (log axis, no data).
+    import matplotlib.image as mpimg
+
+    from booktape.bench.report import plot_gaps, plot_p999
+
+    runs = [run(t, 1.0, error="exit 1: no MetaTrader5") for t in ("ring", "queue")]
+    doc = {"rows": aggregate(runs), "runs": runs, "hist_edges_ns": [1, 10, 100]}
+    plot_p999(doc, tmp_path / "p.png")
+    plot_gaps(doc, tmp_path / "g.png")
+    assert mpimg.imread(tmp_path / "p.png").shape[0] > 100

@@ -96,6 +96,7 @@ def move_times(text: str, tape: Path) -> str:
     return re.sub(r"2026-11-26T\d\d:\d\d", move, text)
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="the README's sh blocks need bash")
 def test_readme_every_command_block_runs(tmp_path: Path) -> None:
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
                COLUMNS="200")

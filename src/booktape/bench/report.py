@@ -142,7 +142,8 @@ def plot_gaps(doc: dict[str, Any], path: Path) -> None:
         ax.set_ylabel("fraction of gaps")
         ax.set_title(f"Poll gaps, source latency {fmt_latency(lat)}")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
