@@ -53,7 +53,7 @@ def blocks() -> list[tuple[int, str, list[str]]]:
 def shorten(line: str, concurrent: bool = False) -> str:
     # Recorders run side by side must overlap although each spends seconds starting up
     # on a loaded machine (the duration counts from the call).
-    d = "6s" if concurrent else "2s"
+    d = "10s" if concurrent else "2s"
     line = re.sub(r"--duration \S+", f"--duration {d}", line)
     line = re.sub(r"duration=\"[^\"]+\"", 'duration="2s"', line)
     if line.lstrip().startswith("booktape record") and not re.search(r"--(duration|until|polls)",
