@@ -20,9 +20,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..read.reader import TapeFile, tape_files
+from ..read.reader import tape_files
 from ..tape.journal import read_journal
 from ..tape.layout import part_number
+from ..tape.tape import TapeFile
 
 log = logging.getLogger(__name__)
 

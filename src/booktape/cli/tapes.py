@@ -70,7 +70,7 @@ def recover(data: str, collector: str | None) -> None:
     Example: booktape recover data
     """
     from ..clock import SystemClock
-    from ..errors import TapeNotFound
+    from ..errors import TapeDamaged, TapeNotFound
     from ..tape.recover import recover as do_recover
 
     root = Path(data)
@@ -79,9 +79,17 @@ def recover(data: str, collector: str | None) -> None:
     done = do_recover(root, SystemClock().now_ns(), collector)
     if not done:
         click.echo("nothing to recover")
-    for j, e in done:
-        if e is None:
-            click.echo(f"{j}: empty, removed")
-        else:
+    for r in done:
+        e = r.entry
+        if e is None and r.quarantine is None:
+            click.echo(f"{r.journal}: empty, removed")
+        elif e is not None:
             torn = " (torn tail cut)" if e.torn_tail else ""
-            click.echo(f"{j} -> {e.part}: {e.rows:,} rows, seq {e.seq_min}..{e.seq_max}{torn}")
+            click.echo(f"{r.journal} -> {e.part}: {e.rows:,} rows, seq {e.seq_min}..{e.seq_max}{torn}")
+        if r.quarantine is not None:
+            click.echo(f"{r.journal}: damaged, kept as {r.quarantine.path.name} "
+                       f"(report {r.quarantine.report.name}): {r.quarantine.describe()}")
+    bad = [r for r in done if r.quarantine is not None]
+    if bad:
+        raise TapeDamaged(f"{len(bad)} journal(s) had damaged batches; every batch that "
+                          "verified was sealed, the damaged ones were kept aside (see above)")
