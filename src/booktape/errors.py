@@ -35,6 +35,10 @@ class JournalCorrupt(TapeDamaged):
     """A journal cannot be read at all (not even a readable prefix)."""
 
 
+class TapeNotWritable(BooktapeError):
+    """The tape's disk is full or not writable; what was on it is kept as it was."""
+
+
 class CollectorBusy(BooktapeError):
     """Another live recorder holds the lock of this collector in this tape."""
 

@@ -24,14 +24,18 @@ def ls_cmd(data: str, symbol: str | None, collector: str | None, as_json: bool) 
     Example: booktape ls data
     """
     from ..read.listing import event_counts, list_tape
+    from ..tape.tape import Tape
     from ._render import render_ls
 
-    rows = list_tape(data, symbol, collector)
+    tape = Tape.of(data)
+    rows = list_tape(tape, symbol, collector)
     if as_json:
         for r in rows:
             click.echo(json.dumps(r))
-        return
-    render_ls(rows, event_counts(data, collector))
+    else:
+        render_ls(rows, event_counts(tape, collector))
+    if any(r.get("damaged") for r in rows):
+        raise click.exceptions.Exit(1)  # damage found (listed above)
 
 
 @cli.command()
@@ -42,8 +46,14 @@ def ls_cmd(data: str, symbol: str | None, collector: str | None, as_json: bool) 
 @click.option("--start", default=None, help="From this time (ISO, UTC unless an offset is given).")
 @click.option("--end", default=None, help="Until this time (exclusive).")
 @click.option("--tz", default="UTC", show_default=True, help="Time zone of the CSV's times.")
+@click.option("--skip-damaged", is_flag=True,
+              help="Leave out parts and journal batches that fail their checksum (and say so) "
+                   "instead of refusing.")
+@click.option("--strict", is_flag=True,
+              help="Refuse a tape with damaged manifest lines or parts no manifest lists.")
 def export(data: str, csv_out: str, symbol: str | None, collector: str | None,
-           start: str | None, end: str | None, tz: str) -> None:
+           start: str | None, end: str | None, tz: str, skip_damaged: bool,
+           strict: bool) -> None:
     """Export tape DATA to a CSV with the notebook's columns.
 
     Columns: level index, type, price, volume, volume_dbl, time_after,
@@ -53,7 +63,8 @@ def export(data: str, csv_out: str, symbol: str | None, collector: str | None,
     """
     from ..read.export import export_csv
 
-    n = export_csv(data, csv_out, symbol, collector, start, end, tz)
+    n = export_csv(data, csv_out, symbol, collector, start, end, tz, strict=strict,
+                   skip_damaged=skip_damaged)
     click.echo(f"wrote {n:,} rows to {csv_out}")
 
 

@@ -45,7 +45,9 @@ def warn_problems(tape: Tape, symbol: str | None, collector: str | None, strict:
     for p in tape.problems(symbol, collector):
         if strict:
             raise TapeDamaged(f"{p} (--strict refuses a tape whose manifests are damaged)")
-        log.warning("warning: %s", p)
+        if str(p) not in tape.warned:  # once per tape object, however many reads
+            tape.warned.add(str(p))
+            log.warning("warning: %s", p)
 
 
 def check_part(f: TapeFile) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from ..errors import TapeNotWritable
 from .layout import JOURNAL_RE, SERVER_TIME_DIR, TICKS_DIR, parse_partition
 from .seal import Sealed, seal_journal_report
 from .tape import Tape
@@ -74,13 +75,19 @@ def recover_side_streams(root: Path | Tape, now_ns: int, collector: str, *,
 
 def _seal_orphans(tape: Tape, under: str | None, now_ns: int, collector: str | None,
                   lock_held: bool, kw: dict[str, object]) -> list[Sealed]:
-    done = []
+    done: list[Sealed] = []
     for j in orphan_journals(tape, collector, lock_held=lock_held, under=under):
         # A temp file of a seal interrupted before its rename is garbage: the
         # journal it came from is still here and is sealed again below.
         tmp = j.parent / f"_{j.name[1:].replace('.arrows', '.parquet')}.tmp"
         tmp.unlink(missing_ok=True)
-        res = seal_journal_report(j, now_ns, None, **kw)
+        try:
+            res = seal_journal_report(j, now_ns, None, **kw)
+        except OSError as e:
+            raise TapeNotWritable(
+                f"cannot write the tape under {tape.root}: {e.strerror or e} (while sealing "
+                f"{j.name}). {len(done)} journal(s) sealed so far; the rest are kept as they "
+                "were: run `booktape recover` again once there is room") from None
         log.info("recovered %s -> %s", j, res.entry.part if res.entry else "(nothing to seal)")
         done.append(res)
     return done

@@ -107,10 +107,14 @@ def seal_table(table: pa.Table, dir_: Path, number: int, meta: dict[str, str],
     table = table.replace_schema_metadata(with_metadata(table.schema, meta).metadata)
     final = dir_ / part_name(number)
     tmp = dir_ / f"_{part_name(number)}.tmp"
-    with open(tmp, "wb") as f:
-        pq.write_table(table, f, **PARQUET_OPTIONS)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(tmp, "wb") as f:
+            pq.write_table(table, f, **PARQUET_OPTIONS)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk must not leave half a part behind
+        raise
     digest = sha256_file(tmp)
     replace_durably(tmp, final)
     entry = PartEntry(

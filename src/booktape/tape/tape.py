@@ -70,6 +70,8 @@ class Tape:
         self._partitions: list[Path] | None = None
         self._manifests: dict[Path, tuple[tuple[int, int, int], Manifest]] = {}
         self._locks: dict[str, CollectorLock] = {}
+        #: Problems already reported to the user through this object (said once).
+        self.warned: set[str] = set()
 
     @classmethod
     def of(cls, data: str | Path | Tape) -> Tape:
