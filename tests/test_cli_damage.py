@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import booktape
@@ -127,3 +128,30 @@ def test_recover_on_a_full_disk_is_one_line_and_keeps_the_journal(tiny_disk, cli
     filler.unlink()
     p = cli("recover", str(tiny_disk / "data"))
     assert p.returncode == 0 and not j.exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="POSIX resource tracker")
+def test_killing_the_resource_tracker_leaves_no_traceback(tmp_path):
+    import time
+
+    import psutil
+
+    p = subprocess.Popen([sys.executable, "-m", "booktape", "record", "--out",
+                          str(tmp_path / "data"), "--sim-lockstep", "--duration", "8s",
+                          "--quiet", "--topology", "ring"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    killed = False
+    for _ in range(300):
+        time.sleep(0.1)
+        kids = psutil.Process(p.pid).children(recursive=True)
+        tracker = [k for k in kids if "resource_tracker" in " ".join(k.cmdline())]
+        if tracker and len(kids) >= 2:  # the tracker and a helper are up
+            time.sleep(1.0)
+            tracker[0].kill()
+            killed = True
+            break
+    _, err = p.communicate(timeout=120)
+    assert killed and p.returncode == 0, err
+    assert "Traceback" not in err and "KeyError" not in err, err
+    seq = np.unique(booktape.read(tmp_path / "data")["seq"].to_numpy())
+    assert seq.size > 0 and np.array_equal(seq, np.arange(seq.size))

@@ -32,6 +32,8 @@ from .tape.recover import recover
 from .tape.tape import Tape
 from .tape.writer import WriterConfig
 from .transport import DEFAULT_TOPOLOGY, RecordPlan, get_topology
+from .transport._tracker import install as install_tracker_guard
+from .transport.spill_replay import replay_spills
 from .units import parse_duration, parse_size, parse_until
 
 log = logging.getLogger(__name__)
@@ -164,12 +166,17 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
     root = _prepare_root(out)
     tape = Tape(root)
     tape.lock(collector)
+    install_tracker_guard()  # a killed resource tracker must not end in a traceback
     stop = stop or StopFlag()
     # Our handlers stay installed until the summary is printed: a second Ctrl-C
     # at any point exits at once (journals stay for `recover`), never a traceback.
     with _signals(stop):
         try:
             recovered = recover(tape, now, collector)
+            # A killed session's spill file may hold the only copy of its last states:
+            # sealed before this session numbers its own (issue 11).
+            for r in replay_spills(tape, now, collector):
+                log.warning("%s", r.describe())
             session = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now / 1e9)) + "-" + uuid.uuid4().hex[:6]
             ev_path = events_path(root, collector, session)
             events = EventLog(ev_path)

@@ -75,21 +75,29 @@ def recover(data: str, collector: str | None) -> None:
     """Seal journals that a killed recorder left in tape DATA.
 
     Book journals, and the trades and server-time journals of `--ticks`.
-    A torn last batch is cut off; everything before it is kept. Journals of a
-    collector whose recorder is still running are left alone.
+    A torn last batch is cut off; everything before it is kept. A batch that
+    fails its checksum is left out and its journal kept aside as
+    `_part-N.arrows.quarantined` with a report (exit 1). Spill files of killed
+    sessions are replayed into parts, then removed. Journals of a collector
+    whose recorder is still running are left alone.
 
     Example: booktape recover data
     """
     from ..clock import SystemClock
     from ..errors import TapeDamaged, TapeNotFound
     from ..tape.recover import recover as do_recover
+    from ..transport.spill_replay import replay_spills
 
     root = Path(data)
     if not root.is_dir():
         raise TapeNotFound(f"no tape at {root}")
-    done = do_recover(root, SystemClock().now_ns(), collector)
-    if not done:
+    now = SystemClock().now_ns()
+    done = do_recover(root, now, collector)
+    spills = replay_spills(root, now, collector)
+    if not done and not spills:
         click.echo("nothing to recover")
+    for s in spills:
+        click.echo(f"spill file {s.describe()}")
     for r in done:
         e = r.entry
         if e is None and r.quarantine is None:
@@ -101,6 +109,8 @@ def recover(data: str, collector: str | None) -> None:
             click.echo(f"{r.journal}: damaged, kept as {r.quarantine.path.name} "
                        f"(report {r.quarantine.report.name}): {r.quarantine.describe()}")
     bad = [r for r in done if r.quarantine is not None]
+    if any(s.damaged or s.kept for s in spills):
+        raise TapeDamaged("spill files with damage or of unknown sessions (see above)")
     if bad:
         raise TapeDamaged(f"{len(bad)} journal(s) had damaged batches; every batch that "
                           "verified was sealed, the damaged ones were kept aside (see above)")
