@@ -10,11 +10,11 @@ every ``chunk_snapshots`` states or ``chunk_ns`` of age, whichever first;
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .. import clock as _clock
 from ..model import Book
 from .frame import ChunkBuilder
 from .stats import Stats
@@ -87,7 +87,9 @@ def run_capture(getters: Sequence[Callable[[], Book | None]], cfg: CaptureConfig
     frames (see :mod:`booktape.capture.frame`); ``housekeeping`` runs after
     each hand-off.
     """
-    perf = time.perf_counter_ns
+    # The clock module's counter: time.perf_counter_ns itself unless a test's fast
+    # clock (BOOKTAPE_DEV_CLOCK) is set.
+    perf = _clock.perf_counter_ns
     n = len(getters)
     keep = cfg.keep_unchanged
     prev: list[Book | None] = [None] * n
@@ -152,7 +154,7 @@ def run_capture(getters: Sequence[Callable[[], Book | None]], cfg: CaptureConfig
             next_t += interval
             wait = next_t - perf()
             if wait > 2_000_000:
-                time.sleep((wait - 1_000_000) / 1e9)
+                _clock.sleep((wait - 1_000_000) / 1e9)
             while perf() < next_t:
                 pass
     if builder.snapshots:
