@@ -157,6 +157,8 @@ def run_capture(getters: Sequence[Callable[[], Book | None]], cfg: CaptureConfig
                 _clock.sleep((wait - 1_000_000) / 1e9)
             while perf() < next_t:
                 pass
+            if deadline is not None and next_t >= deadline:
+                break  # no round after the deadline (a session's close): nothing stored past it
     if builder.snapshots:
         handoff(builder.take())
     arr[i_polls] = polls

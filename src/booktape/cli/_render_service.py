@@ -25,3 +25,17 @@ def render_sessions(cal: Calendar, first: dt.date, days: int, windows: list[Wind
     console.print(t)
     closed = days - len({w.date for w in windows})
     console.print(f"{len(windows)} windows; {closed} of {days} dates without trading")
+
+
+def render_config(file: str, rows: list[tuple[str, object, str]], notes: list[str]) -> None:
+    t = Table(title=f"{file}: valid. Effective `booktape record` settings (flags override them)",
+              title_justify="left")
+    for col in ("option", "value", "from"):
+        t.add_column(col)
+    for name, value, where in rows:
+        shown = ", ".join(map(str, value)) if isinstance(value, (tuple, list)) else value
+        t.add_row(name, "" if shown is None else str(shown),
+                  "[dim]default[/]" if where == "default" else where)
+    console.print(t)
+    for n in notes:
+        console.print(n)

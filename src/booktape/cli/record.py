@@ -12,6 +12,7 @@ from ..errors import BadArgument
 from ..transport import DEFAULT_TOPOLOGY, topology_names
 from ..units import parse_anchor
 from . import cli
+from ._config import config_option
 from ._options import DURATION, SIZE
 from .bus import publish_kwargs, publish_option_decorators
 from .mt5 import mt5_option_decorators, mt5_source_options
@@ -55,6 +56,7 @@ def sim_option_decorators(f: Any) -> Any:
 
 
 @cli.command()
+@config_option
 @click.option("--source", default="sim", show_default=True, help="Where books come from.")
 @click.option("--symbol", "symbols", multiple=True, default=["RIU2"], show_default=True,
               help="Symbol to record; repeat for several (polled round-robin).")
@@ -129,6 +131,8 @@ def record(source: str, symbols: tuple[str, ...], out: str, duration: str | None
         interval=f"{interval}ns", collector=collector, rotate_every=f"{rotate_every}ns",
         rotate_bytes=rotate_bytes, keep_unchanged=keep_unchanged, topology=topology,
         session=session, calendar=calendar, **publish)
+    if session or calendar:
+        _say_schedule()  # on stderr: stdout stays the summary (--json)
     if quiet or as_json:
         summary = do_record(out, list(symbols), **kwargs)
     else:
@@ -140,6 +144,18 @@ def record(source: str, symbols: tuple[str, ...], out: str, duration: str | None
     else:
         render_summary(summary)
     sys.exit(0 if summary.ok else 1)
+
+
+def _say_schedule() -> None:
+    # The scheduler's waits and opens are what an unattended user looks for on stderr.
+    import logging
+
+    lg = logging.getLogger("booktape.service.schedule")
+    if not lg.handlers:
+        h = logging.StreamHandler()
+        h.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        lg.addHandler(h)
+        lg.setLevel(logging.INFO)
 
 
 @cli.command()
