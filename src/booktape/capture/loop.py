@@ -112,11 +112,16 @@ def run_capture(getters: Sequence[Callable[[], Book | None]], cfg: CaptureConfig
 
     i_polls, i_stored, i_unch, i_last = IDX["polls"], IDX["stored"], IDX["unchanged"], IDX["last_poll_ns"]
     ta = chunk_start
+    # A poll that starts past the deadline (a session's close) is not stored, even in a
+    # round begun before it: one int compare per poll, so nothing lands outside a session.
+    dl = deadline if deadline is not None else 1 << 62
     while True:
         for k in range(n):
             tb = perf()
             book = getters[k]()
             ta = perf()
+            if tb >= dl:
+                break
             polls += 1
             if book is None:
                 nones += 1
@@ -157,8 +162,8 @@ def run_capture(getters: Sequence[Callable[[], Book | None]], cfg: CaptureConfig
                 _clock.sleep((wait - 1_000_000) / 1e9)
             while perf() < next_t:
                 pass
-            if deadline is not None and next_t >= deadline:
-                break  # no round after the deadline (a session's close): nothing stored past it
+            if next_t >= dl:
+                break  # no round paced to start after the deadline
     if builder.snapshots:
         handoff(builder.take())
     arr[i_polls] = polls
