@@ -9,6 +9,7 @@ missed), checks part checksums, and names every problem found.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from ..units import parse_duration, parse_time
 from ._scan import Stream
 from .notebook import is_csv_folder, scan
 from .quality import LIST_MAX, StreamReport, analyze_stream
+from .sessions import SessionWindow
 
 QUIET_EVENTS = ("session_start", "session_stop", "seal")
 #: Problem kinds that make ``analyze`` exit 1 (loss, duplicates, disorder, damage).
@@ -96,7 +98,8 @@ def report(data: str | Path, symbol: str | None = None, collector: str | None = 
            start: object = None, end: object = None, *, stall_factor: float = 10.0,
            stall_min: str | int = "50ms", burst_min: int = 10,
            check_checksums: bool = True, skip_damaged: bool = False,
-           strict: bool = False) -> Report:
+           strict: bool = False,
+           windows: Callable[[int, int], list[SessionWindow]] | None = None) -> Report:
     """Analyse the capture quality of a tape or of a folder of notebook CSVs.
 
     Args:
@@ -110,6 +113,9 @@ def report(data: str | Path, symbol: str | None = None, collector: str | None = 
         skip_damaged: leave out parts and journal batches that fail their checksum (each
             named in a ``skipped`` problem) instead of refusing to analyse.
         strict: damaged manifest lines or parts no manifest lists are an error, not a warning.
+        windows: the trading sessions between two times (ns), from a calendar: closed
+            time is neither stall nor gap, and each window is reported; default: the
+            windows the recorder's ``session_open`` events name.
 
     Returns:
         A :class:`Report`; ``report.tables()`` gives DataFrames, ``report.to_dict()`` JSON.
@@ -153,7 +159,11 @@ def report(data: str | Path, symbol: str | None = None, collector: str | None = 
                        exclude=frozenset(bad))
     for s in streams:
         ev = _events_for(events, s, start_ns, end_ns)
-        r = analyze_stream(s, stall_factor=stall_factor, stall_min_ns=stall_min_ns, events=ev)
+        wins = None
+        if windows is not None and s.t_before.size:
+            wins = windows(int(s.t_before.min()), int(s.t_after.max()))
+        r = analyze_stream(s, stall_factor=stall_factor, stall_min_ns=stall_min_ns, events=ev,
+                           windows=wins)
         rep.streams.append(r)
         rep.problems.extend(stream_problems(r))
     rep.bursts = missed_bursts(streams, burst_min)

@@ -67,6 +67,10 @@ def _status_main(stats: Stats, stop: Any) -> None:
               transient=True) as live:
         while not stop.wait(0.5) and not parent_gone(ppid):
             s = stats.as_dict()
+            if s.get("next_open_ns"):
+                live.update(Text(_waiting_text(s["next_open_ns"])), refresh=True)
+                prev = None
+                continue
             now = time.monotonic()
             polls, stored = s["polls"], s["stored"]
             pps = sps = 0.0
@@ -82,6 +86,15 @@ def _status_main(stats: Stats, stop: Any) -> None:
                 + (f"  {s['restarts']} restarts" if s.get("restarts") else "")
                 + (f"  {human_bytes(s['spilled_bytes'])} spilled" if s.get("spilled_bytes") else "")
             ), refresh=True)
+
+
+def _waiting_text(open_ns: int) -> str:
+    from ..clock import time_ns
+
+    at = dt.datetime.fromtimestamp(open_ns / 1e9, tz=dt.UTC)
+    left = max(0, open_ns - time_ns()) // 1_000_000_000
+    return (f"○ waiting for the session: opens {at.astimezone():%Y-%m-%d %H:%M:%S %Z} "
+            f"({at:%H:%M} UTC), in {left // 3600}h{left % 3600 // 60:02d}m{left % 60:02d}s")
 
 
 def _pct_cells(d: dict[str, float]) -> list[str]:
