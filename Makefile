@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
+
+# The integrity fuzzer (issue 11) at length: ~2,000 random cases per target, not derandomized.
+fuzz: $(STAMP)
+	BOOKTAPE_FUZZ_EXAMPLES=2000 BOOKTAPE_FUZZ_RANDOM=1 $(BIN)/python -m pytest -q -p no:cacheprovider \
+		-o timeout=3600 tests/test_fuzz_integrity.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_capture.py
