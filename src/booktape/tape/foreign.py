@@ -28,9 +28,8 @@ def describe(path: Path) -> Unlisted:
     """Say what an unlisted ``part-*.parquet`` is, reading only its footer."""
     n = part_number(path.name)
     if n is not None and (path.parent / journal_name(n)).exists():
-        return Unlisted(path, True, f"{path.name} is on disk but not in the manifest, and its "
-                        f"journal {journal_name(n)} is still there (a seal interrupted before "
-                        "its manifest line): run `booktape recover`")
+        return Unlisted(path, True, f"{path.name} is on disk but not in the manifest (a seal "
+                        "interrupted before its manifest line: run `booktape recover`)")
     try:
         import pyarrow.parquet as pq
 
@@ -50,10 +49,8 @@ def describe(path: Path) -> Unlisted:
     where = (f"collector {kv.get('booktape.collector', '?')}, seq "
              f"{kv.get('booktape.seq_min', '?')}..{kv.get('booktape.seq_max', '?')}, session "
              f"{kv.get('booktape.session', '?')}")
-    return Unlisted(path, False, f"{path.name} is a booktape part ({where}) that no manifest "
-                    "line lists and no journal backs (copied in, or its manifest line was "
-                    "lost): booktape's readers skip it; move it out of the tape, or restore "
-                    "its manifest line from a backup")
+    return Unlisted(path, False, f"{path.name} is on disk but not in the manifest: a booktape "
+                    f"part ({where}) whose manifest line is lost: run `booktape verify --repair`")
 
 
 def unlisted_parts(root: Path, symbol: str | None = None,
