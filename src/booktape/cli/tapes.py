@@ -61,8 +61,10 @@ def export(data: str, csv_out: str, symbol: str | None, collector: str | None,
 
     Example: booktape export data --csv book.csv --symbol RIU2
     """
+    from ..outpaths import check_out_file
     from ..read.export import export_csv
 
+    check_out_file(csv_out, "--csv")
     n = export_csv(data, csv_out, symbol, collector, start, end, tz, strict=strict,
                    skip_damaged=skip_damaged)
     click.echo(f"wrote {n:,} rows to {csv_out}")
@@ -95,7 +97,13 @@ def recover(data: str, collector: str | None) -> None:
     done = do_recover(root, now, collector)
     spills = replay_spills(root, now, collector)
     if not done and not spills:
-        click.echo("nothing to recover")
+        from ..tape.foreign import unlisted_parts
+
+        # "Nothing to recover" must not hide a file verify flagged (issue 14).
+        others = [u for u in unlisted_parts(root, collector=collector) if not u.recoverable]
+        click.echo("nothing to recover" + ("; but:" if others else ""))
+        for u in others:
+            click.echo(f"  {u.path}: {u.what}")
     for s in spills:
         click.echo(f"spill file {s.describe()}")
     for r in done:

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 from ..errors import BadArgument
 from ..tape.tape import Tape
 from ..units import parse_time
+from .filters import check_filters
 from .reader import read_arrow, warn_problems
 
 CSV_COLUMNS = ["type", "price", "volume", "volume_dbl", "time_after", "time_before", "name"]
@@ -40,6 +41,7 @@ def export_csv(data: str | Path, out: str | Path, symbol: str | None = None,
         raise BadArgument(f"unknown --tz {tz!r}; use an IANA name like UTC or Europe/Moscow") from None
     start_ns, end_ns = parse_time(start, "--start"), parse_time(end, "--end")
     tape = Tape.of(data)
+    check_filters(tape.root, symbol, collector, start_ns, end_ns)
     keys = sorted({(f.symbol, f.collector) for f in tape.files(symbol, collector, start_ns, end_ns)})
     if not keys:
         read_arrow(tape, symbol, collector)  # raises TapeNotFound for a path with no tape

@@ -23,6 +23,7 @@ from ..tape.journal import scan_journal
 from ..tape.manifest import sha256_file
 from ..tape.tape import Tape, TapeFile
 from ..units import parse_time
+from .filters import check_filters
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ def read_arrow(data: str | Path | Tape, symbol: str | None = None, collector: st
     start_ns = parse_time(start, "start")
     end_ns = parse_time(end, "end")
     tape = Tape.of(data)
+    check_filters(tape.root, symbol, collector, start_ns, end_ns)
     files = tape.files(symbol, collector, start_ns, end_ns)
     if not files and not tape.files():
         raise TapeNotFound(f"no tape at {data}: no sealed parts or journals found")

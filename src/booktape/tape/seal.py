@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from ..errors import BooktapeError
 from ..schema import SCHEMA_VERSION, metadata_of, with_metadata
-from ._fs import fsync_dir, replace_durably
+from ._fs import fsync_dir, replace_durably, unlink_sealed
 from .journal import BadBatch, JournalScan, scan_journal
 from .layout import JOURNAL_RE, parse_partition, part_name, quarantine_name
 from .manifest import PartEntry, add_entry, read_manifest, sha256_file
@@ -195,7 +195,7 @@ def seal_journal_report(journal: Path, now_ns: int, meta: dict[str, str] | None 
         # Crashed after the manifest commit but before deleting (or setting aside) the journal.
         if report.exists():
             return Sealed(journal, entries[final.name], Quarantine(_set_aside(journal), report, ()))
-        journal.unlink()
+        unlink_sealed(journal)
         fsync_dir(dir_)
         return Sealed(journal, entries[final.name])
     scan = scan_journal(journal)
@@ -215,6 +215,6 @@ def seal_journal_report(journal: Path, now_ns: int, meta: dict[str, str] | None 
         log.warning("sealed %s from its good batches; damaged ones kept in %s: %s",
                     journal, quarantine.path, quarantine.describe())
         return Sealed(journal, entry, quarantine)
-    journal.unlink()
+    unlink_sealed(journal)
     fsync_dir(dir_)
     return Sealed(journal, entry)

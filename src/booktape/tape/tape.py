@@ -19,7 +19,15 @@ import pyarrow.parquet as pq
 
 from ..errors import TapeNotFound
 from ..schema import metadata_of
-from .layout import JOURNAL_RE, PART_RE, lock_path, parse_partition, part_number, utc_date
+from .layout import (
+    JOURNAL_RE,
+    PART_RE,
+    lock_path,
+    parse_partition,
+    part_name,
+    part_number,
+    utc_date,
+)
 from .lock import CollectorLock
 from .manifest import Manifest, ManifestProblem, PartEntry, load_manifest
 
@@ -170,7 +178,9 @@ class Tape:
                     f = self._unlisted(d / n, sym, date, col, start_ns, end_ns)
                     if f is not None:
                         out.append(f)
-                elif JOURNAL_RE.match(n):
+                elif JOURNAL_RE.match(n) and part_name(part_number(n)) not in listed:
+                    # A journal whose part is listed is sealed, only not deleted yet (a seal
+                    # in progress, or a reader held it open on Windows): its rows are the part's.
                     out.append(TapeFile(d / n, sym, date, col, None))
         return out
 
