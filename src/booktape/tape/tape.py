@@ -178,7 +178,7 @@ class Tape:
                     f = self._unlisted(d / n, sym, date, col, start_ns, end_ns)
                     if f is not None:
                         out.append(f)
-                elif JOURNAL_RE.match(n) and part_name(part_number(n)) not in listed:
+                elif JOURNAL_RE.match(n) and part_name(part_number(n) or 0) not in listed:
                     # A journal whose part is listed is sealed, only not deleted yet (a seal
                     # in progress, or a reader held it open on Windows): its rows are the part's.
                     out.append(TapeFile(d / n, sym, date, col, None))
