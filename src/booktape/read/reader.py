@@ -93,6 +93,19 @@ def _with_keys(t: pa.Table, f: TapeFile) -> pa.Table:
     return t
 
 
+def with_columns(t: pa.Table, names: list[str]) -> pa.Table:
+    """``t``'s columns ``names``; a column its file predates (``blind_ns``) is all null.
+
+    Tapes recorded before ``blind_ns`` existed say nothing about the bound:
+    null means unknown, never a guessed value.
+    """
+    for name in names:
+        if name not in t.column_names:
+            field = MERGED_SCHEMA.field(name)
+            t = t.append_column(field, pa.nulls(t.num_rows, field.type))
+    return t.select(names)
+
+
 def read_arrow(data: str | Path, symbol: str | None = None, collector: str | None = None,
                start: object = None, end: object = None, *, columns: list[str] | None = None,
                snapshots_only: bool = False, verify: bool = True) -> pa.Table:
@@ -137,10 +150,12 @@ def read_arrow(data: str | Path, symbol: str | None = None, collector: str | Non
         if f.sealed:
             if verify:
                 check_part(f)
-            t = ds.dataset(str(f.path), format="parquet").to_table(columns=need, filter=flt)
+            d = ds.dataset(str(f.path), format="parquet")
+            have = [c for c in need if c in d.schema.names]
+            t = with_columns(d.to_table(columns=have, filter=flt), need)
         else:
             t, _ = read_journal(f.path)
-            t = t.select(need)
+            t = with_columns(t, need)
             if flt is not None:
                 t = ds.dataset(t).to_table(filter=flt)
         tables.append(_with_keys(t.replace_schema_metadata(None), f))
