@@ -150,3 +150,33 @@ def heatmap(data: str, symbol: str, collector: str | None, start: str | None, en
     if html_out:
         Path(html_out).write_text(heatmap_html(h, png), encoding="utf-8")
         click.echo(f"wrote {html_out}")
+
+
+@cli.command()
+@click.argument("data", type=click.Path())
+@click.option("--sim-log", "sim_log", required=True, type=click.Path(),
+              help="The truth file `record --sim-log FILE` wrote for the recording.")
+@click.option("--symbol", default=None, help="Only this symbol.")
+@click.option("--collector", default=None, help="Only this collector.")
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+def truth(data: str, sim_log: str, symbol: str | None, collector: str | None,
+          as_json: bool) -> None:
+    """Score tape DATA against the simulated market's true timeline.
+
+    Per symbol and collector (and the union of collectors): true states,
+    stored, missed, missed by lifetime (<100us, <1ms, <10ms, >=10ms), and every
+    missed state checked against the blind_ns bound covering it. Exits 1 and
+    names the state when a missed state outlived its bound.
+
+    Example: booktape truth data --sim-log truth.json
+    """
+    from ..analysis.truth import score_truth
+    from ._render_analysis import render_truth
+
+    rep = score_truth(data, sim_log, symbol, collector)
+    if as_json:
+        click.echo(_dump(rep.as_dict()))
+    else:
+        render_truth(rep)
+    if not rep.ok:
+        raise click.exceptions.Exit(1)
