@@ -77,11 +77,15 @@ class TruthScore:
     missed_by_lifetime: dict[str, int]
     violations: list[Violation] = field(default_factory=list)
     stored_mask: np.ndarray | None = field(default=None, repr=False)  # over the truth's states
+    #: per missed state (in order): its lifetime and the blind_ns covering it (-1 unknown)
+    missed_life_ns: np.ndarray | None = field(default=None, repr=False)
+    missed_bound_ns: np.ndarray | None = field(default=None, repr=False)
     scope: tuple[int, int] = (0, 0)  # truth indices [lo, hi) scored
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d.pop("stored_mask")
+        for k in ("stored_mask", "missed_life_ns", "missed_bound_ns"):
+            d.pop(k)
         d["violations"] = [dict(asdict(v), lifetime_ns=v.lifetime_ns) for v in self.violations]
         return d
 
@@ -231,12 +235,14 @@ def _score(tape: Path, symbol: str, collector: str, tl: dict[str, Any], path: st
         violations=[Violation(symbol, collector, int(events[idx[j]]), int(births[idx[j]]),
                               int(deaths[idx[j]]), int(bound[j]),
                               int(m_seq[k[j]]) if k[j] < m_idx.size else None) for j in viol],
-        stored_mask=mask, scope=(lo_i, hi_i))
+        stored_mask=mask, scope=(lo_i, hi_i), missed_life_ns=life[missed],
+        missed_bound_ns=bound[missed])
 
 
 def _union(symbol: str, scores: list[TruthScore], tl: dict[str, Any]) -> TruthScore:
-    lo = min(s.scope[0] for s in scores)
-    hi = max(s.scope[1] for s in scores)
+    # Scored where every collector was polling: what redundancy buys, like for like.
+    lo = max(s.scope[0] for s in scores)
+    hi = min(s.scope[1] for s in scores)
     mask = np.zeros(len(tl["events"]), bool)
     for s in scores:
         assert s.stored_mask is not None
@@ -262,7 +268,8 @@ def score_truth(tape: str | Path, sim_log: str | Path, symbol: str | None = None
 
     Returns:
         One :class:`TruthScore` per symbol and collector, and per symbol the
-        union of its collectors (when there are several).
+        union of its collectors (when there are several), scored over the
+        states all of them were polling for.
 
     Raises:
         BadArgument: the truth file is missing, truncated, from another

@@ -88,6 +88,13 @@ def _pct_cells(d: dict[str, float]) -> list[str]:
     return [human_ns(d[k]) if d["count"] else "-" for k in ("p50", "p99", "p99.9", "max")]
 
 
+def _bound_cells(y: Any) -> list[str]:
+    if y.guaranteed_ns is None and y.guaranteed_max_ns is None:
+        return ["unknown", "unknown", "-"]
+    spots = (f"{y.blind_spots} ({human_ns(y.blind_spot_total_ns)})" if y.blind_spots else "0")
+    return [human_ns(y.guaranteed_ns or 0), human_ns(y.guaranteed_max_ns or 0), spots]
+
+
 def render_summary(s: Summary) -> None:
     ok = "[green]no loss[/]" if s.ok else f"[red]{s.lost} lost / problems found[/]"
     console.print(
@@ -98,15 +105,18 @@ def render_summary(s: Summary) -> None:
     for col in ("symbol", "states", "seq", "rows", "missing", "dup", "order"):
         t.add_column(col, justify="right")
     for col in ("poll p50", "poll p99", "poll p99.9", "poll max",
-                "gap p50", "gap p99", "gap p99.9", "gap max"):
+                "gap p50", "gap p99", "gap p99.9", "gap max", "B p99.9", "B max", "blind spots"):
         t.add_column(col, justify="right")
     for y in s.symbols:
         t.add_row(y.symbol, f"{y.snapshots:,}", f"{y.seq_first}..{y.seq_last}", f"{y.rows:,}",
                   str(y.missing), str(y.duplicated), "ok" if y.time_order_ok else "[red]bad[/]",
-                  *_pct_cells(y.poll_duration_ns), *_pct_cells(y.state_gap_ns))
+                  *_pct_cells(y.poll_duration_ns), *_pct_cells(y.state_gap_ns),
+                  *_bound_cells(y))
     console.print(t)
     console.print("poll = one source call (t_after − t_before); gap = time between consecutive "
                   "stored states (by t_mid); `booktape analyze` also gives the gaps between polls.")
+    console.print("B = guaranteed lifetime: every state that lasted longer was recorded, outside "
+                  "blind spots (count, total; states up to their length may be missing there).")
     rate = s.polls / s.seconds if s.seconds else 0
     console.print(
         f"polls {s.polls:,} ({rate:,.0f}/s) · changed states stored {s.stored:,} · "

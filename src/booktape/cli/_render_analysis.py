@@ -63,10 +63,16 @@ def render_report(tables: dict[str, pd.DataFrame], ok: bool, explanations: list[
     for line in explanations:
         console.print(f"  {line}")
     console.print(df_table(_latency(tables["latency"]), "Poll duration and gaps"))
+    g = tables["guarantee"]
+    if not g.empty:
+        console.print(df_table(g.drop(columns=["start", "end"]), "Guaranteed lifetime B: every "
+                               "state that lasted longer was recorded, outside blind spots",
+                               limit=60))
     for key, title in (("stalls", "Stalls (polls stopped)"),
                        ("long_gaps", "Long gaps between stored states"),
                        ("order", "Time order breaks"), ("seq", "Missing / duplicated seq"),
-                       ("bursts", "Bursts a collector missed")):
+                       ("bursts", "Bursts a collector missed"),
+                       ("blind_spots", "Blind spots (states up to their length may be missing)")):
         if not tables[key].empty:
             console.print(df_table(tables[key], title))
     ev = tables["events"]

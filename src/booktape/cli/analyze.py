@@ -31,15 +31,23 @@ def _dump(obj: object) -> str:
 @click.option("--compare", "other", default=None, type=click.Path(),
               help="Instead: compare DATA with tape OTHER state by state (e.g. a sink's tape "
                    "with a recorder's local one); exits 1 when they differ.")
+@click.option("--blind-min", default="1ms", show_default=True,
+              help="A state's blind_ns marks a blind spot when over this and 10 x the median.")
+@click.option("--by", "by", default=None,
+              help="Also give the guaranteed lifetime per bin of this length, e.g. 1min.")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
 def analyze(data: str, symbol: str | None, collector: str | None, start: str | None,
             end: str | None, stall_factor: float, stall_min: str, html_out: str | None,
-            png_dir: str | None, other: str | None, as_json: bool) -> None:
+            png_dir: str | None, other: str | None, blind_min: str, by: str | None,
+            as_json: bool) -> None:
     """Report the capture quality of tape DATA (or a folder of the notebook's CSVs).
 
     Per symbol and collector, one row per snapshot: polls, states, change rate,
     poll duration and gap percentiles, stalls, time order, seq continuity,
-    events and parts. Exits 1 when loss, duplicates or disorder were found.
+    events and parts; the guaranteed lifetime B (every state that lasted
+    longer than B was recorded, from blind_ns) per session and hour (and per
+    --by bin) and the blind spots. Exits 1 when loss, duplicates or disorder
+    were found.
 
     Example: booktape analyze data --html report.html
     """
@@ -49,7 +57,7 @@ def analyze(data: str, symbol: str | None, collector: str | None, start: str | N
     from ..analysis.report import report
 
     rep = report(data, symbol, collector, start, end, stall_factor=stall_factor,
-                 stall_min=stall_min)
+                 stall_min=stall_min, blind_min=blind_min, by=by)
     pngs: dict[str, bytes] = {}
     if png_dir or html_out:
         from ..analysis.plots import report_pngs

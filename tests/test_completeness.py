@@ -1,0 +1,136 @@
+"""The proof of issue 13: recordings of the simulated market scored against its true timeline.
+
+For every topology, several latencies and rates, one and two symbols,
+``--interval`` 0 and > 0, realtime and lockstep: no missed state outlived the
+``blind_ns`` covering it; every missed state that lasted at least the largest
+bound outside blind spots was inside a blind spot; and a poller stalled once
+for 20 ms leaves a blind spot of that length at that time.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import booktape
+from booktape.analysis import report
+from booktape.analysis.truth import score_truth
+from booktape.sources import register
+
+TOPOLOGIES = ["sequential", "pipe", "queue", "fanout-pipe", "fanout-queue", "ring"]
+
+# (topology, symbols, latency ns, rate/s, interval, lockstep)
+CASES = [
+    ("sequential", ["RIU2"], 0, 3000, 0, False),
+    ("pipe", ["RIU2", "SiU2"], 20_000, 300, 0, False),
+    ("queue", ["RIU2"], 80_000, 3000, 0, False),
+    ("fanout-pipe", ["RIU2", "SiU2"], 20_000, 3000, "1ms", False),
+    ("fanout-queue", ["RIU2"], 0, 300, "200us", False),
+    ("ring", ["RIU2", "SiU2"], 80_000, 3000, 0, False),
+    ("ring", ["RIU2"], 20_000, 3000, "500us", False),
+    ("sequential", ["RIU2", "SiU2"], 0, 300, 0, True),
+    ("ring", ["RIU2"], 20_000, 300, "1ms", True),
+]
+
+
+@pytest.mark.parametrize("topology, symbols, latency, rate, interval, lockstep", CASES)
+def test_no_missed_state_outlives_its_bound(topology, symbols, latency, rate, interval,
+                                            lockstep, tmp_path):
+    tape, log = tmp_path / "data", tmp_path / "truth.json"
+    opts = {"latency_ns": latency, "rate": rate, "seed": 31, "log_path": str(log),
+            "lockstep": lockstep}
+    s = booktape.record(tape, symbols, duration="1s", interval=interval, topology=topology,
+                        source_options=opts)
+    assert s.ok and s.stored > 20
+    rep = score_truth(tape, log)
+    assert rep.ok, [v.describe() for v in rep.violations[:5]]
+    assert len(rep.scores) == len(symbols)
+    an = report(tape)
+    for sc in rep.scores:
+        assert sc.unchecked == 0 and sc.stored + sc.missed == sc.true_states > 20
+        (sb,) = [b for b in an.bounds if b.symbol == sc.symbol]
+        g = sb.overall
+        assert g.known and g.lifetime_max_ns is not None
+        # Outside blind spots the promise is B = the largest bound there: a
+        # missed state that lasted that long must sit in a blind spot.
+        assert sc.missed_life_ns is not None and sc.missed_bound_ns is not None
+        long = sc.missed_life_ns >= g.lifetime_max_ns
+        assert (sc.missed_bound_ns[long] > sb.threshold_ns).all()
+        assert (sc.missed_life_ns < sc.missed_bound_ns).all()
+        if lockstep:  # a call serves the state it made: only stepped-over states are missed
+            assert sc.missed == sc.missed_by_lifetime["<100us"]
+
+
+def test_a_stalled_poller_leaves_a_blind_spot_of_its_length_at_its_time(tmp_path):
+    register("stalled-sim", "tests.stall_source:StalledSim")
+    tape, log = tmp_path / "data", tmp_path / "truth.json"
+    s = booktape.record(tape, "RIU2", duration="1s", topology="ring", source="stalled-sim",
+                        source_options={"rate": 3000, "latency_ns": 20_000, "seed": 2,
+                                        "log_path": str(log), "stall_call": 400,
+                                        "stall_ns": 20_000_000})
+    assert s.ok
+    s0, s1 = json.loads(Path(str(log) + ".stall.json").read_text())
+    assert s1 - s0 >= 20_000_000
+    an = report(tape, blind_min="5ms")
+    (sb,) = an.bounds
+    hit = [p for p in sb.overall.spots if p.since_ns <= s0 and s1 <= p.until_ns]
+    # The stalled poll's pairs with the poll before and the poll after it both
+    # span the stall (its t_before is before the sleep): one or two stored states.
+    assert 1 <= len(hit) <= 2, (s0, s1, sb.overall.spots)
+    p = min(hit, key=lambda x: x.blind_ns)
+    # ... and not much more than it (the neighbouring poll; generous for a busy machine).
+    assert s1 - s0 <= p.blind_ns <= (s1 - s0) + 15_000_000
+    assert p.blind_ns <= p.until_ns - p.since_ns
+    rep = score_truth(tape, log)
+    assert rep.ok
+    # States born and dead inside the stall were missed, and are covered by it.
+    doc = json.loads(log.read_text())["symbols"]["RIU2"]
+    b, d = np.array(doc["birth_ns"]), np.array(doc["death_ns"])
+    inside = (b > s0 + 1_000_000) & (d < s1 - 1_000_000)
+    (sc,) = rep.scores
+    assert sc.stored_mask is not None and inside.sum() > 5
+    assert not sc.stored_mask[inside].any()
+
+
+def record_two(tape: Path, logs: dict[str, Path], seconds: str = "3") -> None:
+    """Two recorder processes polling one shared sim market (``--sim-anchor``)."""
+    import datetime as dt
+    import os
+    import subprocess
+    import sys
+
+    anchor = dt.datetime.now(dt.UTC).isoformat()
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "booktape", "record", "--out", str(tape), "--collector", c,
+         "--duration", f"{seconds}s", "--topology", "sequential", "--sim-rate", "3000",
+         "--sim-latency", "30us", "--sim-seed", "9", "--sim-anchor", anchor,
+         "--sim-log", str(log), "--quiet"], env=dict(os.environ), stdout=subprocess.DEVNULL)
+        for c, log in logs.items()]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+
+
+def test_two_collectors_on_one_market_union_misses_no_more_than_either(tmp_path):
+    tape = tmp_path / "data"
+    logs = {c: tmp_path / f"{c}.json" for c in ("zero", "one")}
+    record_two(tape, logs)
+    reps = {c: score_truth(tape, logs[c], collector=c) for c in logs}
+    assert all(r.ok for r in reps.values())
+    # One market: each collector's truth holds the same states (same content, same births).
+    a, b = (json.loads(p.read_text())["symbols"]["RIU2"] for p in logs.values())
+    common = set(a["events"]) & set(b["events"])
+    assert len(common) > 100
+    ia = {e: i for i, e in enumerate(a["events"])}
+    ib = {e: i for i, e in enumerate(b["events"])}
+    for e in list(common)[:50]:
+        assert a["hash"][ia[e]] == b["hash"][ib[e]]
+        assert abs(a["birth_ns"][ia[e]] - b["birth_ns"][ib[e]]) < 1_000_000
+    both = score_truth(tape, logs["zero"])
+    (u,) = both.union
+    lo, hi = u.scope
+    assert hi - lo > 100 and u.stored + u.missed == hi - lo
+    for s in both.scores:
+        assert s.stored_mask is not None
+        assert u.missed <= int((~s.stored_mask[lo:hi]).sum())
