@@ -133,4 +133,5 @@ def test_two_collectors_on_one_market_union_misses_no_more_than_either(tmp_path)
     assert hi - lo > 100 and u.stored + u.missed == hi - lo
     for s in both.scores:
         assert s.stored_mask is not None
-        assert u.missed <= int((~s.stored_mask[lo:hi]).sum())
+        a = u.first_event - s.first_event
+        assert u.missed <= int((~s.stored_mask[a + lo:a + hi]).sum())

@@ -80,11 +80,13 @@ class TruthScore:
     #: per missed state (in order): its lifetime and the blind_ns covering it (-1 unknown)
     missed_life_ns: np.ndarray | None = field(default=None, repr=False)
     missed_bound_ns: np.ndarray | None = field(default=None, repr=False)
+    first_event: int = 0  # the event count of the truth's first state (index 0 of the mask)
+    life_ns: np.ndarray | None = field(default=None, repr=False)  # every true state's lifetime
     scope: tuple[int, int] = (0, 0)  # truth indices [lo, hi) scored
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        for k in ("stored_mask", "missed_life_ns", "missed_bound_ns"):
+        for k in ("stored_mask", "missed_life_ns", "missed_bound_ns", "life_ns"):
             d.pop(k)
         d["violations"] = [dict(asdict(v), lifetime_ns=v.lifetime_ns) for v in self.violations]
         return d
@@ -236,25 +238,31 @@ def _score(tape: Path, symbol: str, collector: str, tl: dict[str, Any], path: st
                               int(deaths[idx[j]]), int(bound[j]),
                               int(m_seq[k[j]]) if k[j] < m_idx.size else None) for j in viol],
         stored_mask=mask, scope=(lo_i, hi_i), missed_life_ns=life[missed],
-        missed_bound_ns=bound[missed])
+        missed_bound_ns=bound[missed], first_event=int(events[0]), life_ns=deaths - births)
 
 
-def _union(symbol: str, scores: list[TruthScore], tl: dict[str, Any]) -> TruthScore:
-    # Scored where every collector was polling: what redundancy buys, like for like.
-    lo = max(s.scope[0] for s in scores)
-    hi = min(s.scope[1] for s in scores)
-    mask = np.zeros(len(tl["events"]), bool)
+def union_score(scores: list[TruthScore]) -> TruthScore:
+    """The union of several collectors of one symbol and one market, state by state.
+
+    The scores may come from different truth files of one shared market
+    (``--sim-anchor``: the same states under the same event counts); the union
+    is scored over the states every collector was polling for, like for like.
+    """
+    s0 = scores[0]
+    lo = max(s.first_event + s.scope[0] for s in scores)
+    hi = max(min(s.first_event + s.scope[1] for s in scores), lo)
+    mask = np.zeros(hi - lo, bool)
     for s in scores:
         assert s.stored_mask is not None
-        mask |= s.stored_mask
-    births = np.asarray(tl["birth_ns"], np.int64)[lo:hi]
-    life = np.asarray(tl["death_ns"], np.int64)[lo:hi] - births
-    missed = ~mask[lo:hi]
-    return TruthScore(symbol=symbol, collector="+".join(s.collector for s in scores),
-                      true_states=hi - lo, stored=int((~missed).sum()), missed=int(missed.sum()),
+        mask |= s.stored_mask[lo - s.first_event:hi - s.first_event]
+    assert s0.life_ns is not None
+    life = s0.life_ns[lo - s0.first_event:hi - s0.first_event]
+    missed = ~mask
+    return TruthScore(symbol=s0.symbol, collector="+".join(s.collector for s in scores),
+                      true_states=hi - lo, stored=int(mask.sum()), missed=int(missed.sum()),
                       unchecked=0, true_by_lifetime=_bucket_counts(life),
                       missed_by_lifetime=_bucket_counts(life[missed]), stored_mask=mask,
-                      scope=(lo, hi))
+                      scope=(0, hi - lo), first_event=lo, life_ns=life)
 
 
 def score_truth(tape: str | Path, sim_log: str | Path, symbol: str | None = None,
@@ -291,5 +299,5 @@ def score_truth(tape: str | Path, sim_log: str | Path, symbol: str | None = None
     for sym in sorted({s for s, _ in pairs}):
         mine = [x for x in scores if x.symbol == sym]
         if len(mine) > 1:
-            union.append(_union(sym, mine, doc["symbols"][sym]))
+            union.append(union_score(mine))
     return TruthReport(scores, union)
