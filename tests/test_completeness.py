@@ -42,15 +42,16 @@ def test_no_missed_state_outlives_its_bound(topology, symbols, latency, rate, in
     tape, log = tmp_path / "data", tmp_path / "truth.json"
     opts = {"latency_ns": latency, "rate": rate, "seed": 31, "log_path": str(log),
             "lockstep": lockstep}
-    s = booktape.record(tape, symbols, duration="1s", interval=interval, topology=topology,
-                        source_options=opts)
-    assert s.ok and s.stored > 20
+    # A poll count, not a duration: a loaded machine can spend a second starting helpers.
+    s = booktape.record(tape, symbols, polls=1500 if interval else 4000, interval=interval,
+                        topology=topology, source_options=opts)
+    assert s.ok and s.stored >= 5
     rep = score_truth(tape, log)
     assert rep.ok, [v.describe() for v in rep.violations[:5]]
     assert len(rep.scores) == len(symbols)
     an = report(tape)
     for sc in rep.scores:
-        assert sc.unchecked == 0 and sc.stored + sc.missed == sc.true_states > 20
+        assert sc.unchecked == 0 and sc.stored + sc.missed == sc.true_states >= 5
         (sb,) = [b for b in an.bounds if b.symbol == sc.symbol]
         g = sb.overall
         assert g.known and g.lifetime_max_ns is not None
@@ -67,7 +68,7 @@ def test_no_missed_state_outlives_its_bound(topology, symbols, latency, rate, in
 def test_a_stalled_poller_leaves_a_blind_spot_of_its_length_at_its_time(tmp_path):
     register("stalled-sim", "tests.stall_source:StalledSim")
     tape, log = tmp_path / "data", tmp_path / "truth.json"
-    s = booktape.record(tape, "RIU2", duration="1s", topology="ring", source="stalled-sim",
+    s = booktape.record(tape, "RIU2", polls=3000, topology="ring", source="stalled-sim",
                         source_options={"rate": 3000, "latency_ns": 20_000, "seed": 2,
                                         "log_path": str(log), "stall_call": 400,
                                         "stall_ns": 20_000_000})
@@ -135,3 +136,44 @@ def test_two_collectors_on_one_market_union_misses_no_more_than_either(tmp_path)
         assert s.stored_mask is not None
         a = u.first_event - s.first_event
         assert u.missed <= int((~s.stored_mask[a + lo:a + hi]).sum())
+
+
+def test_merged_tape_bound_is_sound_and_never_looser_than_the_better_collector(tmp_path):
+    from booktape.read.merge import merge
+    from booktape.read.merge_bound import collector_bound
+
+    tape = tmp_path / "data"
+    logs = {c: tmp_path / f"{c}.json" for c in ("zero", "one")}
+    record_two(tape, logs)
+    rep = merge(tape, "zero,one", tape, name="merged")
+    assert rep.bound is not None and set(rep.bound.per_collector) == {"zero", "one"}
+    m = booktape.read_arrow(tape, "RIU2", "merged", snapshots_only=True,
+                            columns=["t_before_ns", "t_after_ns", "blind_ns"])
+    mb = m.column("blind_ns").fill_null(-1).to_numpy()
+    mtb, mta = m.column("t_before_ns").to_numpy(), m.column("t_after_ns").to_numpy()
+    assert mb[0] == 0 and (mb[1:] != 0).all()
+    per = {}
+    for c in ("zero", "one"):
+        t = booktape.read_arrow(tape, "RIU2", c, snapshots_only=True,
+                                columns=["t_before_ns", "t_after_ns", "blind_ns"])
+        tb, ta, b = (t.column(k).to_numpy() for k in ("t_before_ns", "t_after_ns", "blind_ns"))
+        per[c] = collector_bound(mtb, mta, tb, ta, b)
+        # The same, by hand for a sample: the covering states' largest bound.
+        for i in range(1, len(mb), max(len(mb) // 40, 1)):
+            lo = int(np.searchsorted(ta, mtb[i - 1], "right"))
+            hi = max(int(np.searchsorted(tb, mta[i], "left")), lo)
+            want = -1 if hi >= len(b) or (b[lo:hi + 1] <= 0).any() else int(b[lo:hi + 1].max())
+            assert per[c][i] == want
+    both = np.where(per["zero"] < 0, per["one"],
+                    np.where(per["one"] < 0, per["zero"], np.minimum(per["zero"], per["one"])))
+    # Never looser than the better collector: the smaller of the two wherever both cover.
+    assert np.array_equal(mb[1:], both[1:])
+    assert (mb[1:] >= 0).mean() > 0.5
+    # Sound: scored against the truth, no state the union missed outlived the merged bound.
+    r = score_truth(tape, logs["zero"], collector="merged")
+    assert r.ok and r.scores[0].stored > 10
+    zero = score_truth(tape, logs["zero"], collector="zero").scores[0]
+    from booktape.analysis.truth import union_score
+
+    u = union_score([zero, r.scores[0]])
+    assert u.missed <= zero.missed

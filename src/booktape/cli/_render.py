@@ -158,6 +158,33 @@ def render_ls(rows: list[dict[str, Any]], events: dict[str, int]) -> None:
         console.print("events: " + ", ".join(f"{k} {v}" for k, v in sorted(events.items())))
 
 
+def _render_union_bound(b: Any, limit: int) -> None:
+    """Guaranteed lifetime of each collector and of the union (issue 13)."""
+    t = Table(title="Guaranteed lifetime B: every state that lasted longer was recorded, "
+                    "outside blind spots", title_justify="left")
+    for col in ("who", "B p50", "B p99.9", "B max", "blind spots", "total", "worst"):
+        t.add_column(col, justify="left" if col == "who" else "right")
+    for name, g in [*b.per_collector.items(), ("union", b.union)]:
+        if not g.known:
+            t.add_row(name, "unknown", "unknown", "unknown", "-", "-", "-")
+            continue
+        t.add_row(name, *[human_ns(v) if v is not None else "-" for v in
+                          (g.lifetime_p50_ns, g.lifetime_p999_ns, g.lifetime_max_ns)],
+                  f"{g.spot_count:,}", human_ns(g.spot_total_ns), human_ns(g.spot_worst_ns))
+    console.print(t)
+    if b.union.spots:
+        t = Table(title="Blind spots no collector covered (every collector blind at once)",
+                  title_justify="left")
+        for col in ("from (UTC)", "to", "states up to"):
+            t.add_column(col)
+        for p in b.union.spots[:limit]:
+            t.add_row(fmt_ns_time(p.since_ns), fmt_ns_time(p.until_ns)[11:], human_ns(p.blind_ns))
+        console.print(t)
+    if b.uncovered:
+        console.print(f"[yellow]{len(b.uncovered):,} interval(s) no collector was polling[/] "
+                      f"(merged blind_ns null there), first from {fmt_ns_time(b.uncovered[0].since_ns)}")
+
+
 def render_merge(r: Any, limit: int = 20) -> None:
     """The report of ``booktape merge`` (a :class:`~booktape.read.merge_report.MergeReport`)."""
     status = "[green]no conflicts[/]" if r.ok else f"[red]{len(r.conflicts)} conflict(s)[/]"
@@ -198,6 +225,8 @@ def render_merge(r: Any, limit: int = 20) -> None:
                       fmt_ns_time(c.t_end_ns)[11:], human_ns(c.overlap_ns),
                       f"{c.seq[0]} / {c.seq[1]}", c.detail)
         console.print(t)
+    if r.bound is not None:
+        _render_union_bound(r.bound, limit)
     for n in r.notes:
         console.print(f"[yellow]note:[/] {n}")
     if r.parts:
