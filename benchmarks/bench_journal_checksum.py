@@ -37,7 +37,7 @@ def make_batch(states: int, seed: int) -> pa.RecordBatch:
     b = ChunkBuilder()
     t = 1_800_000_000 * 10**9
     for i in range(states):
-        b.add(0, i, t + i * 10**6, t + i * 10**6 + 5000, 0, m.market_book_get("RIU2"))
+        b.add(0, i, t + i * 10**6, t + i * 10**6 + 5000, 0, 6000, m.market_book_get("RIU2"))
     return decode(b.take())[0]
 
 
