@@ -73,6 +73,12 @@ def _duck() -> Any:
     return con
 
 
+def _duck_interrupt() -> type[BaseException]:
+    import duckdb
+
+    return duckdb.InterruptException
+
+
 def _where(start_ns: int | None, end_ns: int | None) -> str:
     w = "level <= 0"
     if start_ns is not None:
@@ -140,6 +146,10 @@ def scan_tape(data: str | Path | Tape, symbol: str | None = None, collector: str
                     t, info.rows = _scan_part(con, f, where)
                 else:
                     t, info.rows, info.torn = _scan_journal(f, start_ns, end_ns, info)
+            except _duck_interrupt():
+                # DuckDB turns Ctrl-C into this: it is the user's interrupt, not a damaged
+                # file to note and skip (issue 14: analyze went on after Ctrl-C).
+                raise KeyboardInterrupt from None
             except Exception as e:  # a corrupt file must not hide the rest of the tape
                 if not info.skipped:
                     log.warning("cannot read %s: %s", f.path, e)
