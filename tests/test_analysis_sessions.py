@@ -48,11 +48,20 @@ def test_gaps_in_windows_marks_gaps_across_closed_time():
 
 
 def test_analyze_reads_the_session_events_across_the_2025_intermediate_clearing(tape):
-    # 13:59 to 14:07 on Friday 2026-03-20 under the old schedule: recorded 13:59-14:00,
+    # 13:55 to 14:07 on Friday 2026-03-20 under the old schedule: recorded 13:55-14:00,
     # sealed, waited through the 14:00-14:05 clearing, recorded 14:05-14:07.
-    p = record_at(tape, "2026-03-20T13:59:00+03:00", 30, "--session", "moex-forts",
+    p = record_at(tape, "2026-03-20T13:55:00+03:00", 30, "--session", "moex-forts",
                   "--until", "2026-03-20T14:07:00+03:00")
     assert "waiting for the session moex-forts-2025 2026-03-20 (weekday) 14:05–18:50 MSK" in p.stderr
+    # Sealed at the clearing: each window's recording has its own sealed part, no journal.
+    from booktape.events import read_events
+    from booktape.tape.layout import partition_dirs
+    from booktape.tape.manifest import read_manifest
+
+    runs = [e["detail"]["session"] for e in read_events(tape) if e["kind"] == "session_open"]
+    (d,) = partition_dirs(tape)
+    assert [m.session for m in read_manifest(d)] == runs and len(runs) == 2
+    assert not list(d.glob("_part-*"))
     r = analyze(tape)
     assert r["stall_count"] == 0 and r["long_gap_count"] == 0
     rows = r["sessions"]

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from ..errors import TapeNotFound
 from ..read.filters import check_filters
-from ..schema import BOOK_SCHEMA
+from ..schema import BOOK_SCHEMA, LEGACY_BOOK_SCHEMA
 from ..tape.foreign import describe as describe_unlisted
 from ..tape.layout import JOURNAL_RE, PART_RE, QUARANTINE_RE
 from ..tape.repair import Repair, repair_manifests
@@ -165,9 +165,7 @@ def _check_stream(s: Stream, entries: dict[str, Any], digests: dict[str, str],
                 continue
             got = digests.get(info.path)
             if f is not None and f.problem:
-                _problem(res, "unreadable", sym, col, f"{name} cannot be read: {f.problem}",
-                         info.path)
-                continue
+                continue  # an unlisted file that cannot be read: its "orphan" line says what it is
             if got is not None and got != e.sha256 and f is not None and f.listed:
                 _problem(res, "checksum", sym, col, f"checksum mismatch in {name}: sha256 "
                          f"{got[:12]}… but the manifest says {e.sha256[:12]}…", info.path)
@@ -177,7 +175,9 @@ def _check_stream(s: Stream, entries: dict[str, Any], digests: dict[str, str],
                 if meta.num_rows != e.rows:
                     _problem(res, "rows", sym, col, f"{name} holds {meta.num_rows:,} rows, the "
                              f"manifest says {e.rows:,}", info.path)
-                if [(x.name, x.type) for x in schema] != [(x.name, x.type) for x in BOOK_SCHEMA]:
+                names = [(x.name, x.type) for x in schema]
+                if names not in ([(x.name, x.type) for x in BOOK_SCHEMA],
+                                 [(x.name, x.type) for x in LEGACY_BOOK_SCHEMA]):
                     _problem(res, "schema", sym, col, f"{name} has schema "
                              f"{[f'{x.name}:{x.type}' for x in schema]}, expected the tape's "
                              f"{[f'{x.name}:{x.type}' for x in BOOK_SCHEMA]}", info.path)

@@ -79,6 +79,19 @@ def _with_keys(t: pa.Table, f: TapeFile) -> pa.Table:
     return t
 
 
+def with_columns(t: pa.Table, names: list[str]) -> pa.Table:
+    """``t``'s columns ``names``; a column its file predates (``blind_ns``) is all null.
+
+    Tapes recorded before ``blind_ns`` existed say nothing about the bound:
+    null means unknown, never a guessed value.
+    """
+    for name in names:
+        if name not in t.column_names:
+            field = MERGED_SCHEMA.field(name)
+            t = t.append_column(field, pa.nulls(t.num_rows, field.type))
+    return t.select(names)
+
+
 def read_arrow(data: str | Path | Tape, symbol: str | None = None, collector: str | None = None,
                start: object = None, end: object = None, *, columns: list[str] | None = None,
                snapshots_only: bool = False, verify: bool = True, strict: bool = False,
@@ -161,7 +174,7 @@ def _read_file(f: TapeFile, need: list[str], flt: Any, verify: bool,
         if scan.damaged:
             # The batches that verify are still read: only the damaged ones are skipped.
             damaged(f"journal {f.path} is damaged: {scan.describe()}", skip_damaged)
-        t = scan.table.select(need)
+        t = with_columns(scan.table, need)
         return ds.dataset(t).to_table(filter=flt) if flt is not None else t
     try:
         if verify:
@@ -169,7 +182,9 @@ def _read_file(f: TapeFile, need: list[str], flt: Any, verify: bool,
         # Unlisted parts have no manifest checksum: their page CRCs stand in.
         fmt = ds.ParquetFileFormat(default_fragment_scan_options=ds.ParquetFragmentScanOptions(
             page_checksum_verification=not f.listed))
-        return ds.dataset(str(f.path), format=fmt).to_table(columns=need, filter=flt)
+        d = ds.dataset(str(f.path), format=fmt)
+        have = [c for c in need if c in d.schema.names]
+        return with_columns(d.to_table(columns=have, filter=flt), need)
     except TapeDamaged as e:
         damaged(str(e), skip_damaged)
     except (pa.ArrowException, OSError) as e:
