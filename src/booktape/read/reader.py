@@ -122,7 +122,7 @@ def read_arrow(data: str | Path | Tape, symbol: str | None = None, collector: st
     check_filters(tape.root, symbol, collector, start_ns, end_ns)
     files = tape.files(symbol, collector, start_ns, end_ns)
     if not files and not tape.files():
-        raise TapeNotFound(f"no tape at {data}: no sealed parts or journals found")
+        raise TapeNotFound(f"no tape at {tape.root}: no sealed parts or journals found")
     cols = columns or BOOK_SCHEMA.names
     # Merged tapes (`booktape merge`) carry MERGE_FIELDS too; ask for them by name.
     bad = [c for c in cols if c not in MERGED_SCHEMA.names]
