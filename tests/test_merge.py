@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import booktape
+from booktape.analysis.verify import verify
 from booktape.errors import BadArgument, TapeNotFound
 from booktape.read.align import align, estimate_offset, monotone_mask, union_order
-from booktape.analysis.verify import verify
 from booktape.read.merge import merge
 from booktape.read.states import STATE_COLUMNS, snapshot_states
 
