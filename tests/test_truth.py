@@ -30,7 +30,7 @@ def rewrite_parts(tape: Path, fn) -> None:  # type: ignore[no-untyped-def]
     for d in tape.glob("symbol=*/date=*/collector=*"):
         entries = []
         for e in read_manifest(d):
-            t = pq.read_table(d / e.part)
+            t = pq.ParquetFile(d / e.part).read()
             pq.write_table(fn(t).replace_schema_metadata(t.schema.metadata), d / e.part,
                            **PARQUET_OPTIONS)
             entries.append(dataclasses.replace(e, bytes=(d / e.part).stat().st_size,
