@@ -310,7 +310,7 @@ def test_bench_collectors_2_scores_two_collectors_on_one_market_and_their_union(
     from booktape.bench.rank import recommendations
     from booktape.errors import BadArgument
 
-    cfg = make_config(topologies="sequential", thresholds="16MB", latency="20us", duration="2s",
+    cfg = make_config(topologies="sequential", thresholds="64KB", latency="20us", duration="2s",
                       repeat=1, collectors=2, source_options={"rate": 2000})
     (rec,) = run_bench(cfg, tmp_path / "b")
     m = rec.metrics

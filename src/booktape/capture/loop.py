@@ -132,10 +132,11 @@ def run_capture(getters: Sequence[Callable[[], Book | None]], cfg: CaptureConfig
     while True:
         for k in range(n):
             tb = perf()
+            if tb >= dl:
+                ta = tb  # the round ends here (the deadline test below sees it)
+                break  # checked before the call: a discarded poll must not read the book
             book = getters[k]()
             ta = perf()
-            if tb >= dl:
-                break
             polls += 1
             if book is None:
                 nones += 1  # read nothing: the next pair spans it
