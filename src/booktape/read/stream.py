@@ -122,7 +122,7 @@ def _file_tables(f: TapeFile, need: list[str], start_ns: int | None, end_ns: int
     else:
         t, _ = read_journal(f.path)
         # A journal holds rows again only after a resend (at-least-once hand-off).
-        yield dedupe_sorted(t.select(need).replace_schema_metadata(None))[0]
+        yield dedupe_sorted(t)[0].select(need).replace_schema_metadata(None)
 
 
 def _keys(t: pa.Table, s: Stream) -> pa.Table:
@@ -173,10 +173,13 @@ def iter_stream(s: Stream, cols: Sequence[str], start_ns: int | None = None,
                 continue
             seq = t.column("seq").to_numpy()
             if carry is not None:
+                held = carry.column("seq")[0].as_py()
+                if seq[-1] == held:  # the whole row group continues the held snapshot
+                    carry = pa.concat_tables([carry, t])
+                    continue
                 # The held-back snapshot's rest opens this row group: emit it
                 # alone, so the big table is never copied to join them.
-                k = int(np.searchsorted(seq, seq[0], side="right")) if \
-                    seq[0] == carry.column("seq")[0].as_py() else 0
+                k = int(np.searchsorted(seq, held, side="right")) if seq[0] == held else 0
                 head = pa.concat_tables([carry, t.slice(0, k)]).combine_chunks()
                 carry, t, seq = None, t.slice(k), seq[k:]
                 done = int(head.column("seq")[0].as_py())
@@ -191,4 +194,5 @@ def iter_stream(s: Stream, cols: Sequence[str], start_ns: int | None = None,
                 yield _keys(with_derived(t, cols), s).select(["symbol", "collector", *cols])
         if carry is not None:
             done = int(carry.column("seq")[0].as_py())
+            carry = carry.combine_chunks()
             yield _keys(with_derived(carry, cols), s).select(["symbol", "collector", *cols])

@@ -26,7 +26,7 @@ from .stream import DEFAULT_COLUMNS, UTC_NS, Stream, iter_stream, streams
 
 F64 = npt.NDArray[np.float64]
 #: Stored/derived columns the state views need.
-_STATE_COLS = ["seq", "t_before_ns", "t_after_ns", "type", "price", "volume_dbl", "depth"]
+STATE_COLS = ["seq", "t_before_ns", "t_after_ns", "type", "price", "volume_dbl", "depth"]
 
 
 def _streams(data: str | Path, symbol: str | None, collector: str | None,
@@ -76,15 +76,37 @@ def _side_grid(c: _Chunk, code: int, n: int) -> tuple[F64, F64]:
     return price, vol
 
 
-def _head(s: Stream, c: _Chunk) -> dict[str, pa.Array]:
+def _head(symbol: str, collector: str, c: _Chunk) -> dict[str, pa.Array]:
     n = c.seq.size
     codes = pa.array(np.zeros(n, dtype=np.int8))
     return {
-        "symbol": pa.DictionaryArray.from_arrays(codes, pa.array([s.symbol])),
-        "collector": pa.DictionaryArray.from_arrays(codes, pa.array([s.collector])),
+        "symbol": pa.DictionaryArray.from_arrays(codes, pa.array([symbol])),
+        "collector": pa.DictionaryArray.from_arrays(codes, pa.array([collector])),
         "time": pa.array(c.t_mid, pa.int64()).cast(UTC_NS),
-        "seq": pa.array(c.seq),
+        "seq": pa.array(c.seq, pa.uint64()),
     }
+
+
+def quote_table(symbol: str, collector: str, t: pa.Table) -> pa.Table:
+    """One row per state of ``t`` (whole snapshots with :data:`STATE_COLS`): best bid/ask."""
+    c = _chunk(t)
+    bid, bid_v = _side_grid(c, 1, 1)
+    ask, ask_v = _side_grid(c, 0, 1)
+    cols = _head(symbol, collector, c)
+    cols.update(bid=bid[:, 0], bid_volume=bid_v[:, 0], ask=ask[:, 0], ask_volume=ask_v[:, 0],
+                mid=(bid[:, 0] + ask[:, 0]) / 2, spread=ask[:, 0] - bid[:, 0])
+    return pa.table(cols)
+
+
+def top_table(symbol: str, collector: str, t: pa.Table, n: int) -> pa.Table:
+    """One wide row per state of ``t``: the best ``n`` levels of each side."""
+    c = _chunk(t)
+    cols = _head(symbol, collector, c)
+    for side, code in (("bid", 1), ("ask", 0)):
+        price, vol = _side_grid(c, code, n)
+        cols.update({f"{side}_price_{i}": price[:, i] for i in range(n)})
+        cols.update({f"{side}_volume_{i}": vol[:, i] for i in range(n)})
+    return pa.table(cols)
 
 
 def iter_quotes(data: str | Path, symbol: str | None = None, collector: str | None = None,
@@ -93,15 +115,8 @@ def iter_quotes(data: str | Path, symbol: str | None = None, collector: str | No
     """:func:`quotes` as a stream of Arrow tables."""
     found, start_ns, end_ns = _streams(data, symbol, collector, start, end)
     for s in found:
-        for t in iter_stream(s, _STATE_COLS, start_ns, end_ns, verify=verify):
-            c = _chunk(t)
-            bid, bid_v = _side_grid(c, 1, 1)
-            ask, ask_v = _side_grid(c, 0, 1)
-            cols = _head(s, c)
-            cols.update(bid=bid[:, 0], bid_volume=bid_v[:, 0], ask=ask[:, 0],
-                        ask_volume=ask_v[:, 0], mid=(bid[:, 0] + ask[:, 0]) / 2,
-                        spread=ask[:, 0] - bid[:, 0])
-            yield pa.table(cols)
+        for t in iter_stream(s, STATE_COLS, start_ns, end_ns, verify=verify):
+            yield quote_table(s.symbol, s.collector, t)
 
 
 def iter_top(data: str | Path, n: int = 5, symbol: str | None = None,
@@ -112,14 +127,8 @@ def iter_top(data: str | Path, n: int = 5, symbol: str | None = None,
         raise BadArgument(f"top n must be at least 1, got {n}")
     found, start_ns, end_ns = _streams(data, symbol, collector, start, end)
     for s in found:
-        for t in iter_stream(s, _STATE_COLS, start_ns, end_ns, verify=verify):
-            c = _chunk(t)
-            cols = _head(s, c)
-            for side, code in (("bid", 1), ("ask", 0)):
-                price, vol = _side_grid(c, code, n)
-                cols.update({f"{side}_price_{i}": price[:, i] for i in range(n)})
-                cols.update({f"{side}_volume_{i}": vol[:, i] for i in range(n)})
-            yield pa.table(cols)
+        for t in iter_stream(s, STATE_COLS, start_ns, end_ns, verify=verify):
+            yield top_table(s.symbol, s.collector, t, n)
 
 
 def iter_levels(data: str | Path, symbol: str | None = None, collector: str | None = None,
