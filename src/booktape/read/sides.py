@@ -31,33 +31,31 @@ I32 = npt.NDArray[np.int32]
 _TYPE_RANK = np.array([0, 1, 4, 2, 3, 5, 5, 5], dtype=np.int8)
 
 
-def _depth_in_runs(new: npt.NDArray[np.bool_], asks: npt.NDArray[np.bool_]) -> I32:
-    """Depth from row order: runs start where ``new``; asks count from the run's end."""
-    n = new.size
-    pos = np.arange(n, dtype=np.int32)
-    start = np.maximum.accumulate(np.where(new, pos, 0))
-    last = np.empty(n, dtype=bool)
-    last[-1:] = True
-    last[:-1] = new[1:]
-    end = np.minimum.accumulate(np.where(last, pos, n)[::-1])[::-1]
-    return np.where(asks, end - pos, pos - start)
+def _depth_in_runs(same: npt.NDArray[np.bool_], asks: npt.NDArray[np.bool_]) -> I32:
+    """Depth from row order; ``same[i]``: row i+1 continues row i's run. Asks
+    count from the run's end (worst first), the rest from its start."""
+    n = same.size + 1
+    new = np.empty(n, dtype=bool)
+    new[0] = True
+    np.logical_not(same, out=new[1:])
+    starts = np.flatnonzero(new).astype(np.int32)
+    lengths = np.diff(starts, append=np.int32(n)).astype(np.int32)
+    off = np.arange(n, dtype=np.int32)
+    off -= np.repeat(starts, lengths)  # position within the run
+    rev = np.repeat(lengths - 1, lengths)
+    rev -= off  # position from the run's end
+    return np.where(asks, rev, off)
 
 
-def _boundaries(seq: npt.NDArray[np.uint64], typ: npt.NDArray[np.int8]) -> npt.NDArray[np.bool_]:
-    new = np.empty(seq.size, dtype=bool)
-    new[:1] = True
-    np.not_equal(seq[1:], seq[:-1], out=new[1:])
-    new[1:] |= typ[1:] != typ[:-1]
-    return new
+def _same_run(seq: npt.NDArray[np.uint64], typ: npt.NDArray[np.int8]) -> npt.NDArray[np.bool_]:
+    same: npt.NDArray[np.bool_] = seq[1:] == seq[:-1]
+    same &= typ[1:] == typ[:-1]
+    return same
 
 
-def _mt5_ordered(seq: npt.NDArray[np.uint64], typ: npt.NDArray[np.int8],
-                 price: npt.NDArray[np.float64]) -> bool:
+def _mt5_ordered(same_seq: npt.NDArray[np.bool_], same: npt.NDArray[np.bool_],
+                 typ: npt.NDArray[np.int8], price: npt.NDArray[np.float64]) -> bool:
     """True when each snapshot lists its types in one run each, prices descending."""
-    if seq.size < 2:
-        return True
-    same_seq = seq[1:] == seq[:-1]
-    same = same_seq & (typ[1:] == typ[:-1])
     if np.any(same & ~(price[1:] < price[:-1])):
         return False
     rank = _TYPE_RANK[np.clip(typ, 0, 7)]
@@ -79,13 +77,17 @@ def side_depth(seq: npt.ArrayLike, typ: npt.ArrayLike,
     p = np.asarray(price, dtype=np.float64)
     n = s.size
     depth = np.empty(n, dtype=np.int16)
-    if _mt5_ordered(s, t, p):
-        np.copyto(depth, _depth_in_runs(_boundaries(s, t), (t == 1) | (t == 3)), casting="unsafe")
+    same_seq = s[1:] == s[:-1]
+    same = same_seq & (t[1:] == t[:-1])
+    if n == 0:
+        pass
+    elif _mt5_ordered(same_seq, same, t, p):
+        np.copyto(depth, _depth_in_runs(same, (t == 1) | (t == 3)), casting="unsafe")
     else:
         # Any other order: sort by (seq, type, price descending), rank, scatter back.
         order = np.lexsort((-p, t, s))
         so, to = s[order], t[order]
-        depth[order] = _depth_in_runs(_boundaries(so, to), (to == 1) | (to == 3))
+        depth[order] = _depth_in_runs(_same_run(so, to), (to == 1) | (to == 3))
     marker = (t < 1) | (t > 4)
     depth[marker] = -1
     codes = (t.astype(np.int8) - 1)
