@@ -38,7 +38,7 @@ def sealed_rows(root):
     rows = []
     for d in partition_dirs(root):
         for e in read_manifest(d):
-            rows.append(pq.read_table(d / e.part))
+            rows.append(pq.ParquetFile(d / e.part).read())
     return pa.concat_tables(rows) if rows else None
 
 
@@ -53,7 +53,7 @@ def test_writer_seals_part_with_manifest_checksum_and_metadata(tmp_path):
     assert part.exists() and not list(d.glob("_part-*.arrows"))
     assert entry.sha256 == sha256_file(part)
     assert (entry.rows, entry.snapshots, entry.seq_min, entry.seq_max) == (batch.num_rows, 50, 0, 49)
-    t = pq.read_table(part)
+    t = pq.ParquetFile(part).read()
     assert t.schema.remove_metadata() == BOOK_SCHEMA.remove_metadata()
     md = metadata_of(t.schema)
     assert md["symbol"] == "RIU2" and md["collector"] == "zero" and md["seq_max"] == "49"

@@ -44,7 +44,7 @@ def shm_segments(pid: int | None = None) -> set[str]:
 
 def sealed(tape: Path, symbol: str) -> pd.DataFrame:
     """Every sealed row of a symbol, straight from the parts the manifests list."""
-    tables = [pq.read_table(d / e.part).to_pandas()
+    tables = [pq.ParquetFile(d / e.part).read().to_pandas()
               for d in partition_dirs(tape, symbol) for e in read_manifest(d)]
     return pd.concat(tables).sort_values(["seq", "level"], kind="stable").reset_index(drop=True)
 

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from ..errors import BooktapeError
+from ._streams import make_std_streams_safe
 
 
 class BooktapeGroup(click.Group):
@@ -31,6 +32,7 @@ def cli() -> None:
 
 
 def main() -> None:
+    make_std_streams_safe()
     try:
         cli(prog_name="booktape")
     except KeyboardInterrupt:

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from ..errors import ChecksumMismatch, TapeNotFound
 from ..schema import SNAPSHOT_COLUMNS
-from ..tape.layout import JOURNAL_RE, parse_partition, partition_dirs, utc_date
+from ..tape.layout import JOURNAL_RE, parse_partition, part_name, partition_dirs, utc_date
 from ..tape.manifest import PartEntry, read_manifest, sha256_file
 from ..units import parse_time
 
@@ -60,14 +60,19 @@ def tape_files(data: str | Path, symbol: str | None = None, collector: str | Non
         date = keys.get("date", "")
         if (lo and date < lo) or (hi and date > hi):
             continue
-        for e in read_manifest(d):
+        entries = read_manifest(d)
+        sealed = {e.part for e in entries}
+        for e in entries:
             if (start_ns is not None and e.t_max_ns < start_ns) or (
                 end_ns is not None and e.t_min_ns >= end_ns
             ):
                 continue
             out.append(TapeFile(d / e.part, keys["symbol"], date, keys["collector"], e))
         for j in sorted(d.iterdir()):
-            if JOURNAL_RE.match(j.name):
+            m = JOURNAL_RE.match(j.name)
+            # A journal whose part is in the manifest is sealed, only not deleted yet
+            # (a seal in progress, or a reader held it open on Windows): its rows are the part's.
+            if m and part_name(int(m.group(1))) not in sealed:
                 out.append(TapeFile(j, keys["symbol"], date, keys["collector"], None))
     return out
 

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from ..errors import BooktapeError
 from ..schema import SCHEMA_VERSION, metadata_of, with_metadata
-from ._fs import fsync_dir, replace_durably
+from ._fs import fsync_dir, replace_durably, unlink_sealed
 from .journal import read_journal
 from .layout import JOURNAL_RE, part_name
 from .manifest import PartEntry, add_entry, read_manifest, sha256_file
@@ -125,7 +125,7 @@ def seal_journal(journal: Path, now_ns: int, meta: dict[str, str] | None = None,
     entries = {e.part: e for e in read_manifest(dir_)}
     if final.name in entries:
         # Crashed after the manifest commit but before deleting the journal.
-        journal.unlink()
+        unlink_sealed(journal)
         fsync_dir(dir_)
         return entries[final.name]
     table, torn = read_journal(journal)
@@ -134,6 +134,6 @@ def seal_journal(journal: Path, now_ns: int, meta: dict[str, str] | None = None,
     entry = seal_table(table, dir_, number, file_meta, now_ns, torn=torn, **kw)  # type: ignore[arg-type]
     if final.exists() and entry is None:
         final.unlink()
-    journal.unlink()
+    unlink_sealed(journal)
     fsync_dir(dir_)
     return entry
