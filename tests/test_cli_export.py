@@ -141,3 +141,14 @@ def test_export_bad_arguments_are_one_line_errors(two_part_tape, tmp_path, args,
     assert p.returncode == 2
     assert p.stderr.startswith("Error: ") and msg in p.stderr, p.stderr
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.skipif(not os.path.islink("/dev/stdout"), reason="needs the /dev/stdout symlink")
+def test_export_csv_to_dev_stdout_streams_and_keeps_the_link(two_part_tape, tmp_path):
+    p = subprocess.run([sys.executable, "-m", "booktape", "export", str(two_part_tape),
+                        "--csv", "/dev/stdout"], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert os.path.islink("/dev/stdout") and not os.path.exists("/dev/stdout.tmp")
+    assert len(pd.read_csv(io.StringIO(p.stdout))) == len(booktape.read(two_part_tape))
+    assert "wrote" in p.stderr and "wrote" not in p.stdout

@@ -88,8 +88,9 @@ def export(data: str, view: str | None, fmt: str | None, out: str | None, csv_ou
         # Python's exit-time flush of stdout from complaining about the pipe.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return
-    click.echo(f"wrote {n:,} rows to {'standard output' if target == '-' else target}",
-               err=target == "-")
+    # Into a pipe or device (`-`, /dev/stdout) the data owns stdout: report on stderr.
+    to_file = target != "-" and os.path.isfile(target)
+    click.echo(f"wrote {n:,} rows to {target if to_file else 'standard output'}", err=not to_file)
 
 
 @cli.command()
