@@ -95,6 +95,9 @@ def test_quotes_one_row_per_state_nan_where_a_side_is_empty(book_tape):
     assert (q.time.astype("int64") == T0 + q.seq * STEP + 1000).all()  # t_mid
     late = booktape.quotes(book_tape, start=T0 + 2 * STEP, end=T0 + 4 * STEP)
     assert late.seq.tolist() == [2, 3]
+    none = booktape.quotes(book_tape, start=T0 + 10**12)
+    assert none.empty and list(none.columns) == list(q.columns)
+    assert str(none.time.dtype) == "datetime64[ns, UTC]"
 
 
 def test_top_is_wide_best_first_nan_past_the_book(book_tape):
@@ -113,7 +116,10 @@ def test_book_at_is_as_of_by_t_mid(book_tape):
     assert b.seq.unique().tolist() == [3]
     assert booktape.book_at(book_tape, "RIU2", mid3 - 1).seq.unique().tolist() == [2]
     assert booktape.book_at(book_tape, "RIU2", pd.Timestamp(T0 + 10**9, tz="UTC")).seq.unique().tolist() == [4]
-    assert booktape.book_at(book_tape, "RIU2", T0).empty  # before the first state's midpoint
+    hours_later = booktape.book_at(book_tape, "RIU2", T0 + 2 * 3600 * 10**9)  # past both look-backs
+    assert hours_later.seq.unique().tolist() == [4] and hours_later.depth.tolist() == [0, 0]
+    before = booktape.book_at(book_tape, "RIU2", T0)  # before the first state's midpoint
+    assert before.empty and "depth" in before.columns
     with pytest.raises(TapeNotFound, match="NOPE"):
         booktape.book_at(book_tape, "NOPE", T0)
 
@@ -201,3 +207,20 @@ def test_side_depth_same_for_mt5_order_and_any_order(bks, rnd):
             assert fast[(s, 1, float(p))] == i  # 0 = lowest ask
         for i, p in enumerate(sorted(bids, reverse=True)):
             assert fast[(s, 2, float(p))] == i  # 0 = highest bid
+
+
+def test_replay_interleaves_collectors_by_time(book_tape):
+    clock = ManualClock(T0)
+    w = TapeWriter(book_tape, "one", clock, meta={"session": "s3", "source": "test"})
+    b = ChunkBuilder()
+    for s in range(3):
+        t = T0 + s * STEP + STEP // 2  # half a poll after collector zero's
+        b.add(0, s, t, t + 2000, 0, BOOKS[s])
+    w.append("RIU2", decode(b.take())[0])
+    w.close()
+    states = list(booktape.replay(book_tape))
+    assert [(s.collector, s.seq) for s in states][:6] == [
+        ("zero", 0), ("one", 0), ("zero", 1), ("one", 1), ("zero", 2), ("one", 2)]
+    assert [s.t_mid_ns for s in states] == sorted(s.t_mid_ns for s in states)
+    both = booktape.book_at(book_tape, "RIU2", T0 + STEP // 2 + 1000)
+    assert sorted(zip(both.collector, both.seq)) == [("one", 0)] * 5 + [("zero", 0)] * 5

@@ -22,7 +22,7 @@ import pyarrow as pa
 from ..errors import BadArgument, TapeNotFound
 from ..units import parse_time
 from .reader import tape_files
-from .stream import DEFAULT_COLUMNS, UTC_NS, Stream, iter_stream, streams
+from .stream import DEFAULT_COLUMNS, UTC_NS, Stream, empty_table, iter_stream, streams
 
 F64 = npt.NDArray[np.float64]
 #: Stored/derived columns the state views need.
@@ -140,10 +140,8 @@ def iter_levels(data: str | Path, symbol: str | None = None, collector: str | No
         yield from iter_stream(s, DEFAULT_COLUMNS, start_ns, end_ns, verify=verify)
 
 
-def _frame(chunks: Iterator[pa.Table]) -> pd.DataFrame:
-    tables = list(chunks)
-    if not tables:
-        return pd.DataFrame()
+def _frame(chunks: Iterator[pa.Table], empty: pa.Table) -> pd.DataFrame:
+    tables = list(chunks) or [empty]
     return pa.concat_tables(tables).to_pandas(split_blocks=True, self_destruct=True)
 
 
@@ -167,7 +165,8 @@ def quotes(data: str | Path, symbol: str | None = None, collector: str | None = 
         q = booktape.quotes("data", symbol="RIU2")
         q["time"] = q["time"].dt.tz_convert("Europe/Moscow")
     """
-    return _frame(iter_quotes(data, symbol, collector, start, end, verify=verify))
+    return _frame(iter_quotes(data, symbol, collector, start, end, verify=verify),
+                  quote_table("", "", empty_table(STATE_COLS)))
 
 
 def top(data: str | Path, n: int = 5, symbol: str | None = None, collector: str | None = None,
@@ -178,7 +177,8 @@ def top(data: str | Path, n: int = 5, symbol: str | None = None, collector: str 
     ``bid_volume_0..n-1``, ``ask_price_0..n-1``, ``ask_volume_0..n-1``
     (depth 0 = best; NaN past the book's depth). Arguments as :func:`quotes`.
     """
-    return _frame(iter_top(data, n, symbol, collector, start, end, verify=verify))
+    return _frame(iter_top(data, n, symbol, collector, start, end, verify=verify),
+                  top_table("", "", empty_table(STATE_COLS), n))
 
 
 def book_at(data: str | Path, symbol: str, time: object, collector: str | None = None, *,
@@ -214,7 +214,7 @@ def book_at(data: str | Path, symbol: str, time: object, collector: str | None =
                 frames.append(last)
                 break
     if not frames:
-        return pd.DataFrame(columns=["symbol", "collector", *DEFAULT_COLUMNS])
+        return empty_table(DEFAULT_COLUMNS).to_pandas()
     return pa.concat_tables(frames).to_pandas()
 
 
