@@ -188,5 +188,7 @@ def read(data: str | Path, symbol: str | None = None, collector: str | None = No
     """
     t = read_arrow(data, symbol, collector, start, end, **kw)
     # self_destruct frees each Arrow column as it is converted: peak memory is
-    # about one copy of the data, not two (issue 14).
-    return t.to_pandas(split_blocks=True, self_destruct=True)
+    # about one copy of the data, not two (issue 14). With split blocks there is
+    # nothing to consolidate, and threads only contended (0.30 s vs 0.37-2.1 s
+    # for 4 M rows on the shared 2-core box).
+    return t.to_pandas(split_blocks=True, self_destruct=True, use_threads=False)

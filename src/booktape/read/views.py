@@ -142,7 +142,8 @@ def iter_levels(data: str | Path, symbol: str | None = None, collector: str | No
 
 def _frame(chunks: Iterator[pa.Table], empty: pa.Table) -> pd.DataFrame:
     tables = list(chunks) or [empty]
-    return pa.concat_tables(tables).to_pandas(split_blocks=True, self_destruct=True)
+    return pa.concat_tables(tables).to_pandas(split_blocks=True, self_destruct=True,
+                                              use_threads=False)
 
 
 def quotes(data: str | Path, symbol: str | None = None, collector: str | None = None,
