@@ -117,9 +117,9 @@ def test_failed_export_leaves_no_tmp_and_keeps_the_old_file(tmp_path):
     out = tmp_path / "q.csv"
     out.write_text("old\n")
     r = run_booktape("export", str(tape), "--view", "quotes", "--out", str(out))
-    from booktape.errors import ChecksumMismatch
+    from booktape.errors import TapeDamaged
 
-    assert r.returncode == ChecksumMismatch.exit_code != 0
+    assert r.returncode == TapeDamaged.exit_code != 0
     assert r.stderr.startswith("Error: checksum mismatch")
     assert "Traceback" not in r.stderr
     assert out.read_text() == "old\n"

@@ -27,12 +27,13 @@ from .errors import BadArgument
 from .events import Event, EventLog
 from .read.summary import Summary, summarize
 from .sources import SourceSpec
-from .tape.layout import check_name, events_path, lock_path
-from .tape.lock import CollectorLock
-from .tape.manifest import last_seq
+from .tape.layout import check_name, events_path
 from .tape.recover import recover
+from .tape.tape import Tape
 from .tape.writer import WriterConfig
 from .transport import DEFAULT_TOPOLOGY, RecordPlan, get_topology
+from .transport._tracker import install as install_tracker_guard
+from .transport.spill_replay import replay_spills
 from .units import parse_duration, parse_size, parse_until
 
 log = logging.getLogger(__name__)
@@ -163,18 +164,23 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
 
         downstream = prepare_publish(publish, publish_options, collector)
     root = _prepare_root(out)
-    lock = CollectorLock(lock_path(root, collector))
-    lock.acquire()
+    tape = Tape(root)
+    tape.lock(collector)
+    install_tracker_guard()  # a killed resource tracker must not end in a traceback
     stop = stop or StopFlag()
     # Our handlers stay installed until the summary is printed: a second Ctrl-C
     # at any point exits at once (journals stay for `recover`), never a traceback.
     with _signals(stop):
         try:
-            recovered = recover(root, now, collector, lock_held=True)
+            recovered = recover(tape, now, collector)
+            # A killed session's spill file may hold the only copy of its last states:
+            # sealed before this session numbers its own (issue 11).
+            for r in replay_spills(tape, now, collector):
+                log.warning("%s", r.describe())
             session = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now / 1e9)) + "-" + uuid.uuid4().hex[:6]
             ev_path = events_path(root, collector, session)
             events = EventLog(ev_path)
-            start_seq = tuple(last_seq(root, s, collector) + 1 for s in syms)
+            start_seq = tuple(tape.last_seq(s, collector) + 1 for s in syms)
             cap = CaptureConfig(symbols=syms, interval_ns=parse_duration(interval, "--interval"),
                                 keep_unchanged=keep_unchanged, deadline_ns=deadline, max_polls=polls,
                                 chunk_snapshots=chunk_snapshots)
@@ -209,6 +215,7 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
             events.close()
             if on_status is not None:
                 on_status(stats.as_dict())
-            return summarize(root, collector, session)
+            tape.refresh()  # the topology's processes made new partitions
+            return summarize(tape, collector, session)
         finally:
-            lock.release()
+            tape.release()

@@ -138,14 +138,21 @@ def render_ls(rows: list[dict[str, Any]], events: dict[str, int]) -> None:
                 "time range (UTC)", "size"):
         t.add_column(col, justify="right" if col in ("rows", "snapshots", "size") else "left")
     for r in rows:
-        t.add_row(r["symbol"], r["date"], r["collector"], r["part"],
-                  "sealed" if r["sealed"] else "[yellow]open[/]", f"{r['rows']:,}",
+        state = "sealed" if r["sealed"] else "[yellow]open[/]"
+        if r.get("listed") is False:
+            state = "[yellow]unlisted[/]"
+        if r.get("damaged"):
+            state = "[red]damaged[/]"
+        t.add_row(r["symbol"], r["date"], r["collector"], r["part"], state, f"{r['rows']:,}",
                   f"{r['snapshots']:,}", f"{r['seq_min']}..{r['seq_max']}",
                   f"{fmt_ns_time(r['t_min_ns'])} → {fmt_ns_time(r['t_max_ns'])[11:]}",
                   human_bytes(r["bytes"]))
     console.print(t)
     if events:
         console.print("events: " + ", ".join(f"{k} {v}" for k, v in sorted(events.items())))
+    for r in rows:
+        if r.get("damaged"):
+            console.print(f"[red]damaged[/] {r['path']}: {r['damaged']}", soft_wrap=True)
 
 
 def render_merge(r: Any, limit: int = 20) -> None:

@@ -32,9 +32,15 @@ def _dump(obj: object) -> str:
               help="Instead: compare DATA with tape OTHER state by state (e.g. a sink's tape "
                    "with a recorder's local one); exits 1 when they differ.")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
+@click.option("--skip-damaged", is_flag=True,
+              help="Leave out parts and journal batches that fail their checksum (and say so) "
+                   "instead of refusing.")
+@click.option("--strict", is_flag=True,
+              help="Refuse a tape with damaged manifest lines or parts no manifest lists.")
 def analyze(data: str, symbol: str | None, collector: str | None, start: str | None,
             end: str | None, stall_factor: float, stall_min: str, html_out: str | None,
-            png_dir: str | None, other: str | None, as_json: bool) -> None:
+            png_dir: str | None, other: str | None, as_json: bool, skip_damaged: bool,
+            strict: bool) -> None:
     """Report the capture quality of tape DATA (or a folder of the notebook's CSVs).
 
     Per symbol and collector, one row per snapshot: polls, states, change rate,
@@ -49,7 +55,7 @@ def analyze(data: str, symbol: str | None, collector: str | None, start: str | N
     from ..analysis.report import report
 
     rep = report(data, symbol, collector, start, end, stall_factor=stall_factor,
-                 stall_min=stall_min)
+                 stall_min=stall_min, skip_damaged=skip_damaged, strict=strict)
     pngs: dict[str, bytes] = {}
     if png_dir or html_out:
         from ..analysis.plots import report_pngs
@@ -96,19 +102,26 @@ def _compare(data: str, other: str, symbol: str | None, collector: str | None,
 @click.option("--symbol", default=None, help="Only this symbol.")
 @click.option("--collector", default=None, help="Only this collector.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def verify(data: str, symbol: str | None, collector: str | None, as_json: bool) -> None:
+@click.option("--repair", is_flag=True,
+              help="First rebuild damaged manifests from the parts (each part checked "
+                   "against its own metadata and page checksums); the old one is kept.")
+def verify(data: str, symbol: str | None, collector: str | None, as_json: bool,
+           repair: bool) -> None:
     """Check every part of tape DATA against its manifest, and seq continuity.
 
     Checksums, row counts, schema, seq and time ranges, seq within and across
-    parts, journals left unsealed, files no manifest lists. Lists problems with
-    file names; exits 1 on any.
+    parts, journals batch by batch, quarantined journals, journals left
+    unsealed, files no manifest lists. Lists problems with file names; exits 1 on any.
 
-    Example: booktape verify data
+    Example: booktape verify data --repair
     """
     from ..analysis.verify import verify as do_verify
     from ._render_analysis import render_verify
 
-    res = do_verify(data, symbol, collector)
+    res = do_verify(data, symbol, collector, repair=repair)
+    if not as_json:
+        for line in res.repairs:
+            click.echo(f"repaired {line}")
     if as_json:
         click.echo(_dump(res.to_dict()))
     else:

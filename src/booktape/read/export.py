@@ -29,9 +29,10 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from ..errors import BadArgument
+from ..tape.tape import Tape
 from ..units import parse_time
 from .output import check_target, open_target
-from .reader import read_arrow, tape_files
+from .reader import read_arrow, warn_problems
 from .stream import DEFAULT_COLUMNS, empty_table, iter_stream, streams
 from .views import STATE_COLS, iter_levels, iter_quotes, iter_top, quote_table, top_table
 
@@ -59,15 +60,17 @@ def _view(view: str) -> tuple[str, int]:
     raise BadArgument(f"unknown --view {view!r}; use {VIEW_HELP}")
 
 
-def _chunks(data: str | Path, view: str, n: int, symbol: str | None, collector: str | None,
-            start: object, end: object) -> tuple[Iterator[pa.Table], pa.Schema]:
+def _chunks(tape: Tape, view: str, n: int, symbol: str | None, collector: str | None,
+            start: object, end: object, skip: bool) -> tuple[Iterator[pa.Table], pa.Schema]:
     if view == "levels":
-        return iter_levels(data, symbol, collector, start, end), empty_table(DEFAULT_COLUMNS).schema
+        return (iter_levels(tape, symbol, collector, start, end, skip_damaged=skip),
+                empty_table(DEFAULT_COLUMNS).schema)
     empty = empty_table(STATE_COLS)
     if view == "quotes":
-        return iter_quotes(data, symbol, collector, start, end), quote_table(
-            "", "", empty).schema
-    return iter_top(data, n, symbol, collector, start, end), top_table("", "", empty, n).schema
+        return (iter_quotes(tape, symbol, collector, start, end, skip_damaged=skip),
+                quote_table("", "", empty).schema)
+    return (iter_top(tape, n, symbol, collector, start, end, skip_damaged=skip),
+            top_table("", "", empty, n).schema)
 
 
 def _texts(t: pa.Table, tz: str) -> pa.Table:
@@ -81,9 +84,10 @@ def _texts(t: pa.Table, tz: str) -> pa.Table:
     return t
 
 
-def export_view(data: str | Path, out: str | Path | BinaryIO, view: str = "levels",
+def export_view(data: str | Path | Tape, out: str | Path | BinaryIO, view: str = "levels",
                 fmt: str = "csv", symbol: str | None = None, collector: str | None = None,
-                start: object = None, end: object = None, tz: str = "UTC") -> int:
+                start: object = None, end: object = None, tz: str = "UTC", *,
+                strict: bool = False, skip_damaged: bool = False) -> int:
     """Write a view of tape ``data`` to ``out``; returns the number of rows written.
 
     Args:
@@ -94,6 +98,8 @@ def export_view(data: str | Path, out: str | Path | BinaryIO, view: str = "level
         symbol, collector, start, end: as :func:`booktape.read`.
         tz: time zone of the times in CSV and JSON lines (Parquet keeps UTC
             timestamps, which carry their zone).
+        strict, skip_damaged: as :func:`booktape.read_arrow`; nothing is left at
+            ``out`` (nor its ``.tmp``) when the export fails.
 
     Raises:
         BadArgument: unknown view, format or zone, or an output path that
@@ -106,7 +112,9 @@ def export_view(data: str | Path, out: str | Path | BinaryIO, view: str = "level
     if isinstance(out, (str, Path)):
         check_target(out, "--out")
     parse_time(start, "--start"), parse_time(end, "--end")
-    chunks, schema = _chunks(data, kind, n, symbol, collector, start, end)
+    tape = Tape.of(data)
+    warn_problems(tape, symbol, collector, strict)
+    chunks, schema = _chunks(tape, kind, n, symbol, collector, start, end, skip_damaged)
     rows = 0
     with open_target(out) as fh:
         if fmt == "parquet":
@@ -128,23 +136,29 @@ def export_view(data: str | Path, out: str | Path | BinaryIO, view: str = "level
     return rows
 
 
-def export_csv(data: str | Path, out: str | Path | BinaryIO, symbol: str | None = None,
+def export_csv(data: str | Path | Tape, out: str | Path | BinaryIO, symbol: str | None = None,
                collector: str | None = None, start: object = None, end: object = None,
-               tz: str = "UTC") -> int:
-    """Write the notebook-format CSV; returns the number of level rows written."""
+               tz: str = "UTC", *, strict: bool = False, skip_damaged: bool = False) -> int:
+    """Write the notebook-format CSV; returns the number of level rows written.
+
+    ``strict`` and ``skip_damaged`` as in :func:`~booktape.read.reader.read_arrow`.
+    Nothing is left at ``out`` (nor its ``.tmp``) when the export fails.
+    """
     _check_tz(tz)
     if isinstance(out, (str, Path)):
         check_target(out, "--csv")
     start_ns, end_ns = parse_time(start, "--start"), parse_time(end, "--end")
-    keys = [(s.symbol, s.collector) for s in streams(data, symbol, collector, start_ns, end_ns)]
-    if not keys and not tape_files(data):
-        read_arrow(data, symbol, collector)  # raises TapeNotFound for a path with no tape
+    tape = Tape.of(data)
+    keys = [(s.symbol, s.collector) for s in streams(tape, symbol, collector, start_ns, end_ns)]
+    if not keys:
+        read_arrow(tape, symbol, collector)  # raises TapeNotFound for a path with no tape
+    warn_problems(tape, symbol, collector, strict)
     n = 0
     cols = ["level", "type", "price", "volume", "volume_dbl", "t_after_ns", "t_before_ns"]
     with open_target(out, "--csv") as fh:
         header = True
         for sym, col in keys:
-            for t in _levels(data, sym, col, start_ns, end_ns, cols):
+            for t in _levels(tape, sym, col, start_ns, end_ns, cols, skip_damaged):
                 t = t.filter(pc.greater_equal(t.column("level"), 0))  # drop empty-book markers
                 df = pd.DataFrame({
                     "": t.column("level").to_numpy(),
@@ -164,10 +178,10 @@ def export_csv(data: str | Path, out: str | Path | BinaryIO, symbol: str | None 
     return n
 
 
-def _levels(data: str | Path, symbol: str, collector: str, start_ns: int | None,
-                     end_ns: int | None, cols: list[str]) -> Iterator[pa.Table]:
-    for s in streams(data, symbol, collector, start_ns, end_ns):
-        yield from iter_stream(s, cols, start_ns, end_ns)
+def _levels(tape: Tape, symbol: str, collector: str, start_ns: int | None, end_ns: int | None,
+            cols: list[str], skip_damaged: bool) -> Iterator[pa.Table]:
+    for s in streams(tape, symbol, collector, start_ns, end_ns):
+        yield from iter_stream(s, cols, start_ns, end_ns, skip_damaged=skip_damaged)
 
 
 def _fmt(ns: np.ndarray, tz: str) -> pd.Series:

@@ -8,8 +8,8 @@ directories before any file is opened.
 
 from __future__ import annotations
 
+import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,65 +17,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..errors import ChecksumMismatch, TapeNotFound
+from ..errors import ChecksumMismatch, TapeDamaged, TapeNotFound
 from ..schema import SNAPSHOT_COLUMNS
-from ..tape.layout import JOURNAL_RE, parse_partition, part_name, partition_dirs, utc_date
-from ..tape.manifest import PartEntry, read_manifest, sha256_file
+from ..tape.manifest import sha256_file
+from ..tape.tape import Tape, TapeFile
 from ..units import parse_time
 
-
-@dataclass(frozen=True)
-class TapeFile:
-    """One readable file of a tape: a sealed part or an open journal."""
-
-    path: Path
-    symbol: str
-    date: str
-    collector: str
-    entry: PartEntry | None  # None for a journal
-
-    @property
-    def sealed(self) -> bool:
-        return self.entry is not None
-
-
-def _root(data: str | Path) -> Path:
-    root = Path(data)
-    if not root.exists():
-        raise TapeNotFound(f"no tape at {root}: the path does not exist")
-    if not root.is_dir():
-        raise TapeNotFound(f"no tape at {root}: it is a file, not a tape directory")
-    return root
-
-
-def tape_files(data: str | Path, symbol: str | None = None, collector: str | None = None,
-               start_ns: int | None = None, end_ns: int | None = None) -> list[TapeFile]:
-    """Every part and journal under a tape, pruned by the filters given."""
-    root = _root(data)
-    lo = utc_date(start_ns) if start_ns is not None else None
-    hi = utc_date(end_ns) if end_ns is not None else None
-    out = []
-    for d in partition_dirs(root, symbol, collector):
-        keys = parse_partition(d)
-        date = keys.get("date", "")
-        if (lo and date < lo) or (hi and date > hi):
-            continue
-        entries = read_manifest(d)
-        sealed = {e.part for e in entries}
-        for e in entries:
-            if (start_ns is not None and e.t_max_ns < start_ns) or (
-                end_ns is not None and e.t_min_ns >= end_ns
-            ):
-                continue
-            out.append(TapeFile(d / e.part, keys["symbol"], date, keys["collector"], e))
-        for j in sorted(d.iterdir()):
-            m = JOURNAL_RE.match(j.name)
-            # A journal whose part is in the manifest is sealed, only not deleted yet
-            # (a seal in progress, or a reader held it open on Windows): its rows are the part's.
-            if m and part_name(int(m.group(1))) not in sealed:
-                out.append(TapeFile(j, keys["symbol"], date, keys["collector"], None))
-    return out
-
+log = logging.getLogger(__name__)
 
 # Sealed parts already verified by this process, keyed by what would change if
 # the file did: verifying once per part per process (issue 14: re-hashing every
@@ -83,13 +31,40 @@ def tape_files(data: str | Path, symbol: str | None = None, collector: str | Non
 _verified: set[tuple[str, int, int, str]] = set()
 
 
-def check_part(f: TapeFile) -> None:
-    """Raise :class:`ChecksumMismatch` naming the file when its bytes changed since sealing.
+def tape_files(data: str | Path | Tape, symbol: str | None = None, collector: str | None = None,
+               start_ns: int | None = None, end_ns: int | None = None) -> list[TapeFile]:
+    """Every part and journal under a tape, pruned by the filters given (see :class:`Tape`)."""
+    return Tape.of(data).files(symbol, collector, start_ns, end_ns)
 
-    A part whose path, size and modification time are unchanged since this
-    process last verified it is not hashed again.
+
+def damaged(msg: str, skip_damaged: bool) -> None:
+    """Refuse damaged data (:class:`TapeDamaged`), or say what is skipped and go on."""
+    if not skip_damaged:
+        raise TapeDamaged(f"{msg} (--skip-damaged reads the rest; `booktape verify` for details)")
+    log.warning("skipped: %s", msg)
+
+
+def warn_problems(tape: Tape, symbol: str | None, collector: str | None, strict: bool) -> None:
+    """Damaged manifest lines and unlisted parts: a warning each, an error with ``strict``."""
+    for p in tape.problems(symbol, collector):
+        if strict:
+            raise TapeDamaged(f"{p} (--strict refuses a tape whose manifests are damaged)")
+        if str(p) not in tape.warned:  # once per tape object, however many reads
+            tape.warned.add(str(p))
+            log.warning("warning: %s", p)
+
+
+def check_part(f: TapeFile) -> None:
+    """Raise :class:`ChecksumMismatch` naming the file when its bytes changed.
+
+    A part no manifest lists has no checksum to compare; its Parquet page
+    checksums (if written) and footer are checked when it is read.
     """
     assert f.entry is not None
+    if f.problem:
+        raise ChecksumMismatch(f"part {f.path} is in no manifest and unreadable: {f.problem}")
+    if not f.listed:
+        return
     try:
         st = os.stat(f.path)
     except FileNotFoundError:
@@ -105,10 +80,10 @@ def check_part(f: TapeFile) -> None:
     _verified.add(key)
 
 
-
-def read_arrow(data: str | Path, symbol: str | None = None, collector: str | None = None,
+def read_arrow(data: str | Path | Tape, symbol: str | None = None, collector: str | None = None,
                start: object = None, end: object = None, *, columns: list[str] | None = None,
-               snapshots_only: bool = False, verify: bool = True) -> pa.Table:
+               snapshots_only: bool = False, verify: bool = True, strict: bool = False,
+               skip_damaged: bool = False) -> pa.Table:
     """The tape's level rows as one Arrow table, sorted by symbol, collector, seq, level.
 
     Besides the stored columns, readers derive ``side`` (``ask``, ``bid``,
@@ -129,10 +104,15 @@ def read_arrow(data: str | Path, symbol: str | None = None, collector: str | Non
         verify: check each sealed part's checksum against the manifest first
             (once per part per process: a part whose size and modification
             time are unchanged is not hashed again).
+        strict: a damaged manifest line, or a part no manifest lists, is an
+            error (by default: a warning, and the part is read).
+        skip_damaged: leave out parts and journal batches that fail their
+            checksum (logged as a warning each) instead of refusing the read.
 
     Raises:
         TapeNotFound: no tape at ``data``.
-        ChecksumMismatch: a sealed part was altered (named in the message).
+        TapeDamaged: a part or journal batch fails its checksum (named in the message;
+            :class:`ChecksumMismatch` for a part), or ``strict`` and a manifest is damaged.
     """
     # Imported here: stream.py builds on this module's tape_files and check_part.
     from .stream import check_columns, empty_table, iter_stream, streams
@@ -140,16 +120,20 @@ def read_arrow(data: str | Path, symbol: str | None = None, collector: str | Non
     start_ns = parse_time(start, "start")
     end_ns = parse_time(end, "end")
     cols = check_columns(columns)
-    found = streams(data, symbol, collector, start_ns, end_ns)
-    if not found and not tape_files(data):
+    tape = Tape.of(data)
+    found = streams(tape, symbol, collector, start_ns, end_ns)
+    if not found and not tape.files():
         raise TapeNotFound(f"no tape at {data}: no sealed parts or journals found")
+    if verify:
+        warn_problems(tape, symbol, collector, strict)
     by_level = snapshots_only and any(c not in SNAPSHOT_COLUMNS for c in cols)
     want = list(dict.fromkeys([*cols, "side", "depth"])) if by_level else cols
     if snapshots_only and not by_level:
         want = list(dict.fromkeys([*cols, "level"]))
     chunks = []
     for s in found:
-        for t in iter_stream(s, want, start_ns, end_ns, verify=verify):
+        for t in iter_stream(s, want, start_ns, end_ns, verify=verify,
+                             skip_damaged=skip_damaged):
             if snapshots_only:
                 t = t.filter(pa.array(_best_row(t) if by_level else
                                       t.column("level").to_numpy() <= 0))
@@ -176,7 +160,7 @@ def _best_row(t: pa.Table) -> np.ndarray:
     return keep
 
 
-def read(data: str | Path, symbol: str | None = None, collector: str | None = None,
+def read(data: str | Path | Tape, symbol: str | None = None, collector: str | None = None,
          start: object = None, end: object = None, **kw: Any) -> pd.DataFrame:
     """The tape as a pandas DataFrame (see :func:`read_arrow` for the arguments).
 

@@ -20,12 +20,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..errors import BadArgument
+from ..errors import BadArgument, TapeDamaged
 from ..schema import BOOK_SCHEMA, MERGED_SCHEMA
-from ..tape.journal import read_journal
+from ..tape.journal import scan_journal
 from ..tape.layout import part_number
 from ..tape.seal import dedupe_sorted
-from .reader import TapeFile, check_part, tape_files
+from ..tape.tape import Tape, TapeFile
+from .reader import check_part, damaged
 from .sides import SIDE_TYPE, side_depth
 
 #: Columns readers derive from stored ones (issue 14): name -> stored columns needed.
@@ -69,11 +70,11 @@ class Stream:
     files: list[TapeFile] = field(default_factory=list)
 
 
-def streams(data: str | Path, symbol: str | None = None, collector: str | None = None,
+def streams(data: str | Path | Tape, symbol: str | None = None, collector: str | None = None,
             start_ns: int | None = None, end_ns: int | None = None) -> list[Stream]:
     """The tape's streams, sorted by symbol then collector, pruned by the filters."""
     out: dict[tuple[str, str], Stream] = {}
-    for f in tape_files(data, symbol, collector, start_ns, end_ns):
+    for f in Tape.of(data).files(symbol, collector, start_ns, end_ns):
         out.setdefault((f.symbol, f.collector), Stream(f.symbol, f.collector)).files.append(f)
     for s in out.values():
         # Part and journal numbers count up within a partition; a journal that
@@ -101,7 +102,8 @@ def _time_mask(t: pa.Table, start_ns: int | None, end_ns: int | None,
 
 def _row_groups(f: TapeFile, need: list[str], start_ns: int | None,
                 end_ns: int | None) -> Iterator[pa.Table]:
-    pf = pq.ParquetFile(f.path)
+    # Unlisted parts have no manifest checksum: their page CRCs stand in (issue 11).
+    pf = pq.ParquetFile(f.path, page_checksum_verification=not f.listed)
     md = pf.metadata
     j = pf.schema_arrow.get_field_index("t_before_ns")
     for i in range(md.num_row_groups):
@@ -113,16 +115,29 @@ def _row_groups(f: TapeFile, need: list[str], start_ns: int | None,
         yield pf.read_row_group(i, columns=need).replace_schema_metadata(None)
 
 
-def _file_tables(f: TapeFile, need: list[str], start_ns: int | None, end_ns: int | None,
-                 verify: bool) -> Iterator[pa.Table]:
-    if f.entry is not None:
+def _part_tables(f: TapeFile, need: list[str], start_ns: int | None, end_ns: int | None,
+                 verify: bool, skip_damaged: bool) -> Iterator[pa.Table]:
+    try:
         if verify:
             check_part(f)
         yield from _row_groups(f, need, start_ns, end_ns)
-    else:
-        t, _ = read_journal(f.path)
-        # A journal holds rows again only after a resend (at-least-once hand-off).
-        yield dedupe_sorted(t)[0].select(need).replace_schema_metadata(None)
+    except TapeDamaged as e:
+        damaged(str(e), skip_damaged)
+    except (pa.ArrowException, OSError) as e:
+        damaged(f"part {f.path} cannot be read: {str(e).splitlines()[0][:200]}", skip_damaged)
+
+
+def _file_tables(f: TapeFile, need: list[str], start_ns: int | None, end_ns: int | None,
+                 verify: bool, skip_damaged: bool) -> Iterator[pa.Table]:
+    if f.entry is not None:
+        yield from _part_tables(f, need, start_ns, end_ns, verify, skip_damaged)
+        return
+    scan = scan_journal(f.path)
+    if scan.damaged:
+        # The batches that verify are still read: only the damaged ones are skipped.
+        damaged(f"journal {f.path} is damaged: {scan.describe()}", skip_damaged)
+    # A journal holds rows again only after a resend (at-least-once hand-off).
+    yield dedupe_sorted(scan.table)[0].select(need).replace_schema_metadata(None)
 
 
 def _keys(t: pa.Table, s: Stream) -> pa.Table:
@@ -159,13 +174,18 @@ def empty_table(cols: Sequence[str], symbol: str = "", collector: str = "") -> p
 
 
 def iter_stream(s: Stream, cols: Sequence[str], start_ns: int | None = None,
-                end_ns: int | None = None, *, verify: bool = True) -> Iterator[pa.Table]:
-    """Chunks of whole snapshots of one stream, with ``symbol``, ``collector`` and ``cols``."""
+                end_ns: int | None = None, *, verify: bool = True,
+                skip_damaged: bool = False) -> Iterator[pa.Table]:
+    """Chunks of whole snapshots of one stream, with ``symbol``, ``collector`` and ``cols``.
+
+    Damaged parts and journal batches raise :class:`TapeDamaged` (or, with
+    ``skip_damaged``, are left out with a warning), as :func:`booktape.read_arrow`.
+    """
     need = stored_columns(cols)
     done = -1  # highest seq emitted: a journal may repeat a part's rows for an instant
     for f in s.files:
         carry: pa.Table | None = None
-        for t in _file_tables(f, need, start_ns, end_ns, verify):
+        for t in _file_tables(f, need, start_ns, end_ns, verify, skip_damaged):
             keep = _time_mask(t, start_ns, end_ns, done)
             if keep is not None:
                 t = t.filter(pa.array(keep))

@@ -15,8 +15,7 @@ import numpy as np
 
 from ..errors import TapeNotFound
 from ..events import read_events
-from ..tape.layout import partition_dirs
-from ..tape.manifest import read_manifest
+from ..tape.tape import Tape
 from .reader import read_arrow
 
 PCTS = (50, 90, 99, 99.9)
@@ -100,17 +99,18 @@ def _session_events(root: Path, collector: str, session: str) -> tuple[dict[str,
     return start, stop
 
 
-def summarize(root: Path, collector: str, session: str) -> Summary:
+def summarize(data: Path | Tape, collector: str, session: str) -> Summary:
     """The summary of one finished recording session, read back from the tape.
 
     Raises:
         TapeNotFound: The session's start or stop event is not in the tape.
     """
+    tape = Tape.of(data)
+    root = tape.root
     start, stop = _session_events(root, collector, session)
     sd, pd_ = start["detail"], stop["detail"]
     t0, t1 = int(pd_.get("started_ns", start["t_ns"])), int(stop["t_ns"])
-    parts = [e for d in partition_dirs(root, collector=collector)
-             for e in read_manifest(d) if e.session == session]
+    parts = [e for e in tape.entries(collector=collector) if e.session == session]
     evs = [e for e in read_events(root, collector)
            if (e.get("detail") or {}).get("session", session) == session
            and t0 - 1_000_000_000 <= e.get("t_ns", 0) <= t1 + 1_000_000_000]
@@ -124,11 +124,11 @@ def summarize(root: Path, collector: str, session: str) -> Summary:
                   parts_sealed=len(parts), bytes_sealed=sum(p.bytes for p in parts),
                   recovered_journals=int(sd.get("recovered_journals", 0)), events=ev_counts)
     for sym, first, nxt in zip(sd["symbols"], sd["start_seq"], pd_["next_seq"]):
-        t = read_arrow(root, sym, collector, columns=["seq"], verify=False)
+        t = read_arrow(tape, sym, collector, columns=["seq"], verify=False)
         seq_all = t.column("seq").to_numpy()
         in_session = (seq_all >= first) & (seq_all < max(nxt, first))
         rows = int(in_session.sum())
-        lvl0 = read_arrow(root, sym, collector, columns=["seq", "t_before_ns", "t_after_ns"],
+        lvl0 = read_arrow(tape, sym, collector, columns=["seq", "t_before_ns", "t_after_ns"],
                           snapshots_only=True, verify=False)
         seq = lvl0.column("seq").to_numpy().astype(np.int64)
         m = (seq >= first) & (seq < nxt)

@@ -20,8 +20,8 @@ import pandas as pd
 import pyarrow as pa
 
 from ..errors import BadArgument, TapeNotFound
+from ..tape.tape import Tape
 from ..units import parse_time
-from .reader import tape_files
 from .stream import DEFAULT_COLUMNS, UTC_NS, Stream, empty_table, iter_stream, streams
 
 F64 = npt.NDArray[np.float64]
@@ -29,11 +29,12 @@ F64 = npt.NDArray[np.float64]
 STATE_COLS = ["seq", "t_before_ns", "t_after_ns", "type", "price", "volume_dbl", "depth"]
 
 
-def _streams(data: str | Path, symbol: str | None, collector: str | None,
+def _streams(data: str | Path | Tape, symbol: str | None, collector: str | None,
              start: object, end: object) -> tuple[list[Stream], int | None, int | None]:
     start_ns, end_ns = parse_time(start, "start"), parse_time(end, "end")
-    found = streams(data, symbol, collector, start_ns, end_ns)
-    if not found and not tape_files(data):
+    tape = Tape.of(data)
+    found = streams(tape, symbol, collector, start_ns, end_ns)
+    if not found and not tape.files():
         raise TapeNotFound(f"no tape at {data}: no sealed parts or journals found")
     return found, start_ns, end_ns
 
@@ -109,35 +110,41 @@ def top_table(symbol: str, collector: str, t: pa.Table, n: int) -> pa.Table:
     return pa.table(cols)
 
 
-def iter_quotes(data: str | Path, symbol: str | None = None, collector: str | None = None,
+def iter_quotes(data: str | Path | Tape, symbol: str | None = None, collector: str | None = None,
                 start: object = None, end: object = None, *,
-                verify: bool = True) -> Iterator[pa.Table]:
+                verify: bool = True,
+                skip_damaged: bool = False) -> Iterator[pa.Table]:
     """:func:`quotes` as a stream of Arrow tables."""
     found, start_ns, end_ns = _streams(data, symbol, collector, start, end)
     for s in found:
-        for t in iter_stream(s, STATE_COLS, start_ns, end_ns, verify=verify):
+        for t in iter_stream(s, STATE_COLS, start_ns, end_ns, verify=verify,
+                             skip_damaged=skip_damaged):
             yield quote_table(s.symbol, s.collector, t)
 
 
-def iter_top(data: str | Path, n: int = 5, symbol: str | None = None,
+def iter_top(data: str | Path | Tape, n: int = 5, symbol: str | None = None,
              collector: str | None = None, start: object = None, end: object = None, *,
-             verify: bool = True) -> Iterator[pa.Table]:
+             verify: bool = True,
+                skip_damaged: bool = False) -> Iterator[pa.Table]:
     """:func:`top` as a stream of Arrow tables."""
     if n < 1:
         raise BadArgument(f"top n must be at least 1, got {n}")
     found, start_ns, end_ns = _streams(data, symbol, collector, start, end)
     for s in found:
-        for t in iter_stream(s, STATE_COLS, start_ns, end_ns, verify=verify):
+        for t in iter_stream(s, STATE_COLS, start_ns, end_ns, verify=verify,
+                             skip_damaged=skip_damaged):
             yield top_table(s.symbol, s.collector, t, n)
 
 
-def iter_levels(data: str | Path, symbol: str | None = None, collector: str | None = None,
+def iter_levels(data: str | Path | Tape, symbol: str | None = None, collector: str | None = None,
                 start: object = None, end: object = None, *,
-                verify: bool = True) -> Iterator[pa.Table]:
+                verify: bool = True,
+                skip_damaged: bool = False) -> Iterator[pa.Table]:
     """Every level row with the readers' columns (``booktape export --view levels``)."""
     found, start_ns, end_ns = _streams(data, symbol, collector, start, end)
     for s in found:
-        yield from iter_stream(s, DEFAULT_COLUMNS, start_ns, end_ns, verify=verify)
+        yield from iter_stream(s, DEFAULT_COLUMNS, start_ns, end_ns, verify=verify,
+                               skip_damaged=skip_damaged)
 
 
 def _frame(chunks: Iterator[pa.Table], empty: pa.Table) -> pd.DataFrame:
@@ -146,7 +153,7 @@ def _frame(chunks: Iterator[pa.Table], empty: pa.Table) -> pd.DataFrame:
                                               use_threads=False)
 
 
-def quotes(data: str | Path, symbol: str | None = None, collector: str | None = None,
+def quotes(data: str | Path | Tape, symbol: str | None = None, collector: str | None = None,
            start: object = None, end: object = None, *, verify: bool = True) -> pd.DataFrame:
     """Best bid and ask of every stored state, one row per state.
 
@@ -170,7 +177,7 @@ def quotes(data: str | Path, symbol: str | None = None, collector: str | None = 
                   quote_table("", "", empty_table(STATE_COLS)))
 
 
-def top(data: str | Path, n: int = 5, symbol: str | None = None, collector: str | None = None,
+def top(data: str | Path | Tape, n: int = 5, symbol: str | None = None, collector: str | None = None,
         start: object = None, end: object = None, *, verify: bool = True) -> pd.DataFrame:
     """The best ``n`` levels of each side per state, wide (tardis' ``book_snapshot_N`` shape).
 
@@ -182,7 +189,7 @@ def top(data: str | Path, n: int = 5, symbol: str | None = None, collector: str 
                   top_table("", "", empty_table(STATE_COLS), n))
 
 
-def book_at(data: str | Path, symbol: str, time: object, collector: str | None = None, *,
+def book_at(data: str | Path | Tape, symbol: str, time: object, collector: str | None = None, *,
             verify: bool = True) -> pd.DataFrame:
     """The book as it stood at ``time``: each collector's last state with ``t_mid <= time``.
 
@@ -264,7 +271,7 @@ def _stream_states(s: Stream, start_ns: int | None, end_ns: int | None,
                             int(ta[first[i]]), pv[ask_end[i]:bid_end[i]], pv[lo:ask_end[i]])
 
 
-def replay(data: str | Path, symbol: str | None = None, collector: str | None = None,
+def replay(data: str | Path | Tape, symbol: str | None = None, collector: str | None = None,
            start: object = None, end: object = None, *,
            verify: bool = True) -> Iterator[BookState]:
     """Every stored state in time order (by ``t_mid``), one :class:`BookState` at a time.

@@ -44,7 +44,7 @@ from ..capture.stats import Stats
 from ..errors import BooktapeError
 from ..events import EventSink
 from ..model import Book
-from . import RecordPlan
+from . import RecordPlan, _tracker
 from ._channels import DATA, END
 from ._child import Control, become_helper, track_segment
 from ._helpers import limit_threads, save_loop
@@ -286,7 +286,7 @@ class RingPacker:
 
 
 def _attach(name: str) -> shared_memory.SharedMemory:
-    return shared_memory.SharedMemory(name=name)
+    return _tracker.attach(name)
 
 
 #: Longest the saver sleeps with nothing to do (parent checks, fsync cadence).
@@ -367,6 +367,7 @@ class RingDownstream:
 
 def run(plan: RecordPlan, stop: StopFlag, stats: Stats, events: EventSink,
         on_tick: Callable[[], None]) -> CaptureResult:
+    _tracker.install()
     cap = ring_bytes(plan.buffer_bytes, shm_free_bytes())
     name = f"booktape-{os.getpid()}-{secrets.token_hex(4)}"
     try:
@@ -389,5 +390,8 @@ def run(plan: RecordPlan, stop: StopFlag, stats: Stats, events: EventSink,
             ring.release()
     finally:
         shm.close()
-        shm.unlink()
+        try:
+            shm.unlink()
+        except FileNotFoundError:
+            pass  # already gone (a relaunched resource tracker's cleanup): nothing to free
         track_segment(shm, live=False)
