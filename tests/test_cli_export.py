@@ -124,6 +124,15 @@ def test_failed_export_leaves_no_tmp_and_keeps_the_old_file(tmp_path):
     assert "Traceback" not in r.stderr
     assert out.read_text() == "old\n"
     assert not list(tmp_path.glob("*.tmp"))
+    # --skip-damaged: the view of every part that verifies, and the damaged one named.
+    r = run_booktape("export", str(tape), "--view", "quotes", "--out", str(out), "--skip-damaged")
+    assert r.returncode == 0, r.stderr
+    assert parts[-1].name in r.stderr
+    got = pd.read_csv(out)
+    good = sum(pq.ParquetFile(p).metadata.num_rows for p in parts[:-1])
+    assert 0 < len(got) and got.seq.is_monotonic_increasing
+    assert len(booktape.read(tape, skip_damaged=True)) >= good
+    assert len(got) == len(booktape.quotes(tape, skip_damaged=True))
 
 
 @pytest.mark.parametrize("args, msg", [

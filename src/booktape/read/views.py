@@ -22,6 +22,7 @@ import pyarrow as pa
 from ..errors import BadArgument, TapeNotFound
 from ..tape.tape import Tape
 from ..units import parse_time
+from .reader import warn_problems
 from .stream import DEFAULT_COLUMNS, UTC_NS, Stream, empty_table, iter_stream, streams
 
 F64 = npt.NDArray[np.float64]
@@ -30,12 +31,14 @@ STATE_COLS = ["seq", "t_before_ns", "t_after_ns", "type", "price", "volume_dbl",
 
 
 def _streams(data: str | Path | Tape, symbol: str | None, collector: str | None,
-             start: object, end: object) -> tuple[list[Stream], int | None, int | None]:
+             start: object, end: object,
+             strict: bool = False) -> tuple[list[Stream], int | None, int | None]:
     start_ns, end_ns = parse_time(start, "start"), parse_time(end, "end")
     tape = Tape.of(data)
     found = streams(tape, symbol, collector, start_ns, end_ns)
     if not found and not tape.files():
         raise TapeNotFound(f"no tape at {data}: no sealed parts or journals found")
+    warn_problems(tape, symbol, collector, strict)
     return found, start_ns, end_ns
 
 
@@ -113,9 +116,9 @@ def top_table(symbol: str, collector: str, t: pa.Table, n: int) -> pa.Table:
 def iter_quotes(data: str | Path | Tape, symbol: str | None = None, collector: str | None = None,
                 start: object = None, end: object = None, *,
                 verify: bool = True,
-                skip_damaged: bool = False) -> Iterator[pa.Table]:
+                strict: bool = False, skip_damaged: bool = False) -> Iterator[pa.Table]:
     """:func:`quotes` as a stream of Arrow tables."""
-    found, start_ns, end_ns = _streams(data, symbol, collector, start, end)
+    found, start_ns, end_ns = _streams(data, symbol, collector, start, end, verify and strict)
     for s in found:
         for t in iter_stream(s, STATE_COLS, start_ns, end_ns, verify=verify,
                              skip_damaged=skip_damaged):
@@ -125,11 +128,11 @@ def iter_quotes(data: str | Path | Tape, symbol: str | None = None, collector: s
 def iter_top(data: str | Path | Tape, n: int = 5, symbol: str | None = None,
              collector: str | None = None, start: object = None, end: object = None, *,
              verify: bool = True,
-                skip_damaged: bool = False) -> Iterator[pa.Table]:
+                strict: bool = False, skip_damaged: bool = False) -> Iterator[pa.Table]:
     """:func:`top` as a stream of Arrow tables."""
     if n < 1:
         raise BadArgument(f"top n must be at least 1, got {n}")
-    found, start_ns, end_ns = _streams(data, symbol, collector, start, end)
+    found, start_ns, end_ns = _streams(data, symbol, collector, start, end, verify and strict)
     for s in found:
         for t in iter_stream(s, STATE_COLS, start_ns, end_ns, verify=verify,
                              skip_damaged=skip_damaged):
@@ -139,9 +142,9 @@ def iter_top(data: str | Path | Tape, n: int = 5, symbol: str | None = None,
 def iter_levels(data: str | Path | Tape, symbol: str | None = None, collector: str | None = None,
                 start: object = None, end: object = None, *,
                 verify: bool = True,
-                skip_damaged: bool = False) -> Iterator[pa.Table]:
+                strict: bool = False, skip_damaged: bool = False) -> Iterator[pa.Table]:
     """Every level row with the readers' columns (``booktape export --view levels``)."""
-    found, start_ns, end_ns = _streams(data, symbol, collector, start, end)
+    found, start_ns, end_ns = _streams(data, symbol, collector, start, end, verify and strict)
     for s in found:
         yield from iter_stream(s, DEFAULT_COLUMNS, start_ns, end_ns, verify=verify,
                                skip_damaged=skip_damaged)
@@ -154,7 +157,8 @@ def _frame(chunks: Iterator[pa.Table], empty: pa.Table) -> pd.DataFrame:
 
 
 def quotes(data: str | Path | Tape, symbol: str | None = None, collector: str | None = None,
-           start: object = None, end: object = None, *, verify: bool = True) -> pd.DataFrame:
+           start: object = None, end: object = None, *, verify: bool = True,
+           strict: bool = False, skip_damaged: bool = False) -> pd.DataFrame:
     """Best bid and ask of every stored state, one row per state.
 
     Columns: ``symbol``, ``collector``, ``time`` (the poll's midpoint ``t_mid``,
@@ -167,25 +171,29 @@ def quotes(data: str | Path | Tape, symbol: str | None = None, collector: str | 
         symbol, collector: keep only these.
         start, end: states with ``start <= t_before_ns < end`` (as in :func:`booktape.read`).
         verify: check sealed parts' checksums (once per part per process).
+        strict, skip_damaged: as :func:`booktape.read_arrow`.
 
     Example::
 
         q = booktape.quotes("data", symbol="RIU2")
         q["time"] = q["time"].dt.tz_convert("Europe/Moscow")
     """
-    return _frame(iter_quotes(data, symbol, collector, start, end, verify=verify),
+    return _frame(iter_quotes(data, symbol, collector, start, end, verify=verify, strict=strict,
+                              skip_damaged=skip_damaged),
                   quote_table("", "", empty_table(STATE_COLS)))
 
 
-def top(data: str | Path | Tape, n: int = 5, symbol: str | None = None, collector: str | None = None,
-        start: object = None, end: object = None, *, verify: bool = True) -> pd.DataFrame:
+def top(data: str | Path | Tape, n: int = 5, symbol: str | None = None,
+        collector: str | None = None, start: object = None, end: object = None, *,
+        verify: bool = True, strict: bool = False, skip_damaged: bool = False) -> pd.DataFrame:
     """The best ``n`` levels of each side per state, wide (tardis' ``book_snapshot_N`` shape).
 
     Columns: ``symbol``, ``collector``, ``time``, ``seq``, ``bid_price_0..n-1``,
     ``bid_volume_0..n-1``, ``ask_price_0..n-1``, ``ask_volume_0..n-1``
     (depth 0 = best; NaN past the book's depth). Arguments as :func:`quotes`.
     """
-    return _frame(iter_top(data, n, symbol, collector, start, end, verify=verify),
+    return _frame(iter_top(data, n, symbol, collector, start, end, verify=verify, strict=strict,
+                           skip_damaged=skip_damaged),
                   top_table("", "", empty_table(STATE_COLS), n))
 
 
@@ -248,9 +256,9 @@ class BookState:
 
 
 def _stream_states(s: Stream, start_ns: int | None, end_ns: int | None,
-                   verify: bool) -> Iterator[BookState]:
+                   verify: bool, skip_damaged: bool) -> Iterator[BookState]:
     cols = ["seq", "t_before_ns", "t_after_ns", "type", "price", "volume_dbl", "depth"]
-    for t in iter_stream(s, cols, start_ns, end_ns, verify=verify):
+    for t in iter_stream(s, cols, start_ns, end_ns, verify=verify, skip_damaged=skip_damaged):
         c = _chunk(t)
         tb = t.column("t_before_ns").to_numpy()
         ta = t.column("t_after_ns").to_numpy()
@@ -272,8 +280,8 @@ def _stream_states(s: Stream, start_ns: int | None, end_ns: int | None,
 
 
 def replay(data: str | Path | Tape, symbol: str | None = None, collector: str | None = None,
-           start: object = None, end: object = None, *,
-           verify: bool = True) -> Iterator[BookState]:
+           start: object = None, end: object = None, *, verify: bool = True,
+           strict: bool = False, skip_damaged: bool = False) -> Iterator[BookState]:
     """Every stored state in time order (by ``t_mid``), one :class:`BookState` at a time.
 
     Reads one row group per stream at a time, never the whole day. With
@@ -284,8 +292,8 @@ def replay(data: str | Path | Tape, symbol: str | None = None, collector: str | 
         for state in booktape.replay("data", symbol="RIU2"):
             best_bid = state.bids[0, 0] if len(state.bids) else None
     """
-    found, start_ns, end_ns = _streams(data, symbol, collector, start, end)
-    gens = [_stream_states(s, start_ns, end_ns, verify) for s in found]
+    found, start_ns, end_ns = _streams(data, symbol, collector, start, end, verify and strict)
+    gens = [_stream_states(s, start_ns, end_ns, verify, skip_damaged) for s in found]
     if len(gens) == 1:
         return gens[0]
     return heapq.merge(*gens, key=lambda b: b.t_mid_ns)
