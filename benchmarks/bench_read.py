@@ -73,7 +73,7 @@ def run_case(case: str, tape: str) -> dict[str, Any]:
         rows, nbytes = len(out), int(out.memory_usage(index=False).sum())
     elif case == "duckdb_levels":
         t = duckdb.sql(f"select * from read_parquet('{_glob(tape)}', hive_partitioning = true)"
-                       ).fetch_arrow_table()
+                       ).to_arrow_table()
         rows, nbytes = t.num_rows, t.nbytes
     elif case == "booktape_read_arrow":
         t = booktape.read_arrow(tape)

@@ -133,7 +133,7 @@ def read_arrow(data: str | Path | Tape, symbol: str | None = None, collector: st
     chunks = []
     for s in found:
         for t in iter_stream(s, want, start_ns, end_ns, verify=verify,
-                             skip_damaged=skip_damaged):
+                             skip_damaged=skip_damaged, whole_parts=True):
             if snapshots_only:
                 t = t.filter(pa.array(_best_row(t) if by_level else
                                       t.column("level").to_numpy() <= 0))

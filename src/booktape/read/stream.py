@@ -101,26 +101,34 @@ def _time_mask(t: pa.Table, start_ns: int | None, end_ns: int | None,
 
 
 def _row_groups(f: TapeFile, need: list[str], start_ns: int | None,
-                end_ns: int | None) -> Iterator[pa.Table]:
+                end_ns: int | None, whole: bool) -> Iterator[pa.Table]:
     # Unlisted parts have no manifest checksum: their page CRCs stand in (issue 11).
     pf = pq.ParquetFile(f.path, page_checksum_verification=not f.listed)
     md = pf.metadata
     j = pf.schema_arrow.get_field_index("t_before_ns")
+    groups = []
     for i in range(md.num_row_groups):
         st = md.row_group(i).column(j).statistics if j >= 0 else None
         if st is not None and st.has_min_max and (
             (start_ns is not None and st.max < start_ns) or (end_ns is not None and st.min >= end_ns)
         ):
             continue
+        groups.append(i)
+    if whole and groups:
+        # The caller keeps every row anyway: one multi-threaded read of the
+        # part's row groups decodes about twice as fast as one at a time.
+        yield pf.read_row_groups(groups, columns=need).replace_schema_metadata(None)
+        return
+    for i in groups:
         yield pf.read_row_group(i, columns=need).replace_schema_metadata(None)
 
 
 def _part_tables(f: TapeFile, need: list[str], start_ns: int | None, end_ns: int | None,
-                 verify: bool, skip_damaged: bool) -> Iterator[pa.Table]:
+                 verify: bool, skip_damaged: bool, whole: bool) -> Iterator[pa.Table]:
     try:
         if verify:
             check_part(f)
-        yield from _row_groups(f, need, start_ns, end_ns)
+        yield from _row_groups(f, need, start_ns, end_ns, whole)
     except TapeDamaged as e:
         damaged(str(e), skip_damaged)
     except (pa.ArrowException, OSError) as e:
@@ -128,9 +136,9 @@ def _part_tables(f: TapeFile, need: list[str], start_ns: int | None, end_ns: int
 
 
 def _file_tables(f: TapeFile, need: list[str], start_ns: int | None, end_ns: int | None,
-                 verify: bool, skip_damaged: bool) -> Iterator[pa.Table]:
+                 verify: bool, skip_damaged: bool, whole: bool) -> Iterator[pa.Table]:
     if f.entry is not None:
-        yield from _part_tables(f, need, start_ns, end_ns, verify, skip_damaged)
+        yield from _part_tables(f, need, start_ns, end_ns, verify, skip_damaged, whole)
         return
     scan = scan_journal(f.path)
     if scan.damaged:
@@ -175,8 +183,11 @@ def empty_table(cols: Sequence[str], symbol: str = "", collector: str = "") -> p
 
 def iter_stream(s: Stream, cols: Sequence[str], start_ns: int | None = None,
                 end_ns: int | None = None, *, verify: bool = True,
-                skip_damaged: bool = False) -> Iterator[pa.Table]:
+                skip_damaged: bool = False, whole_parts: bool = False) -> Iterator[pa.Table]:
     """Chunks of whole snapshots of one stream, with ``symbol``, ``collector`` and ``cols``.
+
+    A chunk is a Parquet row group (bounded memory), or a whole part with
+    ``whole_parts`` (faster, for callers that keep everything anyway).
 
     Damaged parts and journal batches raise :class:`TapeDamaged` (or, with
     ``skip_damaged``, are left out with a warning), as :func:`booktape.read_arrow`.
@@ -185,7 +196,7 @@ def iter_stream(s: Stream, cols: Sequence[str], start_ns: int | None = None,
     done = -1  # highest seq emitted: a journal may repeat a part's rows for an instant
     for f in s.files:
         carry: pa.Table | None = None
-        for t in _file_tables(f, need, start_ns, end_ns, verify, skip_damaged):
+        for t in _file_tables(f, need, start_ns, end_ns, verify, skip_damaged, whole_parts):
             keep = _time_mask(t, start_ns, end_ns, done)
             if keep is not None:
                 t = t.filter(pa.array(keep))
