@@ -8,7 +8,7 @@ STAMP   = $(VENV)/.installed
 VENV_MIN  ?= .venv-min
 STAMP_MIN  = $(VENV_MIN)/.installed
 
-.PHONY: demo test test-min test-windows system-deps lint bench clean
+.PHONY: demo test test-min test-windows system-deps lint bench fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ test-windows:
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
+
+# The integrity fuzzer (issue 11) at length: ~2,000 random cases per target, not derandomized.
+fuzz: $(STAMP)
+	BOOKTAPE_FUZZ_EXAMPLES=2000 BOOKTAPE_FUZZ_RANDOM=1 $(BIN)/python -m pytest -q -p no:cacheprovider \
+		-o timeout=3600 tests/test_fuzz_integrity.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_capture.py

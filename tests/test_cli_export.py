@@ -136,8 +136,8 @@ def test_failed_export_leaves_no_tmp_and_keeps_the_old_file(tmp_path):
 
 
 @pytest.mark.parametrize("args, msg", [
-    (["--out", "nodir/x.csv"], "directory nodir does not exist"),
-    (["--csv", "nodir/x.csv"], "directory nodir does not exist"),
+    (["--out", "nodir/x.csv"], "nodir does not exist"),
+    (["--csv", "nodir/x.csv"], "nodir does not exist"),
     (["--out", "."], "is a directory"),
     (["--view", "top0", "--out", "x.csv"], "unknown --view 'top0'"),
     (["--view", "bids", "--out", "x.csv"], "unknown --view 'bids'"),

@@ -67,3 +67,16 @@ def test_cli_merge_offset_auto_reports_and_applies_offset(pair, tmp_path):
 def test_cli_merge_bad_input_exit_2(pair, tmp_path, args, message):
     r = run("merge", pair, *args, "--out", tmp_path / "m")
     assert r.exit_code == 2 and r.output.startswith("Error: ") and message in r.output
+
+
+def test_cli_merge_existing_output_refused_at_once_and_replaced_with_force(pair, tmp_path):
+    out = tmp_path / "m"
+    assert run("merge", pair, "--collectors", "zero,one", "--out", out).exit_code == 0
+    first = sorted(p.name for p in out.rglob("part-*.parquet"))
+    rows = len(booktape.read(out))
+    r = run("merge", pair, "--collectors", "zero,one", "--out", out, "--offset", "auto")
+    assert r.exit_code == 2 and r.output.startswith("Error: ") and "give --force" in r.output
+    r = run("merge", pair, "--collectors", "zero,one", "--out", out, "--offset", "auto", "--force")
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in out.rglob("part-*.parquet")) == first
+    assert len(booktape.read(out)) == rows  # replaced, not appended to

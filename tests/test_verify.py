@@ -98,6 +98,43 @@ def test_verify_path_without_tape_raises(tmp_path: Path) -> None:
         verify(tmp_path)
 
 
+def test_verify_and_recover_say_what_a_foreign_parquet_file_is(tape: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from click.testing import CliRunner
+
+    from booktape.cli import cli
+
+    d = coll_dir(tape)
+    pq.write_table(pa.table({"x": [1, 2, 3]}), d / "part-000042.parquet")
+    (d / "part-000043.parquet").write_text("not parquet at all\n")
+    shutil.copy(d / parts(tape)[0].part, d / "part-000044.parquet")  # a booktape part, unlisted
+    res = verify(tape)
+    msg = {Path(p.file).name: p.message for p in res.problems}
+    assert msg["part-000042.parquet"].startswith(
+        "part-000042.parquet is a Parquet file booktape did not write (3 rows; columns x; no "
+        "booktape metadata)")
+    assert msg["part-000043.parquet"].startswith("part-000043.parquet is not a Parquet file (19 "
+                                                 "bytes")
+    assert "a booktape part (collector zero, seq 0.." in msg["part-000044.parquet"]
+    assert "run `booktape verify --repair`" in msg["part-000044.parquet"]
+    assert not any("run `booktape recover`" in m for m in msg.values())
+    r = CliRunner().invoke(cli, ["recover", str(tape)], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[0] == "nothing to recover; but:"
+    assert "part-000042.parquet is a Parquet file booktape did not write" in r.output
+    assert len(lines) == 4
+
+
+def test_verify_unlisted_part_with_its_journal_says_run_recover(tape: Path) -> None:
+    d = coll_dir(tape)
+    shutil.copy(d / parts(tape)[0].part, d / "part-000009.parquet")
+    shutil.copy(d / parts(tape)[0].part, d / "_part-000009.arrows")
+    msg = {Path(p.file).name: p.message for p in verify(tape).problems}
+    assert "run `booktape recover`" in msg["part-000009.parquet"]
+
+
 def test_verify_checks_journal_batches_and_lists_quarantined_ones(tmp_path: Path) -> None:
     from booktape.tape.recover import recover
 

@@ -23,6 +23,7 @@ import booktape
 from booktape.analysis.verify import verify
 
 from .conftest import run_booktape
+from .helpers import under_wine
 
 JOURNALS = "symbol=*/date=*/collector=*/_part-*.arrows"
 
@@ -150,3 +151,60 @@ def test_real_metatrader5_package_without_a_terminal_is_one_error_line(tmp_path,
     assert r.returncode == 2, (r.stdout, r.stderr)
     line = one_error_line(r)
     assert "MetaTrader 5" in line or "terminal" in line.lower(), line
+
+
+@pytest.mark.skipif(os.name != "nt", reason="console control events are Windows (SIGTERM: "
+                    "test_topologies.py)")
+def test_ctrl_break_to_the_recorders_process_group_drains_seals_and_exits_0(tape):
+    import signal
+
+    env = dict(os.environ, COLUMNS="200")
+    p = subprocess.Popen([sys.executable, "-m", "booktape", "record", "--out", str(tape),
+                          "--quiet", "--json", "--duration", "120s"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                         creationflags=subprocess.CREATE_NEW_PROCESS_GROUP)  # type: ignore[attr-defined]
+    try:
+        wait_for_journal(p, tape)
+        time.sleep(0.5)
+        p.send_signal(signal.CTRL_BREAK_EVENT)  # type: ignore[attr-defined]
+        try:
+            out, err = p.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            if under_wine():
+                pytest.skip("Wine does not deliver CTRL_BREAK_EVENT to a process group "
+                            "whose output is a pipe (no console)")
+            raise
+    finally:
+        if p.poll() is None:
+            psutil.Process(p.pid).kill()
+            p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    s = json.loads(out)
+    assert s["ok"] and s["lost"] == 0 and s["stored"] > 0
+    assert not list(tape.glob(JOURNALS))
+
+
+def test_durable_replace_and_directory_fsync_work_on_this_platform(tmp_path):
+    """Windows cannot fsync a directory: the path must not fail there (see tape/_fs.py)."""
+    from booktape.tape._fs import fsync_dir, replace_durably, unlink_sealed
+
+    d = tmp_path / "Данные"
+    d.mkdir()
+    (d / "a.tmp").write_bytes(b"new")
+    (d / "a").write_bytes(b"old")
+    fsync_dir(d)
+    replace_durably(d / "a.tmp", d / "a")
+    assert (d / "a").read_bytes() == b"new" and not (d / "a.tmp").exists()
+    assert unlink_sealed(d / "a") and not (d / "a").exists()
+    assert unlink_sealed(d / "a")  # already gone is fine
+
+
+@pytest.mark.skipif(os.name != "nt", reason="only Windows refuses to delete an open file")
+def test_unlink_sealed_gives_up_on_a_reader_that_never_closes_without_failing(tmp_path):
+    from booktape.tape._fs import unlink_sealed
+
+    p = tmp_path / "_part-000001.arrows"
+    p.write_bytes(b"x")
+    with open(p, "rb"):
+        assert unlink_sealed(p, wait_s=0.3) is False
+    assert unlink_sealed(p)

@@ -28,6 +28,7 @@ SETUP_VERSION=1   # bump when the lines below change what .winlane holds
 
 export WINEPREFIX=$LANE/prefix
 export WINEDEBUG=-all
+export PYTHONUNBUFFERED=1   # progress shows as it happens, through the pipe
 export WINEDLLOVERRIDES="mscoree,mshtml="   # no Mono/Gecko install dialogs
 # No X display here: Wine must not try to open windows.
 unset DISPLAY
@@ -91,7 +92,16 @@ if [ ! -d "$WINPY/Lib/site-packages/pip" ]; then
   "$PY_LINUX" -m zipfile -e "$(ls "$LANE"/dl/pip-*.whl | head -1)" "$WINPY/Lib/site-packages"
 fi
 winpy -m pip install -q --no-warn-script-location --no-index --find-links "$LANE/wheels" --force-reinstall --no-deps "$WHEEL"
-winpy -m pip install -q --no-warn-script-location --no-index --find-links "$LANE/wheels" "$WHEEL[test]" "${PINS[@]}" "${EXTRA[@]}"
+# The dependencies change only with pyproject.toml or this script: skip pip's slow no-op then.
+DEPS_KEY=$(cat "$ROOT/pyproject.toml" "$0" | sha256sum | cut -c1-16)
+if [ ! -f "$LANE/.deps-$DEPS_KEY" ]; then
+  winpy -m pip install -q --no-warn-script-location --no-index --find-links "$LANE/wheels" "$WHEEL[test]" "${PINS[@]}" "${EXTRA[@]}"
+  # polars' Windows build commits ~9 GB and needs a minute to import under Wine 8;
+  # its one test skips there (tests/test_interop.py).
+  winpy -m pip uninstall -q -y polars || true
+  rm -f "$LANE"/.deps-*
+  touch "$LANE/.deps-$DEPS_KEY"
+fi
 
 # The tests run from a copy outside the checkout, so Python imports the
 # installed wheel and not ./src.

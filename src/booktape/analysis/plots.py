@@ -30,14 +30,36 @@ def _png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
+def human_ms(v: float) -> str:
+    """A duration in ms as the CLI prints it: ``800 ns``, ``12 µs``, ``3 ms``, ``1.5 s``."""
+    if v <= 0:
+        return "0"
+    for unit, scale in (("s", 1e3), ("ms", 1.0), ("µs", 1e-3), ("ns", 1e-6)):
+        if v >= scale or unit == "ns":
+            return f"{v / scale:g} {unit}"
+    return f"{v:g} ms"
+
+
+def _log_axis(axis, human: bool) -> None:  # type: ignore[no-untyped-def]
+    """Decade ticks only, so labels never overlap; durations in human units."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(base=10, numticks=8))
+    axis.set_minor_formatter(NullFormatter())
+    if human:
+        axis.set_major_formatter(FuncFormatter(lambda v, _: human_ms(v)))
+
+
 def _hist(ax, h: Histogram, title: str, color: str) -> None:  # type: ignore[no-untyped-def]
     if h.counts:
         e = np.asarray(h.edges) / 1e6  # ms
         ax.bar(e[:-1], h.counts, width=np.diff(e), align="edge", color=color, edgecolor="none")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        _log_axis(ax.xaxis, human=True)
+        _log_axis(ax.yaxis, human=False)
     ax.set_title(title + (f" ({h.zeros:,} zero)" if h.zeros else ""), fontsize=10)
-    ax.set_xlabel("ms (log)")
+    ax.set_xlabel("duration (log)")
     ax.set_ylabel("count (log)")
     ax.grid(True, which="major", alpha=0.3)
 
@@ -60,23 +82,40 @@ def _times(r: StreamReport) -> np.ndarray:
 
 
 def timeline_png(r: StreamReport) -> bytes:
-    """Longest state gap per time bin (log), stalls marked; and states per second."""
+    """Longest pause per time bin against the stall threshold (log), longest state gap
+    against the long-gap threshold, stalls marked; and states per second."""
+    return _png(timeline_figure(r))
+
+
+def timeline_figure(r: StreamReport) -> Figure:
+    """The figure of :func:`timeline_png`. Its first line is the longest pause between
+    polls per bin, the quantity a stall is judged on, so a point over the stall line
+    is a stall in the table (issue 14: state gaps of a quiet market were drawn against
+    the stall threshold, and seemed to contradict "0 stalls")."""
     tl = r.timeline
     fig = _figure(12, 5.2)
     ax1, ax2 = fig.subplots(2, 1, sharex=True)
     if tl.states:
         t = _times(r)
+        p = np.asarray(tl.max_pause_ns or tl.max_gap_ns, dtype=np.float64) / 1e6
         g = np.asarray(tl.max_gap_ns, dtype=np.float64) / 1e6
-        ax1.plot(t, np.where(g > 0, g, np.nan), lw=0.7, color="#c44e52")
+        ax1.plot(t, np.where(p > 0, p, np.nan), lw=0.9, color="#c44e52", marker=".", ms=2,
+                 label="longest pause between polls")
+        ax1.plot(t, np.where(g > 0, g, np.nan), lw=0.6, color="#999999",
+                 label="longest gap between stored states")
         ax1.set_yscale("log")
-        ax1.axhline(r.stall_threshold_ns / 1e6, color="k", lw=0.8, ls="--",
-                    label=f"stall threshold {r.stall_threshold_ns / 1e6:g} ms")
+        _log_axis(ax1.yaxis, human=True)
+        ax1.axhline(r.stall_threshold_ns / 1e6, color="#c44e52", lw=0.9, ls="--",
+                    label=f"stall threshold {human_ms(r.stall_threshold_ns / 1e6)}")
+        ax1.axhline(r.long_gap_threshold_ns / 1e6, color="#999999", lw=0.8, ls=":",
+                    label=f"long-gap threshold {human_ms(r.long_gap_threshold_ns / 1e6)}")
         for s in r.stalls:
             ax1.axvline(np.datetime64(s.t_start_ns, "ns"), color="orange", lw=1)
-        ax1.legend(loc="upper right", fontsize=8)
+        ax1.legend(loc="upper right", fontsize=7)
         rate = np.asarray(tl.states, dtype=np.float64) / (tl.bin_ns / 1e9)
-        ax2.plot(t, rate, lw=0.7, color="#4c72b0")
-    ax1.set_ylabel("longest gap, ms (log)")
+        ax2.plot(t, rate, lw=0.7, color="#4c72b0", drawstyle="steps-post")
+        ax2.set_ylim(bottom=0)
+    ax1.set_ylabel("duration (log)")
     ax1.set_title(f"{r.symbol} / {r.collector}: gaps over time (per {tl.bin_ns / 1e9:g} s)",
                   fontsize=10)
     ax2.set_ylabel("states / s")
@@ -84,7 +123,7 @@ def timeline_png(r: StreamReport) -> bytes:
     ax2.set_title("states per second over time", fontsize=10)
     for ax in (ax1, ax2):
         ax.grid(True, alpha=0.3)
-    return _png(fig)
+    return fig
 
 
 def report_pngs(rep: Report) -> dict[str, bytes]:

@@ -9,6 +9,7 @@ missed), checks part checksums, and names every problem found.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import BadArgument, TapeNotFound
 from ..events import read_events
+from ..read.filters import check_filters
 from ..read.reader import damaged, warn_problems
 from ..tape.manifest import sha256_file
 from ..tape.tape import Tape
@@ -24,6 +27,7 @@ from ..units import parse_duration, parse_time
 from ._scan import Stream
 from .notebook import is_csv_folder, scan
 from .quality import LIST_MAX, StreamReport, analyze_stream
+from .sessions import SessionWindow
 
 QUIET_EVENTS = ("session_start", "session_stop", "seal")
 #: Problem kinds that make ``analyze`` exit 1 (loss, duplicates, disorder, damage).
@@ -96,7 +100,8 @@ def report(data: str | Path, symbol: str | None = None, collector: str | None = 
            start: object = None, end: object = None, *, stall_factor: float = 10.0,
            stall_min: str | int = "50ms", burst_min: int = 10,
            check_checksums: bool = True, skip_damaged: bool = False,
-           strict: bool = False) -> Report:
+           strict: bool = False,
+           windows: Callable[[int, int], list[SessionWindow]] | None = None) -> Report:
     """Analyse the capture quality of a tape or of a folder of notebook CSVs.
 
     Args:
@@ -110,6 +115,9 @@ def report(data: str | Path, symbol: str | None = None, collector: str | None = 
         skip_damaged: leave out parts and journal batches that fail their checksum (each
             named in a ``skipped`` problem) instead of refusing to analyse.
         strict: damaged manifest lines or parts no manifest lists are an error, not a warning.
+        windows: the trading sessions between two times (ns), from a calendar: closed
+            time is neither stall nor gap, and each window is reported; default: the
+            windows the recorder's ``session_open`` events name.
 
     Returns:
         A :class:`Report`; ``report.tables()`` gives DataFrames, ``report.to_dict()`` JSON.
@@ -120,8 +128,12 @@ def report(data: str | Path, symbol: str | None = None, collector: str | None = 
         TapeDamaged: a part or journal batch fails its checksum and not ``skip_damaged``.
     """
     start_ns, end_ns = parse_time(start, "--start"), parse_time(end, "--end")
+    if not stall_factor > 0:
+        raise BadArgument(f"invalid --stall-factor {stall_factor}: must be positive "
+                          "(a gap is a stall when over this many times the median)")
     stall_min_ns = stall_min if isinstance(stall_min, int) else parse_duration(stall_min,
                                                                                "--stall-min")
+    check_filters(data, symbol, collector, start_ns, end_ns)
     csv = is_csv_folder(data)
     tape = None if csv else Tape.of(data)
     if tape is not None:
@@ -132,6 +144,8 @@ def report(data: str | Path, symbol: str | None = None, collector: str | None = 
         hashes = pool.submit(_hash_parts, [f for f in parts if f.listed] if check_checksums else [])
         streams = scan(tape or data, symbol, collector, start_ns, end_ns)
         digests = hashes.result()
+    if not streams and (symbol or collector or start_ns is not None or end_ns is not None):
+        raise TapeNotFound(f"no snapshots in {data} match {_filters(symbol, collector, start, end)}")
     events = [] if csv else read_events(Path(data), collector)
     rep = Report(str(data), "csv" if csv else "tape", [], checksums_checked=len(digests))
     bad = {str(f.path): f"checksum mismatch in {f.path}: the part changed after sealing"
@@ -153,7 +167,11 @@ def report(data: str | Path, symbol: str | None = None, collector: str | None = 
                        exclude=frozenset(bad))
     for s in streams:
         ev = _events_for(events, s, start_ns, end_ns)
-        r = analyze_stream(s, stall_factor=stall_factor, stall_min_ns=stall_min_ns, events=ev)
+        wins = None
+        if windows is not None and s.t_before.size:
+            wins = windows(int(s.t_before.min()), int(s.t_after.max()))
+        r = analyze_stream(s, stall_factor=stall_factor, stall_min_ns=stall_min_ns, events=ev,
+                           windows=wins)
         rep.streams.append(r)
         rep.problems.extend(stream_problems(r))
     rep.bursts = missed_bursts(streams, burst_min)
@@ -164,6 +182,11 @@ def report(data: str | Path, symbol: str | None = None, collector: str | None = 
             f"{b.other} stored between {_t(b.t_start_ns)} and {_t(b.t_end_ns)} "
             f"({(b.t_end_ns - b.t_start_ns) / 1e6:,.1f} ms)"))
     return rep
+
+
+def _filters(symbol: str | None, collector: str | None, start: object, end: object) -> str:
+    given = {"--symbol": symbol, "--collector": collector, "--start": start, "--end": end}
+    return " ".join(f"{k} {v}" for k, v in given.items() if v is not None)
 
 
 def _t(ns: int) -> str:

@@ -24,8 +24,10 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from ..errors import TapeNotFound
+from ..read.filters import check_filters
 from ..schema import BOOK_SCHEMA
-from ..tape.layout import JOURNAL_RE, PART_RE, QUARANTINE_RE, part_number
+from ..tape.foreign import describe as describe_unlisted
+from ..tape.layout import JOURNAL_RE, PART_RE, QUARANTINE_RE
 from ..tape.repair import Repair, repair_manifests
 from ..tape.tape import Tape
 from ._scan import Stream, scan_tape
@@ -67,6 +69,7 @@ def verify(data: str | Path | Tape, symbol: str | None = None,
     """
     tape = Tape.of(data)
     root = tape.root
+    check_filters(root, symbol, collector)
     repairs: list[Repair] = []
     if repair:
         repairs = repair_manifests(tape, time.time_ns(), symbol, collector)
@@ -102,15 +105,12 @@ def _check_dir(tape: Tape, d: Path, res: VerifyResult) -> None:
     listed = m.listed
     live = tape.busy(col)
     names = sorted(p.name for p in d.iterdir())
-    journals = {part_number(n) for n in names if JOURNAL_RE.match(n)}
     for n in names:
         p = d / n
         if PART_RE.match(n) and n not in listed:
-            why = ("a seal interrupted before its manifest line: run `booktape recover`"
-                   if part_number(n) in journals else
-                   "its manifest line is lost: run `booktape verify --repair`")
-            _problem(res, "orphan", sym, col, f"{n} is on disk but not in the manifest ({why})",
-                     str(p))
+            # Only a booktape part is recoverable or repairable; a foreign file is named
+            # for what it is (issue 14).
+            _problem(res, "orphan", sym, col, describe_unlisted(p).what, str(p))
         elif n.endswith(".tmp"):
             _problem(res, "tmp", sym, col, f"{n} is a leftover temporary file of an "
                      "interrupted seal", str(p))

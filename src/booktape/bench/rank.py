@@ -56,6 +56,8 @@ def aggregate(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         worst_lost = max((r["metrics"].get("lost", 0) for r in ok), default=0.0)
         worst_dup = max((r["metrics"].get("duplicated", 0) for r in ok), default=0.0)
         row["lost"], row["duplicated"] = worst_lost, worst_dup
+        # Each repeat's own score: the spread is the run-to-run noise the ranking must beat.
+        row["score_runs"] = sorted(s for s in (score(r["metrics"]) for r in ok) if _finite(s))
         reasons = []
         if row["failed"]:
             reasons.append(f"{row['failed']} run(s) failed: {next(r['error'] for r in rs if r.get('error'))}")
@@ -149,8 +151,8 @@ def _times(x: float) -> str:
 
 
 def fmt_size(n: int) -> str:
-    """16777216 → ``16 MB`` (binary units, as ``--thresholds`` reads them)."""
-    for unit, k in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+    """16777216 → ``16 MiB`` (binary units, as ``--thresholds`` reads them)."""
+    for unit, k in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if n >= k:
             v = n / k
             return f"{v:.0f} {unit}" if v == int(v) else f"{v:.1f} {unit}"
@@ -161,6 +163,10 @@ def fmt_latency(lat: Any) -> str:
     return "the source's own" if lat is None else f"{lat / 1000:g} µs"
 
 
+def _span(v: list[float]) -> str:
+    return f"{fmt_us(min(v))}–{fmt_us(max(v))}"
+
+
 def recommend(rows: Sequence[dict[str, Any]], latency_ns: Any) -> str:
     """One sentence: what to use at this source latency, and by how much it wins."""
     pick = best(rows, latency_ns)
@@ -168,6 +174,12 @@ def recommend(rows: Sequence[dict[str, Any]], latency_ns: Any) -> str:
     if pick is None:
         return (f"No configuration finished without loss {where}: use none of them as is "
                 "and see the disqualified rows.")
+    if not rotation_exercised(pick):
+        # A bench that never sealed twice says nothing about the seal path, where a
+        # topology stalls or loses data: naming a winner would be unfounded (issue 14).
+        return (f"No recommendation {where}: no run sealed twice, so sealing (and the "
+                "safety of the data across it) was not exercised; lengthen --duration or "
+                "lower --thresholds.")
     others = [r for r in _candidates(rows, latency_ns) if r["topology"] != pick["topology"]]
     p, sp = _num(pick["gap_p999_us"]), _num(pick.get("seal_gap_p999_us"))
     head = f"p99.9 gap {fmt_us(p)}" + (f" ({fmt_us(sp)} during seals)" if math.isfinite(sp) else "")
@@ -175,9 +187,15 @@ def recommend(rows: Sequence[dict[str, Any]], latency_ns: Any) -> str:
     if others:
         runner = min(others, key=_sort_key)
         x = score(runner) / score(pick)
-        # Below 5 % the two are tied on this machine's run-to-run noise: say so.
-        parts.append(f"tied with `{runner['topology']}` (within {100 * (x - 1):.0f} %)" if x < 1.05
-                     else f"{_times(x)} tighter than `{runner['topology']}` (the best other topology)")
+        a, b = pick.get("score_runs") or [], runner.get("score_runs") or []
+        if len(a) >= 2 and len(b) >= 2 and min(b) <= max(a):
+            parts.append(f"but within run-to-run noise of `{runner['topology']}` (p99.9 per "
+                         f"run {_span(a)} vs {_span(b)}): no clear winner on this machine")
+        else:
+            # Below 5 % the two are tied on this machine's run-to-run noise: say so.
+            parts.append(f"tied with `{runner['topology']}` (within {100 * (x - 1):.0f} %)"
+                         if x < 1.05 else
+                         f"{_times(x)} tighter than `{runner['topology']}` (the best other topology)")
     nb = _best_baseline([r for r in rows if r["latency_ns"] == latency_ns])
     if nb is not None:
         x = score(nb) / score(pick)
@@ -185,8 +203,8 @@ def recommend(rows: Sequence[dict[str, Any]], latency_ns: Any) -> str:
                      else f"{_times(1 / x)} looser than the notebook loop")
     n = pick["runs"]
     parts.append(f"no loss in {n} run{'s' if n != 1 else ''}")
-    if not rotation_exercised(pick):
-        parts.append("but no run sealed twice: lengthen --duration or lower --thresholds")
+    if n < 2 and others:
+        parts.append("one run each, so run-to-run noise was not measured (use --repeat 3)")
     return ", ".join(parts) + "."
 
 

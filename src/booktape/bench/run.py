@@ -155,17 +155,36 @@ def run_one(cfg: BenchConfig, run: Run, workdir: Path, keep: bool = False) -> Ru
 ProgressFn = Callable[[int, int, Run, RunRecord | None], None]
 
 
+def probe_source(cfg: BenchConfig) -> None:
+    """Open and close the source once, so a missing terminal or package fails the bench
+    in a second with the source's own message, not after a grid of failed runs (issue 14).
+
+    Raises:
+        SourceUnavailable, BadArgument: as the source's ``open`` does.
+    """
+    from ..sources import SourceSpec, make_source
+
+    src = make_source(SourceSpec(cfg.source, source_options_for(cfg, cfg.latencies[0])))
+    try:
+        src.open((cfg.symbol,))
+    finally:
+        src.close()
+
+
 def run_bench(cfg: BenchConfig, out: str | Path, *, on_progress: ProgressFn | None = None,
-              keep_runs: bool = False) -> list[RunRecord]:
+              keep_runs: bool = False, probe: bool = True) -> list[RunRecord]:
     """Run every combination ``cfg.repeat`` times in interleaved order; results in ``out``.
 
     ``on_progress(done, total, run, record)`` is called before each run
     (``record`` None) and after it. Run directories go to ``out/_runs`` (the
     disk being benchmarked) and are removed after measuring unless
-    ``keep_runs`` or the run failed.
+    ``keep_runs`` or the run failed. ``probe`` opens the source once first
+    (:func:`probe_source`); pass False when the caller already did.
     """
     from .report import write_results
 
+    if probe:
+        probe_source(cfg)
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
     runs = schedule(cfg)

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from rich.table import Table
 
 from ..units import human_ns
-from ._render import console
+from ._render import Table, console
 
 TIME_COLS = ("first", "last", "start", "end", "time", "t_mid_before", "t_mid_after")
 
@@ -69,6 +68,9 @@ def render_report(tables: dict[str, pd.DataFrame], ok: bool, explanations: list[
                        ("bursts", "Bursts a collector missed")):
         if not tables[key].empty:
             console.print(df_table(tables[key], title))
+    if not tables.get("sessions", pd.DataFrame()).empty:
+        console.print(df_table(tables["sessions"], "Per trading session (closed hours and "
+                                                   "scheduled pauses are not gaps)"))
     ev = tables["events"]
     if not ev.empty:
         console.print(df_table(ev[~ev["kind"].isin(["seal"])], "Recorded events"))

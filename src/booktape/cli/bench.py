@@ -47,11 +47,19 @@ def bench(source: str, symbol: str, topologies: str, thresholds: str, latency: s
     Example: booktape bench --topologies sequential,ring,notebook --duration 10s --repeat 3
     """
     from .. import bench as lib
+    from ..outpaths import check_out_dir
     from ._render_bench import BenchProgress, render_bench, render_compare
 
     if compare:
-        render_compare(lib.compare(*compare))
+        res = lib.compare(*compare)
+        if as_json:
+            from ..bench.report import _clean
+
+            click.echo(json.dumps(_clean(res), indent=1))
+        else:
+            render_compare(res)
         return
+    check_out_dir(out, "--out")
     if mt5.pop("ticks", False):
         raise BadArgument("--ticks is not measured by the bench; drop it")
     opts = mt5_source_options(source, **mt5)
@@ -62,8 +70,11 @@ def bench(source: str, symbol: str, topologies: str, thresholds: str, latency: s
     cfg = lib.make_config(source=source, source_options=opts, symbol=symbol, topologies=topologies,
                           thresholds=thresholds, latency=latency, duration=duration, polls=polls,
                           repeat=repeat, seed=seed)
+    from ..bench.run import probe_source
+
+    probe_source(cfg)  # before the progress bar: a missing source is one line, at once
     with BenchProgress(quiet=as_json) as progress:
-        lib.run_bench(cfg, out, on_progress=progress.update, keep_runs=keep_runs)
+        lib.run_bench(cfg, out, on_progress=progress.update, keep_runs=keep_runs, probe=False)
     doc = lib.load_results(out)
     if as_json:
         click.echo(json.dumps({k: doc[k] for k in ("recommendations", "rows")}, indent=1))

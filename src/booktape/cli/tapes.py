@@ -131,7 +131,13 @@ def recover(data: str, collector: str | None) -> None:
     done = do_recover(root, now, collector)
     spills = replay_spills(root, now, collector)
     if not done and not spills:
-        click.echo("nothing to recover")
+        from ..tape.foreign import unlisted_parts
+
+        # "Nothing to recover" must not hide a file verify flagged (issue 14).
+        others = [u for u in unlisted_parts(root, collector=collector) if not u.recoverable]
+        click.echo("nothing to recover" + ("; but:" if others else ""))
+        for u in others:
+            click.echo(f"  {u.path}: {u.what}")
     for s in spills:
         click.echo(f"spill file {s.describe()}")
     for r in done:

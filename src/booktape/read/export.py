@@ -28,9 +28,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
-from ..errors import BadArgument
+from ..errors import BadArgument, TapeNotFound
 from ..tape.tape import Tape
 from ..units import parse_time
+from .filters import check_filters
 from .output import check_target, open_target
 from .reader import read_arrow, warn_problems
 from .stream import DEFAULT_COLUMNS, empty_table, iter_stream, streams
@@ -111,8 +112,11 @@ def export_view(data: str | Path | Tape, out: str | Path | BinaryIO, view: str =
     _check_tz(tz)
     if isinstance(out, (str, Path)):
         check_target(out, "--out")
-    parse_time(start, "--start"), parse_time(end, "--end")
+    start_ns, end_ns = parse_time(start, "--start"), parse_time(end, "--end")
     tape = Tape.of(data)
+    check_filters(tape.root, symbol, collector, start_ns, end_ns)
+    if not tape.files():
+        raise TapeNotFound(f"no tape at {data}: no sealed parts or journals found")
     warn_problems(tape, symbol, collector, strict)
     chunks, schema = _chunks(tape, kind, n, symbol, collector, start, end, skip_damaged)
     rows = 0
@@ -149,6 +153,7 @@ def export_csv(data: str | Path | Tape, out: str | Path | BinaryIO, symbol: str 
         check_target(out, "--csv")
     start_ns, end_ns = parse_time(start, "--start"), parse_time(end, "--end")
     tape = Tape.of(data)
+    check_filters(tape.root, symbol, collector, start_ns, end_ns)
     keys = [(s.symbol, s.collector) for s in streams(tape, symbol, collector, start_ns, end_ns)]
     if not keys:
         read_arrow(tape, symbol, collector)  # raises TapeNotFound for a path with no tape

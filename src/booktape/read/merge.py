@@ -13,6 +13,7 @@ tagged with who saw it (``seen_by``).
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -112,7 +113,7 @@ def _runs_missing(name: str, seen: npt.NDArray[np.bool_], tmid: I64, masks: npt.
 def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: str | Path | None,
           symbol: str | None = None, *, offset: Offset = None, tolerance: str | int | None = None,
           window: str | int = "1s", name: str = "merged", clock: Clock | None = None,
-          write: bool = True) -> MergeReport:
+          write: bool = True, force: bool = False) -> MergeReport:
     """Align redundant collectors of one symbol, report what differs, write the merged tape.
 
     Args:
@@ -128,6 +129,8 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
         window: farthest apart in time two observations of one state may be matched.
         name: collector name of the merged tape (``collector=merged``).
         write: False only reports.
+        force: replace a merged tape of this ``name`` and symbol already in ``out``
+            (without it that is an error, found before any work).
 
     Raises:
         BadArgument: malformed collectors/offset, or ``"auto"`` with too few common states.
@@ -143,6 +146,10 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
     if not root.is_dir():
         raise TapeNotFound(f"no tape at {root}")
     sym = _pick_symbol(root, cols, symbol)
+    old = partition_dirs(Path(out), sym, name) if write and out is not None else []
+    if old and not force:
+        raise BadArgument(f"{old[0]} already holds a tape; give --force to replace it, "
+                          "or another --out/--name")
     wanted = _offsets_wanted(offset, cols)
     window_ns = _signed_duration(window, "--window")
     tables = [read_arrow(root, sym, c, columns=STATE_COLUMNS).select(STATE_COLUMNS) for c in cols]
@@ -263,6 +270,8 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
 
     parts: list[str] = []
     if write:
+        for d in old:  # --force: only now that the new merge is ready to be written
+            shutil.rmtree(d)
         now = (clock or SystemClock()).now_ns()
         parts, n_rows = write_merged(Path(str(out)), sym, name, cols, tables, shifted, rep_c, rep_i,
                                      mask, applied, tol, now)

@@ -18,19 +18,17 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import BadArgument
+from ..outpaths import check_out_file
 
 
 def check_target(out: str | Path, option: str) -> Path:
     """``out`` as a path that can be written; raises :class:`BadArgument` before any work."""
-    p = Path(out)
     if str(out) == "":
         raise BadArgument(f"{option} is empty; give a file name, or - for standard output")
-    if p.is_dir():
-        raise BadArgument(f"{option} {p} is a directory; give a file name")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not os.path.lexists(p) and not parent.is_dir():
-        raise BadArgument(f"{option} {p}: directory {parent} does not exist")
-    return p
+    p = Path(out)
+    if os.path.lexists(p) and not _regular_or_absent(p) and not p.is_dir():
+        return p  # a device, FIFO or link to one: written in place, if it lets us
+    return check_out_file(p, option)
 
 
 def _regular_or_absent(p: Path) -> bool:

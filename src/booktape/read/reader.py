@@ -22,6 +22,7 @@ from ..schema import SNAPSHOT_COLUMNS
 from ..tape.manifest import sha256_file
 from ..tape.tape import Tape, TapeFile
 from ..units import parse_time
+from .filters import check_filters
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,7 @@ def read_arrow(data: str | Path | Tape, symbol: str | None = None, collector: st
     end_ns = parse_time(end, "end")
     cols = check_columns(columns)
     tape = Tape.of(data)
+    check_filters(tape.root, symbol, collector, start_ns, end_ns)
     found = streams(tape, symbol, collector, start_ns, end_ns)
     if not found and not tape.files():
         raise TapeNotFound(f"no tape at {data}: no sealed parts or journals found")

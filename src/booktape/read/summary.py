@@ -99,6 +99,13 @@ def _session_events(root: Path, collector: str, session: str) -> tuple[dict[str,
     return start, stop
 
 
+def empty_summary(root: Path, collector: str, source: str, topology: str) -> Summary:
+    """The summary of a scheduled run that ended before any session opened."""
+    return Summary(root=str(root), collector=collector, session="", topology=topology, source=source,
+                   seconds=0.0, polls=0, stored=0, unchanged=0, none_results=0, rows=0,
+                   parts_sealed=0, bytes_sealed=0, recovered_journals=0)
+
+
 def summarize(data: Path | Tape, collector: str, session: str) -> Summary:
     """The summary of one finished recording session, read back from the tape.
 

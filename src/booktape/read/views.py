@@ -22,6 +22,7 @@ import pyarrow as pa
 from ..errors import BadArgument, TapeNotFound
 from ..tape.tape import Tape
 from ..units import parse_time
+from .filters import check_filters
 from .reader import warn_problems
 from .stream import DEFAULT_COLUMNS, UTC_NS, Stream, empty_table, iter_stream, streams
 
@@ -35,6 +36,7 @@ def _streams(data: str | Path | Tape, symbol: str | None, collector: str | None,
              strict: bool = False) -> tuple[list[Stream], int | None, int | None]:
     start_ns, end_ns = parse_time(start, "start"), parse_time(end, "end")
     tape = Tape.of(data)
+    check_filters(tape.root, symbol, collector, start_ns, end_ns)
     found = streams(tape, symbol, collector, start_ns, end_ns)
     if not found and not tape.files():
         raise TapeNotFound(f"no tape at {data}: no sealed parts or journals found")

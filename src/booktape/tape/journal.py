@@ -176,12 +176,29 @@ def _decode(schema_msg: bytes, raw: bytes, checked: bool,
     meta = meta or {}
     want = meta.get(SUM_KEY)
     seq = _seq_range(batch)
-    if checked:
-        if want is None:
-            raise ValueError("carries no checksum")
-        if want.decode("ascii", "replace") != batch_checksum(batch):
-            raise ValueError("fails its checksum")
+    if want is None and checked:
+        raise ValueError("carries no checksum")
+    # Verified whenever present: a flip in the schema's flag must not switch checks off.
+    if want is not None and want.decode("ascii", "replace") != batch_checksum(batch):
+        raise ValueError("fails its checksum")
     return batch, seq
+
+
+def expected_schema(path: Path) -> pa.Schema:
+    """The schema a journal at ``path`` was written with: book, trades or server time."""
+    from ..schema import BOOK_SCHEMA
+    from .layout import SERVER_TIME_DIR, TICKS_DIR
+
+    parts = set(path.parts)
+    if TICKS_DIR in parts or SERVER_TIME_DIR in parts:
+        from .side_streams import SERVER_TIME_SCHEMA, TRADES_SCHEMA
+
+        return TRADES_SCHEMA if TICKS_DIR in parts else SERVER_TIME_SCHEMA
+    return BOOK_SCHEMA
+
+
+def _same_fields(a: pa.Schema, b: pa.Schema) -> bool:
+    return [(f.name, f.type, f.nullable) for f in a] == [(f.name, f.type, f.nullable) for f in b]
 
 
 def scan_journal(path: Path, schema: pa.Schema | None = None) -> JournalScan:
@@ -189,19 +206,18 @@ def scan_journal(path: Path, schema: pa.Schema | None = None) -> JournalScan:
 
     Args:
         path: the journal file.
-        schema: the schema to fall back on when the journal's own is damaged
-            (default: the book schema).
+        schema: the schema the journal must have (default: the one its
+            place in the tape says, :func:`expected_schema`); a journal whose
+            own schema differs (a damaged schema message) is read with this one.
 
     Raises:
         JournalCorrupt: the file cannot be opened at all.
     """
-    from ..schema import BOOK_SCHEMA
-
     try:
         buf = pa.py_buffer(path.read_bytes())
     except OSError as e:
         raise JournalCorrupt(f"cannot open journal {path}: {e.strerror or e}") from e
-    fallback = schema or BOOK_SCHEMA
+    fallback = schema or expected_schema(path)
     out = JournalScan(path, fallback.empty_table())
     size = buf.size
     if size == 0:
@@ -213,12 +229,14 @@ def scan_journal(path: Path, schema: pa.Schema | None = None) -> JournalScan:
         sch = pa.ipc.read_schema(msg)
         for k, v in (sch.metadata or {}).items():
             k.decode("utf-8"), v.decode("utf-8")
+        if not _same_fields(sch, fallback):
+            raise ValueError("its fields are not the expected ones")
         schema_msg = buf[0:off].to_pybytes()
     except (pa.ArrowInvalid, OSError, EOFError, ValueError) as e:
         if _truncated(buf, 0):
             out.torn = True  # killed before the schema reached the disk: nothing recorded
             return out
-        out.schema_damaged = f"unreadable ({type(e).__name__}); read with the expected schema"
+        out.schema_damaged = f"unreadable ({str(e)[:80]}); read with the expected schema"
         sch = fallback
         schema_msg = sch.serialize().to_pybytes()
         off = _resync(buf, 1)

@@ -202,9 +202,9 @@ def seal_journal_report(journal: Path, now_ns: int, meta: dict[str, str] | None 
     if scan.damaged:
         _write_report(scan, report)
     file_meta = metadata_of(scan.table.schema)
-    # A damaged schema message loses the journal's metadata; the path still knows these.
+    # The path is the truth for the partition keys, even when the schema message is damaged.
     for k, v in parse_partition(dir_).items():
-        file_meta.setdefault(k, v)
+        file_meta[k] = v
     file_meta.update(meta or {})
     entry = seal_table(scan.table, dir_, number, file_meta, now_ns, torn=scan.torn,
                        **kw)  # type: ignore[arg-type]
