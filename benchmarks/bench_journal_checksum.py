@@ -37,7 +37,7 @@ def make_batch(states: int, seed: int) -> pa.RecordBatch:
     b = ChunkBuilder()
     t = 1_800_000_000 * 10**9
     for i in range(states):
-        b.add(0, i, t + i * 10**6, t + i * 10**6 + 5000, 0, m.market_book_get("RIU2"))
+        b.add(0, i, t + i * 10**6, t + i * 10**6 + 5000, 0, 6000, m.market_book_get("RIU2"))
     return decode(b.take())[0]
 
 
@@ -75,13 +75,16 @@ def main() -> None:
         batch = make_batch(states, 7)
         raw = memoryview(batch.serialize())
         t = {k: [] for k in ("wp", "wo", "x", "c", "rp", "ro")}
+        steps = (("wp", lambda b=batch: plain_write(tmp / "p.arrows", b)),
+                 ("wo", lambda b=batch: ours_write(tmp / "o.arrows", b)),
+                 ("x", lambda b=batch: batch_checksum(b)), ("c", lambda r=raw: zlib.crc32(r)),
+                 ("rp", lambda: plain_read(tmp / "p.arrows")),
+                 ("ro", lambda: scan_journal(tmp / "o.arrows")))
         for _ in range(a.rounds):  # interleaved: load on a shared box hits both alike
-            s = perf(); plain_write(tmp / "p.arrows", batch); t["wp"].append(perf() - s)
-            s = perf(); ours_write(tmp / "o.arrows", batch); t["wo"].append(perf() - s)
-            s = perf(); batch_checksum(batch); t["x"].append(perf() - s)
-            s = perf(); zlib.crc32(raw); t["c"].append(perf() - s)
-            s = perf(); plain_read(tmp / "p.arrows"); t["rp"].append(perf() - s)
-            s = perf(); scan_journal(tmp / "o.arrows"); t["ro"].append(perf() - s)
+            for key, fn in steps:
+                s = perf()
+                fn()
+                t[key].append(perf() - s)
         med = {k: float(np.median(v)) / 1e3 for k, v in t.items()}  # µs
         n = batch.num_rows
         print(f"{states:>6} {n:>7,} | {med['wp']:>9.0f}µs {med['wo']:>8.0f}µs "

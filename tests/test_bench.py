@@ -300,3 +300,28 @@ def test_plots_of_a_bench_whose_runs_all_failed_are_drawn(tmp_path):
     plot_p999(doc, tmp_path / "p.png")
     plot_gaps(doc, tmp_path / "g.png")
     assert mpimg.imread(tmp_path / "p.png").shape[0] > 100
+
+
+def test_bench_collectors_2_scores_two_collectors_on_one_market_and_their_union(tmp_path):
+    # Issue 13: the notebook's "2 processes in parallel" question, measured in one round.
+    import json
+
+    from booktape.bench import make_config, run_bench
+    from booktape.bench.rank import recommendations
+    from booktape.errors import BadArgument
+
+    cfg = make_config(topologies="sequential", thresholds="16MB", latency="20us", duration="2s",
+                      repeat=1, collectors=2, source_options={"rate": 2000})
+    (rec,) = run_bench(cfg, tmp_path / "b")
+    m = rec.metrics
+    assert rec.error is None and "pair_failed" not in m, m
+    assert m["true_states"] > 100 and 0 <= m["true_missed_pct"] <= 100
+    assert m["truth_violations"] == 0 and m["B_p999_us"] > 0
+    assert m["pair_gap_p999_us"] > 0 and m["pair_cpu_s"] > 0 and m["pair_lost"] == 0
+    assert 0 <= m["union_missed_pct"] <= m["pair_true_missed_pct"]
+    assert m["union_blind_ms_per_min"] >= 0
+    doc = json.loads((tmp_path / "b" / "results.json").read_text())
+    (rec_s,) = recommendations(doc["rows"])
+    assert "fewest true missed states" in rec_s and "two collectors side by side" in rec_s
+    with pytest.raises(BadArgument, match="--collectors"):
+        make_config(collectors=3)

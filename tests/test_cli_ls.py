@@ -11,7 +11,7 @@ from .conftest import run_booktape
 def test_cli_ls_lists_ticks_and_server_time_parts(tmp_path: Path) -> None:
     tape = tmp_path / "data"
     p = run_booktape("record", "--source", "mt5", "--mt5-module", "booktape.emulator",
-                     "--symbol", "RIU2", "--duration", "2s", "--ticks", "--out", str(tape),
+                     "--symbol", "RIU2", "--duration", "4s", "--ticks", "--out", str(tape),
                      "--quiet")
     assert p.returncode == 0, p.stderr
     p = run_booktape("ls", str(tape), "--json", check=True)

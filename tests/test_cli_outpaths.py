@@ -65,5 +65,5 @@ def test_cli_bad_output_or_value_exits_2_before_working(tape: Path, tmp_path: Pa
     assert r.exit_code == 2, r.output
     assert fill(message) in r.output
     assert "Traceback" not in r.output
-    assert time.monotonic() - t0 < 5  # checked before working, not after
+    assert time.monotonic() - t0 < 15  # checked before working (seconds on a loaded box)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # nothing written

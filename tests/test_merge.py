@@ -9,6 +9,7 @@ import pytest
 import booktape
 from booktape.errors import BadArgument, TapeNotFound
 from booktape.read.align import align, estimate_offset, monotone_mask, union_order
+from booktape.analysis.verify import verify
 from booktape.read.merge import merge
 from booktape.read.states import STATE_COLUMNS, snapshot_states
 
@@ -111,6 +112,9 @@ def test_merge_two_processes_same_market_mostly_common_no_conflicts(pair, tmp_pa
         f"then 1 else 0 end) from read_parquet('{out}/symbol=*/date=*/collector=*/part-*.parquet',"
         f" hive_partitioning=true) where collector = 'merged'").fetchall()[0]
     assert q == (r.merged_states, r.merged_rows, r.seen_by_all)
+    # The merged tape is one booktape wrote: verify knows its provenance columns.
+    v = verify(out)
+    assert v.ok, v.problems
 
 
 def test_merge_missed_burst_reported_as_missing_with_times_not_conflict(pair, tmp_path):

@@ -30,6 +30,8 @@ SKIP = {
     r"--publish|booktape sink|--compare data": "needs a NATS server (test_bus)",
     r"booktape bench|run_bench|make_config|load_results\(\"bench": "minutes of runs (test_cli_bench)",
     r"read_stream\(": "needs a --ticks recording from an MT5 source (test_ticks)",
+    r"my-forts\.toml|booktape\.toml": "a file the user writes (the service and config tests)",
+    r"^sudo |systemctl|journalctl": "installs a system service",
 }
 RECORDS = re.compile(r"^(T=\S+\s+)?booktape record|booktape\.record\(")
 

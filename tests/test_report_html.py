@@ -71,7 +71,7 @@ def test_report_html_loads_in_chromium_with_tables_and_images(tmp_path: Path) ->
     for key in ("problems", "summary", "latency", "seq", "parts"):
         tid, rows, height = tables[f"table-{key}"]
         assert rows >= 2 and height > 0, (key, tables[f"table-{key}"])
-    assert len(got["imgs"]) == 2
+    assert len(got["imgs"]) == 3  # latency, timeline, blind_ns over time
     for alt, complete, w, h, shown in got["imgs"]:
         assert complete and w > 300 and h > 100 and shown > 0, alt
     # Wide tables scroll in their own box; the page itself never gets wider than the window.

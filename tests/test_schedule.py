@@ -112,3 +112,53 @@ def test_always_windows_touching_at_midnight_are_one_recording():
     end = start + 3 * 86_400 * 10**9
     _, calls, _ = drive(cal, start, end)
     assert [(t, d) for _, t, d in calls] == [(start, end)]
+
+
+# --- the recorder, waiting (real processes on a pinned clock) ------------------------------
+
+def _recorder(tape, *args):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from booktape.clock import DEV_CLOCK_ENV, dev_clock_env
+
+    env = {**os.environ, DEV_CLOCK_ENV: dev_clock_env("2026-03-24T06:00:00+03:00", 1.0,
+                                                       time.time_ns())}
+    return subprocess.Popen([sys.executable, "-m", "booktape", "record", "--session", "moex-forts",
+                             "--out", str(tape), "--quiet", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_recorder_whose_deadline_comes_before_the_open_stops_at_once(tape):
+    p = _recorder(tape, "--duration", "30m")
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert "opens after the deadline: stopping" in err
+    assert not list(tape.glob("symbol=*"))  # nothing recorded outside the session
+
+
+def test_recorder_waiting_for_the_open_stops_on_sigterm(tape):
+    import signal
+    import time
+
+    p = _recorder(tape)
+    deadline = time.monotonic() + 60
+    line = ""
+    while "waiting for the session" not in line and time.monotonic() < deadline:
+        line = p.stderr.readline()
+    assert "moex-forts 2026-03-24 (weekday) 08:50–23:50 MSK = 2026-03-24 05:50–20:50 UTC" in line
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGTERM)
+    p.communicate(timeout=30)
+    assert p.returncode == 0 and time.monotonic() - t0 < 5  # the wait ends within a second or so
+    assert not list(tape.glob("symbol=*"))
+
+
+def test_status_line_says_when_the_session_opens():
+    from booktape.cli._render import _waiting_text
+
+    open_ns = ns(2026, 3, 24, 8, 50)
+    text = _waiting_text(open_ns)
+    assert "waiting for the session" in text and "(05:50 UTC)" in text and "2026-03-24" in text

@@ -29,7 +29,7 @@ def killed_session_spill(root: Path, session: str, seqs: range, t0: int) -> Path
         cb = ChunkBuilder()
         for s in seqs[k:k + 10]:
             t = t0 + s * 1_000_000
-            cb.add(0, s, t, t + 5000, 0, m.market_book_get("RIU2"))
+            cb.add(0, s, t, t + 5000, 0, 6000, m.market_book_get("RIU2"))
         b.add(cb.take())
     return path  # (never closed: the process was killed)
 

@@ -30,7 +30,7 @@ def make_batch(first_seq: int, n: int, t0: int, step: int = 1_000_000, seed: int
     b = ChunkBuilder()
     for i in range(n):
         t = t0 + i * step
-        b.add(0, first_seq + i, t, t + 5000, 0, m.market_book_get("RIU2"))
+        b.add(0, first_seq + i, t, t + 5000, 0, 7000, m.market_book_get("RIU2"))
     return decode(b.take())[0]
 
 

@@ -36,7 +36,7 @@ def _write(w: TapeWriter, seqs: range) -> None:
     b = ChunkBuilder()
     for s in seqs:
         t = T0 + s * STEP
-        b.add(0, s, t, t + 2000, 0, BOOKS[s])
+        b.add(0, s, t, t + 2000, 0, 7000, BOOKS[s])
     w.append("RIU2", decode(b.take())[0])
 
 
@@ -213,7 +213,7 @@ def test_replay_interleaves_collectors_by_time(book_tape):
     b = ChunkBuilder()
     for s in range(3):
         t = T0 + s * STEP + STEP // 2  # half a poll after collector zero's
-        b.add(0, s, t, t + 2000, 0, BOOKS[s])
+        b.add(0, s, t, t + 2000, 0, 7000, BOOKS[s])
     w.append("RIU2", decode(b.take())[0])
     w.close()
     states = list(booktape.replay(book_tape))

@@ -35,8 +35,11 @@ class JournalCorrupt(TapeDamaged):
     """A journal cannot be read at all (not even a readable prefix)."""
 
 
-class TapeNotWritable(BooktapeError):
+class TapeNotWritable(BooktapeError, OSError):
     """The tape's disk is full or not writable; what was on it is kept as it was."""
+
+    # An OSError too: code that handles a failing disk (a saver that exits to be
+    # restarted) keeps handling it when it comes from recovery.
 
 
 class CollectorBusy(BooktapeError):

@@ -237,6 +237,7 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
                     "session": run_id, "polls": result.polls, "stored": result.stored,
                     "unchanged": result.unchanged, "none_results": result.none_results,
                     "next_seq": result.next_seq, "trailing_unchanged": result.trailing_unchanged,
+                    "trailing_blind_ns": dict(zip(syms, result.trailing_blind)),
                     "started_ns": t0}))
                 events.close()
                 if on_status is not None:

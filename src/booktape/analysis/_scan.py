@@ -26,7 +26,7 @@ from ..tape.tape import Tape, TapeFile
 
 log = logging.getLogger(__name__)
 
-SNAP_COLS = ["seq", "t_before_ns", "t_after_ns", "unchanged"]
+SNAP_COLS = ["seq", "t_before_ns", "t_after_ns", "unchanged", "blind_ns"]
 
 
 @dataclass
@@ -58,6 +58,7 @@ class Stream:
     file_idx: np.ndarray  # int32 index into files
     files: list[FileInfo] = field(default_factory=list)
     has_seq: bool = True  # False for CSVs: seq is the row's position, not a recorded number
+    blind: np.ndarray | None = None  # int64 ns, -1 where unknown (tapes before blind_ns; CSVs)
 
     @property
     def size(self) -> int:
@@ -72,6 +73,12 @@ def _duck() -> Any:
     return con
 
 
+def _duck_interrupt() -> type[BaseException]:
+    import duckdb
+
+    return duckdb.InterruptException
+
+
 def _where(start_ns: int | None, end_ns: int | None) -> str:
     w = "level <= 0"
     if start_ns is not None:
@@ -82,8 +89,12 @@ def _where(start_ns: int | None, end_ns: int | None) -> str:
 
 
 def _scan_part(con, f: TapeFile, where: str) -> tuple[pa.Table, int]:  # type: ignore[no-untyped-def]
-    rows = pq.ParquetFile(str(f.path)).metadata.num_rows
-    rel = con.read_parquet(str(f.path)).filter(where).project(", ".join(SNAP_COLS))
+    pf = pq.ParquetFile(str(f.path))
+    rows = pf.metadata.num_rows
+    have = set(pf.schema_arrow.names)
+    # A part sealed before blind_ns existed: its bound is unknown (-1), never guessed.
+    cols = [c if c in have else f"CAST(-1 AS BIGINT) AS {c}" for c in SNAP_COLS]
+    rel = con.read_parquet(str(f.path)).filter(where).project(", ".join(cols))
     return rel.to_arrow_table(), rows
 
 
@@ -98,6 +109,8 @@ def _scan_journal(f: TapeFile, start_ns: int | None, end_ns: int | None,
         m = pc.and_(m, pc.greater_equal(t.column("t_before_ns"), start_ns))
     if end_ns is not None:
         m = pc.and_(m, pc.less(t.column("t_before_ns"), end_ns))
+    if "blind_ns" not in t.column_names:
+        t = t.append_column("blind_ns", pa.array(np.full(t.num_rows, -1, np.int64)))
     return t.filter(m).select(SNAP_COLS), rows, torn
 
 
@@ -133,6 +146,10 @@ def scan_tape(data: str | Path | Tape, symbol: str | None = None, collector: str
                     t, info.rows = _scan_part(con, f, where)
                 else:
                     t, info.rows, info.torn = _scan_journal(f, start_ns, end_ns, info)
+            except _duck_interrupt():
+                # DuckDB turns Ctrl-C into this: it is the user's interrupt, not a damaged
+                # file to note and skip (issue 14: analyze went on after Ctrl-C).
+                raise KeyboardInterrupt from None
             except Exception as e:  # a corrupt file must not hide the rest of the tape
                 if not info.skipped:
                     log.warning("cannot read %s: %s", f.path, e)
@@ -153,7 +170,10 @@ def _columns(t: pa.Table) -> dict[str, np.ndarray]:
     """Numpy copies of a snapshot table's columns, so the Arrow buffers can be freed."""
     out: dict[str, np.ndarray] = {}
     for name in SNAP_COLS:
-        a = t.column(name).combine_chunks().to_numpy(zero_copy_only=False) if t.num_rows \
+        c = t.column(name)
+        if c.null_count:
+            c = pc.fill_null(c, -1)
+        a = c.combine_chunks().to_numpy(zero_copy_only=False) if t.num_rows \
             else np.zeros(0, np.int64)
         if a.dtype == np.uint64:
             a = a.view(np.int64)  # seq < 2**63; a view, not a copy
@@ -178,4 +198,5 @@ def _stream(sym: str, col: str, source: str, tables: list[dict[str, np.ndarray]]
         return out
 
     return Stream(sym, col, source, cat("seq", np.int64), cat("t_before_ns", np.int64),
-                  cat("t_after_ns", np.int64), cat("unchanged", np.uint32), fidx, infos, has_seq)
+                  cat("t_after_ns", np.int64), cat("unchanged", np.uint32), fidx, infos, has_seq,
+                  cat("blind_ns", np.int64) if all("blind_ns" in t for t in tables) else None)

@@ -166,7 +166,8 @@ def scan(data: str | Path | Tape, symbol: str | None = None, collector: str | No
         from ..read.reader import tape_files
 
         if not tape_files(data):
-            raise TapeNotFound(f"no tape at {data}: no sealed parts, journals or notebook CSVs")
+            root = data.root if isinstance(data, Tape) else data
+            raise TapeNotFound(f"no tape at {root}: no sealed parts, journals or notebook CSVs")
     return streams
 
 

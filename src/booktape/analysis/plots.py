@@ -14,6 +14,7 @@ import numpy as np
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from .bound import StreamBound
     from .quality import Histogram, StreamReport
     from .report import Report
 
@@ -126,6 +127,35 @@ def timeline_figure(r: StreamReport) -> Figure:
     return fig
 
 
+def blind_png(sb: StreamBound) -> bytes:
+    """``blind_ns`` over time (largest per bin, log), the blind-spot threshold and the spots."""
+    fig = _figure(12, 3.4)
+    ax = fig.subplots(1, 1)
+    v = np.asarray(sb.series_max_ns, dtype=np.float64)
+    if v.size and (v >= 0).any():
+        t = (sb.series_t0_ns + np.arange(v.size, dtype=np.int64) * sb.series_bin_ns)
+        ax.plot(t.astype("datetime64[ns]"), np.where(v > 0, v / 1e3, np.nan), lw=0.7,
+                color="#8172b2", label="blind_ns (largest per bin)")
+        ax.set_yscale("log")
+        ax.axhline(sb.threshold_ns / 1e3, color="k", lw=0.8, ls="--",
+                   label=f"blind-spot threshold {sb.threshold_ns / 1e6:g} ms")
+        for p in sb.overall.spots:
+            ax.axvspan(np.datetime64(p.since_ns, "ns"),  # type: ignore[arg-type]
+                       np.datetime64(p.until_ns, "ns"),  # type: ignore[arg-type]
+                       color="orange", alpha=0.4)
+        ax.legend(loc="upper right", fontsize=8)
+    else:
+        ax.set_title("bound unknown: the tape has no blind_ns", fontsize=10)
+    g = sb.overall
+    b = "unknown" if g.lifetime_p999_ns is None else f"{g.lifetime_p999_ns / 1e3:,.0f} us (p99.9)"
+    ax.set_title(f"{sb.symbol} / {sb.collector}: no state longer than blind_ns was missed; "
+                 f"guaranteed lifetime {b}, {g.spot_count} blind spot(s)", fontsize=10)
+    ax.set_ylabel("us (log)")
+    ax.set_xlabel("time (UTC)")
+    ax.grid(True, alpha=0.3)
+    return _png(fig)
+
+
 def report_pngs(rep: Report) -> dict[str, bytes]:
     """Every plot of a report, keyed by a file name (``RIU2_zero_latency.png``, …)."""
     out = {}
@@ -133,4 +163,6 @@ def report_pngs(rep: Report) -> dict[str, bytes]:
         base = f"{r.symbol}_{r.collector}".replace("/", "_")
         out[f"{base}_latency.png"] = latency_png(r)
         out[f"{base}_timeline.png"] = timeline_png(r)
+    for sb in rep.bounds:
+        out[f"{sb.symbol}_{sb.collector}_blind.png".replace("/", "_")] = blind_png(sb)
     return out

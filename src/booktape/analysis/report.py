@@ -25,6 +25,7 @@ from ..tape.manifest import sha256_file
 from ..tape.tape import Tape
 from ..units import parse_duration, parse_time
 from ._scan import Stream
+from .bound import StreamBound, stream_bound
 from .notebook import is_csv_folder, scan
 from .quality import LIST_MAX, StreamReport, analyze_stream
 from .sessions import SessionWindow
@@ -69,6 +70,7 @@ class Report:
     problems: list[Problem] = field(default_factory=list)
     bursts: list[Burst] = field(default_factory=list)
     checksums_checked: int = 0
+    bounds: list[StreamBound] = field(default_factory=list)  # issue 13: blind_ns per stream
 
     @property
     def ok(self) -> bool:
@@ -101,7 +103,9 @@ def report(data: str | Path, symbol: str | None = None, collector: str | None = 
            stall_min: str | int = "50ms", burst_min: int = 10,
            check_checksums: bool = True, skip_damaged: bool = False,
            strict: bool = False,
-           windows: Callable[[int, int], list[SessionWindow]] | None = None) -> Report:
+           windows: Callable[[int, int], list[SessionWindow]] | None = None,
+           blind_min: str | int = "1ms", blind_factor: float = 10.0,
+           by: str | int | None = None) -> Report:
     """Analyse the capture quality of a tape or of a folder of notebook CSVs.
 
     Args:
@@ -118,6 +122,9 @@ def report(data: str | Path, symbol: str | None = None, collector: str | None = 
         windows: the trading sessions between two times (ns), from a calendar: closed
             time is neither stall nor gap, and each window is reported; default: the
             windows the recorder's ``session_open`` events name.
+        blind_min, blind_factor: a stored state's ``blind_ns`` marks a blind spot when over
+            ``blind_min`` and over ``blind_factor`` x the stream's median.
+        by: also report the guaranteed lifetime per bin of this length (``"1min"``).
 
     Returns:
         A :class:`Report`; ``report.tables()`` gives DataFrames, ``report.to_dict()`` JSON.
@@ -134,6 +141,11 @@ def report(data: str | Path, symbol: str | None = None, collector: str | None = 
     stall_min_ns = stall_min if isinstance(stall_min, int) else parse_duration(stall_min,
                                                                                "--stall-min")
     check_filters(data, symbol, collector, start_ns, end_ns)
+    blind_min_ns = blind_min if isinstance(blind_min, int) else parse_duration(blind_min,
+                                                                               "--blind-min")
+    by_ns = None if by is None else by if isinstance(by, int) else parse_duration(by, "--by")
+    if by_ns is not None and by_ns <= 0:
+        raise BadArgument(f"--by {by!r} must be a positive duration, e.g. 1min")
     csv = is_csv_folder(data)
     tape = None if csv else Tape.of(data)
     if tape is not None:
@@ -174,6 +186,10 @@ def report(data: str | Path, symbol: str | None = None, collector: str | None = 
                            windows=wins)
         rep.streams.append(r)
         rep.problems.extend(stream_problems(r))
+        if not csv:
+            sb = stream_bound(s, ev, by_ns=by_ns, blind_min_ns=blind_min_ns, factor=blind_factor)
+            rep.bounds.append(sb)
+            rep.problems.extend(bound_problems(sb))
     rep.bursts = missed_bursts(streams, burst_min)
     for b in rep.bursts[:LIST_MAX]:
         rep.problems.append(Problem(
@@ -250,6 +266,18 @@ def stream_problems(r: StreamReport) -> list[Problem]:
         if e.get("kind") in ("drop",):
             add("drop", "error", f"a drop event: {e.get('count', 0)} lost at {_t(int(e['t_ns']))}")
     return out
+
+
+def bound_problems(sb: StreamBound) -> list[Problem]:
+    """A warning per stream with blind spots: where states of some length may be missing."""
+    g = sb.overall
+    if not g.spot_count:
+        return []
+    w = max(g.spots, key=lambda p: p.blind_ns)
+    return [Problem("blind-spot", "warning", sb.symbol, sb.collector,
+                    f"{g.spot_count:,} blind spot(s) ({g.spot_total_ns / 1e6:,.1f} ms in all) where "
+                    f"states up to their length may be missing; worst {w.blind_ns / 1e6:,.1f} ms "
+                    f"ending {_t(w.until_ns)}")]
 
 
 def missed_bursts(streams: list[Stream], burst_min: int = 10) -> list[Burst]:

@@ -40,6 +40,9 @@ TITLES = {
     "events": "Recorded events",
     "parts": "Per part",
     "bursts": "Bursts one collector missed",
+    "guarantee": "Guaranteed lifetime: every state that lasted longer than B was recorded, "
+                 "outside blind spots (B from blind_ns)",
+    "blind_spots": "Blind spots (states up to their length may be missing)",
 }
 
 
@@ -117,8 +120,8 @@ def report_html(rep: Report, pngs: dict[str, bytes] | None = None) -> str:
         f'<p class="note">source: {rep.source} · {len(rep.streams)} stream(s) · '
         f"{rep.checksums_checked} part checksum(s) checked · generated {now}</p>",
     ]
-    for key in ("problems", "summary", "latency", "stalls", "long_gaps", "order", "seq",
-                "bursts", "events", "parts"):
+    for key in ("problems", "summary", "latency", "guarantee", "blind_spots", "stalls",
+                "long_gaps", "order", "seq", "bursts", "events", "parts"):
         parts.append(f"<h2>{TITLES[key]}</h2>")
         for r in rep.streams if key == "summary" else []:
             parts.append(f'<p class="note">{html.escape(r.symbol)}/{html.escape(r.collector)}: '

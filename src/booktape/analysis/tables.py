@@ -22,7 +22,8 @@ def _ts(ns: int | None) -> Any:
 
 def report_tables(rep: Report) -> dict[str, pd.DataFrame]:
     """``summary``, ``latency``, ``stalls``, ``long_gaps``, ``order``, ``seq``, ``events``,
-    ``parts``, ``bursts``, ``problems`` and ``sessions`` (one row per trading window)."""
+    ``parts``, ``bursts``, ``problems``, ``sessions`` (one row per trading window),
+    ``guarantee`` and ``blind_spots``."""
     summary: list[dict[str, Any]] = []
     latency: list[dict[str, Any]] = []
     stalls: list[dict[str, Any]] = []
@@ -83,6 +84,13 @@ def report_tables(rep: Report) -> dict[str, pd.DataFrame]:
                           else "-", "first": _ts(p.t_first_ns), "last": _ts(p.t_last_ns),
                           "span_s": ((p.t_last_ns or 0) - (p.t_first_ns or 0)) / 1e9,
                           "states_per_s": p.rate, "error": p.error})
+    from .bound import bound_rows
+
+    grows, srows = bound_rows(rep.bounds)
+    guarantee = [{k: v for k, v in r.items() if k not in ("start_ns", "end_ns")}
+                 | {"start": _ts(r["start_ns"]), "end": _ts(r["end_ns"])} for r in grows]
+    spots = [{"symbol": r["symbol"], "collector": r["collector"], "since": _ts(r["since_ns"]),
+              "until": _ts(r["until_ns"]), "blind_ms": r["blind_ms"]} for r in srows]
     bursts = [{"symbol": b.symbol, "collector": b.collector, "seen_by": b.other,
                "start": _ts(b.t_start_ns), "end": _ts(b.t_end_ns),
                "states_missed": b.states_missed} for b in rep.bursts]
@@ -100,6 +108,10 @@ def report_tables(rep: Report) -> dict[str, pd.DataFrame]:
         "problems": ["severity", "kind", "symbol", "collector", "message", "file"],
         "sessions": ["symbol", "collector", "date", "calendar", "open", "close", "states",
                      "start_late_s", "end_early_s", "max_gap_ms", "stalls"],
+        "guarantee": ["symbol", "collector", "scope", "label", "states", "bound", "B_p50_us",
+                      "B_p99.9_us", "B_max_us", "blind_spots", "blind_total_ms",
+                      "blind_worst_ms", "start", "end"],
+        "blind_spots": ["symbol", "collector", "since", "until", "blind_ms"],
     }
     cols["long_gaps"] = cols["stalls"]
 
@@ -110,4 +122,5 @@ def report_tables(rep: Report) -> dict[str, pd.DataFrame]:
             "stalls": df("stalls", stalls), "long_gaps": df("long_gaps", longg),
             "order": df("order", order), "seq": df("seq", seq), "events": df("events", events),
             "parts": df("parts", parts), "bursts": df("bursts", bursts),
-            "problems": df("problems", problems), "sessions": df("sessions", sessions)}
+            "problems": df("problems", problems), "sessions": df("sessions", sessions),
+            "guarantee": df("guarantee", guarantee), "blind_spots": df("blind_spots", spots)}

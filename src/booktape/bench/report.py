@@ -28,7 +28,11 @@ CSV_COLUMNS = [
     "seal_gap_p50_us", "seal_gap_p999_us", "seal_gap_max_us", "poll_p50_us", "poll_p99_us",
     "poll_p999_us", "durable_p50_ms", "durable_p99_ms", "durable_max_ms", "stall_events",
     "cpu_s", "rss_mb", "polls", "expected", "snapshots", "lost", "duplicated", "rows",
-    "bytes_per_row", "p999_vs_notebook", "polls_vs_notebook",
+    "bytes_per_row", "p999_vs_notebook", "polls_vs_notebook", "B_p50_us", "B_p999_us",
+    "B_max_us", "blind_spots", "blind_ms_per_min", "true_states", "true_missed",
+    "true_missed_pct", "true_missed_ge1ms", "truth_violations", "pair_gap_p50_us",
+    "pair_gap_p999_us", "pair_B_p999_us", "pair_blind_ms_per_min", "pair_true_missed_pct",
+    "pair_cpu_s", "pair_lost", "union_missed_pct", "union_missed_ge1ms", "union_blind_ms_per_min",
 ]
 
 
@@ -210,14 +214,20 @@ TABLE = [("topology", "topology"), ("threshold", "threshold"), ("rank_range", "r
          ("seal_gap_max_us", "seal max µs"), ("poll_p99_us", "poll p99 µs"),
          ("durable_p50_ms", "durable p50 ms"), ("durable_p99_ms", "durable p99 ms"),
          ("stall_events", "stalls"), ("cpu_s", "CPU s"), ("rss_mb", "RSS MiB"), ("lost", "lost"),
-         ("duplicated", "dup"), ("bytes_per_row", "B/row"), ("p999_vs_notebook", "× notebook")]
+         ("duplicated", "dup"), ("bytes_per_row", "B/row"), ("p999_vs_notebook", "× notebook"),
+         ("B_p999_us", "B p99.9 µs"), ("B_max_us", "B max µs"),
+         ("blind_ms_per_min", "blind ms/min"), ("true_missed_pct", "missed %"),
+         ("true_missed_ge1ms", "missed ≥1ms"), ("pair_gap_p999_us", "2 coll. p99.9 µs"),
+         ("pair_B_p999_us", "2 coll. B p99.9 µs"), ("pair_cpu_s", "2 coll. CPU s"),
+         ("pair_true_missed_pct", "2 coll. missed % (worse)"),
+         ("union_missed_pct", "union missed %"), ("union_blind_ms_per_min", "union blind ms/min")]
 
 
 #: The terminal's narrower table (every column is in results.csv and report.html).
 TERMINAL = [c for c in TABLE if c[0] in (
     "topology", "threshold", "rank_range", "rank_p999", "polls_s", "gap_p50_us", "gap_p999_us",
     "gap_range_us", "seals", "seal_gap_p999_us", "durable_p99_ms", "cpu_s", "rss_mb", "lost",
-    "bytes_per_row", "p999_vs_notebook")]
+    "bytes_per_row", "p999_vs_notebook", "B_p999_us", "blind_ms_per_min", "true_missed_pct")]
 
 
 def cell(r: dict[str, Any], k: str) -> str:

@@ -114,13 +114,20 @@ def _pct_cells(d: dict[str, float]) -> list[str]:
     return [human_ns(d[k]) if d["count"] else "-" for k in ("p50", "p99", "p99.9", "max")]
 
 
+def _bound_cells(y: Any) -> list[str]:
+    if y.guaranteed_ns is None and y.guaranteed_max_ns is None:
+        return ["unknown", "unknown", "-"]
+    spots = (f"{y.blind_spots} ({human_ns(y.blind_spot_total_ns)})" if y.blind_spots else "0")
+    return [human_ns(y.guaranteed_ns or 0), human_ns(y.guaranteed_max_ns or 0), spots]
+
+
 def render_summary(s: Summary) -> None:
     ok = "[green]no loss[/]" if s.ok else f"[red]{s.lost} lost / problems found[/]"
     console.print(
         f"[bold]booktape[/] recorded {s.seconds:.1f} s from [cyan]{s.source}[/] "
         f"({s.topology}) into [cyan]{s.root}[/] as collector [cyan]{s.collector}[/]: {ok}"
     )
-    # Two tables of 7 and 9 columns fit a 100-column terminal; one of 15 did not.
+    # Tables of 7, 9 and 4 columns fit a 100-column terminal; one of 18 did not (issue 14).
     t = Table(title="Capture summary (read back from disk)", title_justify="left")
     for col in ("symbol", "states", "seq", "rows", "missing", "dup", "order"):
         t.add_column(col, justify="right")
@@ -128,14 +135,21 @@ def render_summary(s: Summary) -> None:
     for col in ("symbol", "poll p50", "poll p99", "poll p99.9", "poll max",
                 "gap p50", "gap p99", "gap p99.9", "gap max"):
         lat.add_column(col, justify="right")
+    life = Table(title="Guaranteed lifetime B", title_justify="left")
+    for col in ("symbol", "B p99.9", "B max", "blind spots"):
+        life.add_column(col, justify="right")
     for y in s.symbols:
         t.add_row(y.symbol, f"{y.snapshots:,}", f"{y.seq_first}..{y.seq_last}", f"{y.rows:,}",
                   str(y.missing), str(y.duplicated), "ok" if y.time_order_ok else "[red]bad[/]")
         lat.add_row(y.symbol, *_pct_cells(y.poll_duration_ns), *_pct_cells(y.state_gap_ns))
+        life.add_row(y.symbol, *_bound_cells(y))
     console.print(t)
     console.print(lat)
+    console.print(life)
     console.print("poll = one source call (t_after − t_before); gap = time between consecutive "
                   "stored states (by t_mid); `booktape analyze` also gives the gaps between polls.")
+    console.print("B = guaranteed lifetime: every state that lasted longer was recorded, outside "
+                  "blind spots (count, total; states up to their length may be missing there).")
     rate = s.polls / s.seconds if s.seconds else 0
     console.print(
         f"polls {s.polls:,} ({rate:,.0f}/s) · changed states stored {s.stored:,} · "
@@ -192,6 +206,33 @@ def render_ls(rows: list[dict[str, Any]], events: dict[str, int]) -> None:
             console.print(f"[red]damaged[/] {r['path']}: {r['damaged']}", soft_wrap=True)
 
 
+def _render_union_bound(b: Any, limit: int) -> None:
+    """Guaranteed lifetime of each collector and of the union (issue 13)."""
+    t = Table(title="Guaranteed lifetime B: every state that lasted longer was recorded, "
+                    "outside blind spots", title_justify="left")
+    for col in ("who", "B p50", "B p99.9", "B max", "blind spots", "total", "worst"):
+        t.add_column(col, justify="left" if col == "who" else "right")
+    for name, g in [*b.per_collector.items(), ("union", b.union)]:
+        if not g.known:
+            t.add_row(name, "unknown", "unknown", "unknown", "-", "-", "-")
+            continue
+        t.add_row(name, *[human_ns(v) if v is not None else "-" for v in
+                          (g.lifetime_p50_ns, g.lifetime_p999_ns, g.lifetime_max_ns)],
+                  f"{g.spot_count:,}", human_ns(g.spot_total_ns), human_ns(g.spot_worst_ns))
+    console.print(t)
+    if b.union.spots:
+        t = Table(title="Blind spots no collector covered (every collector blind at once)",
+                  title_justify="left")
+        for col in ("from (UTC)", "to", "states up to"):
+            t.add_column(col)
+        for p in b.union.spots[:limit]:
+            t.add_row(fmt_ns_time(p.since_ns), fmt_ns_time(p.until_ns)[11:], human_ns(p.blind_ns))
+        console.print(t)
+    if b.uncovered:
+        console.print(f"[yellow]{len(b.uncovered):,} interval(s) no collector was polling[/] "
+                      f"(merged blind_ns null there), first from {fmt_ns_time(b.uncovered[0].since_ns)}")
+
+
 def render_merge(r: Any, limit: int = 20) -> None:
     """The report of ``booktape merge`` (a :class:`~booktape.read.merge_report.MergeReport`)."""
     status = "[green]no conflicts[/]" if r.ok else f"[red]{len(r.conflicts)} conflict(s)[/]"
@@ -232,6 +273,8 @@ def render_merge(r: Any, limit: int = 20) -> None:
                       fmt_ns_time(c.t_end_ns)[11:], human_ns(c.overlap_ns),
                       f"{c.seq[0]} / {c.seq[1]}", c.detail)
         console.print(t)
+    if r.bound is not None:
+        _render_union_bound(r.bound, limit)
     for n in r.notes:
         console.print(f"[yellow]note:[/] {n}")
     if r.parts:

@@ -31,6 +31,10 @@ def _dump(obj: object) -> str:
 @click.option("--compare", "other", default=None, type=click.Path(),
               help="Instead: compare DATA with tape OTHER state by state (e.g. a sink's tape "
                    "with a recorder's local one); exits 1 when they differ.")
+@click.option("--blind-min", default="1ms", show_default=True,
+              help="A state's blind_ns marks a blind spot when over this and 10 x the median.")
+@click.option("--by", "by", default=None,
+              help="Also give the guaranteed lifetime per bin of this length, e.g. 1min.")
 @click.option("--session", default=None,
               help="Trading calendar (e.g. moex-forts): closed hours and scheduled pauses are "
                    "not stalls or gaps; one row per session. Default: the recorder's "
@@ -45,13 +49,17 @@ def _dump(obj: object) -> str:
               help="Refuse a tape with damaged manifest lines or parts no manifest lists.")
 def analyze(data: str, symbol: str | None, collector: str | None, start: str | None,
             end: str | None, stall_factor: float, stall_min: str, html_out: str | None,
-            png_dir: str | None, other: str | None, session: str | None, calendar: str | None,
+            png_dir: str | None, other: str | None, blind_min: str, by: str | None,
+            session: str | None, calendar: str | None,
             as_json: bool, skip_damaged: bool, strict: bool) -> None:
     """Report the capture quality of tape DATA (or a folder of the notebook's CSVs).
 
     Per symbol and collector, one row per snapshot: polls, states, change rate,
     poll duration and gap percentiles, stalls, time order, seq continuity,
-    events and parts. Exits 1 when loss, duplicates or disorder were found.
+    events and parts; the guaranteed lifetime B (every state that lasted
+    longer than B was recorded, from blind_ns) per session and hour (and per
+    --by bin) and the blind spots. Exits 1 when loss, duplicates or disorder
+    were found.
 
     Example: booktape analyze data --html report.html
     """
@@ -74,7 +82,8 @@ def analyze(data: str, symbol: str | None, collector: str | None, start: str | N
         cal = load_calendar(calendar if calendar is not None else str(session))
         windows = windows_between(cal)
     rep = report(data, symbol, collector, start, end, stall_factor=stall_factor,
-                 stall_min=stall_min, skip_damaged=skip_damaged, strict=strict, windows=windows)
+                 stall_min=stall_min, skip_damaged=skip_damaged, strict=strict, windows=windows,
+                 blind_min=blind_min, by=by)
     pngs: dict[str, bytes] = {}
     if png_dir or html_out:
         from ..analysis.plots import report_pngs
@@ -190,3 +199,33 @@ def heatmap(data: str, symbol: str, collector: str | None, start: str | None, en
     if html_out:
         Path(html_out).write_text(heatmap_html(h, tz=tz), encoding="utf-8")
         click.echo(f"wrote {html_out}")
+
+
+@cli.command()
+@click.argument("data", type=click.Path())
+@click.option("--sim-log", "sim_log", required=True, type=click.Path(),
+              help="The truth file `record --sim-log FILE` wrote for the recording.")
+@click.option("--symbol", default=None, help="Only this symbol.")
+@click.option("--collector", default=None, help="Only this collector.")
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+def truth(data: str, sim_log: str, symbol: str | None, collector: str | None,
+          as_json: bool) -> None:
+    """Score tape DATA against the simulated market's true timeline.
+
+    Per symbol and collector (and the union of collectors): true states,
+    stored, missed, missed by lifetime (<100us, <1ms, <10ms, >=10ms), and every
+    missed state checked against the blind_ns bound covering it. Exits 1 and
+    names the state when a missed state outlived its bound.
+
+    Example: booktape truth data --sim-log truth.json
+    """
+    from ..analysis.truth import score_truth
+    from ._render_analysis import render_truth
+
+    rep = score_truth(data, sim_log, symbol, collector)
+    if as_json:
+        click.echo(_dump(rep.as_dict()))
+    else:
+        render_truth(rep)
+    if not rep.ok:
+        raise click.exceptions.Exit(1)

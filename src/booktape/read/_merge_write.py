@@ -31,14 +31,15 @@ def _ranges(starts: I64, counts: I64) -> I64:
 
 
 def merged_table(tables: list[pa.Table], states: list[States], rep_c: I64, rep_i: I64,
-                 mask: npt.NDArray[np.uint64]) -> pa.Table:
+                 mask: npt.NDArray[np.uint64], blind: I64 | None = None) -> pa.Table:
     """Level rows of each merged state, from the collector whose observation it carries.
 
     ``states`` are the collectors' states with the offsets already applied; the
-    merged ``seq`` is 0, 1, 2... in the order given.
+    merged ``seq`` is 0, 1, 2... in the order given. ``blind`` is each merged
+    state's union bound (:mod:`.merge_bound`; -1 or None: unknown, stored null).
     """
     base = np.cumsum([0] + [t.num_rows for t in tables[:-1]])
-    plain = BOOK_SCHEMA.remove_metadata()
+    plain = pa.schema([f for f in BOOK_SCHEMA.remove_metadata() if f.name != "blind_ns"])
     big = pa.concat_tables([t.select(plain.names).cast(plain) for t in tables])
     start = np.empty(len(rep_c), np.int64)
     n = np.empty(len(rep_c), np.int64)
@@ -58,7 +59,9 @@ def merged_table(tables: list[pa.Table], states: list[States], rep_c: I64, rep_i
     def rep(a: npt.NDArray[np.generic], typ: pa.DataType) -> pa.Array:
         return pa.array(np.repeat(a, n), typ)
 
+    b = np.full(len(rep_c), -1, np.int64) if blind is None else blind
     cols = {
+        "blind_ns": pa.array(np.repeat(b, n), pa.int64(), mask=np.repeat(b < 0, n)),
         "seq": rep(np.arange(len(rep_c), dtype=np.uint64), pa.uint64()),
         "t_before_ns": rep(t_before, pa.int64()),
         "t_after_ns": rep(t_after, pa.int64()),
@@ -74,7 +77,7 @@ def merged_table(tables: list[pa.Table], states: list[States], rep_c: I64, rep_i
 def write_merged(out: Path, symbol: str, name: str, collectors: tuple[str, ...],
                  tables: list[pa.Table], states: list[States], rep_c: I64, rep_i: I64,
                  mask: npt.NDArray[np.uint64], applied: list[int], tolerance_ns: int,
-                 now_ns: int) -> tuple[list[str], int]:
+                 now_ns: int, blind: I64 | None = None) -> tuple[list[str], int]:
     """Seal the merged states as parts of ``out/symbol=S/date=D/collector=NAME``.
 
     Returns:
@@ -83,7 +86,7 @@ def write_merged(out: Path, symbol: str, name: str, collectors: tuple[str, ...],
     Raises:
         BadArgument: that partition already holds parts (merge into a fresh place).
     """
-    t = merged_table(tables, states, rep_c, rep_i, mask)
+    t = merged_table(tables, states, rep_c, rep_i, mask, blind)
     seq = t.column("seq").to_numpy()
     tb = t.column("t_before_ns").to_numpy()
     starts = np.flatnonzero(np.r_[True, seq[1:] != seq[:-1]])

@@ -28,7 +28,7 @@ def list_tape(data: str | Path | Tape, symbol: str | None = None,
     check_filters(tape.root, symbol, collector)
     files = [("book", f) for f in tape.files(symbol, collector)]
     if not files and not tape.files():
-        raise TapeNotFound(f"no tape at {data}: no sealed parts or journals found")
+        raise TapeNotFound(f"no tape at {tape.root}: no sealed parts or journals found")
     warn_problems(tape, symbol, collector, strict=False)
     # The --ticks side streams are tapes of their own under the book tape (issue 14:
     # `ls` did not show them).

@@ -27,9 +27,10 @@ from ..units import parse_duration
 from ._merge_write import describe_difference, write_merged
 from .align import OffsetEstimate, align, estimate_offset, union_order
 from .conflicts import confirmed_intervals, conflicting_overlaps, episodes
+from .merge_bound import UnionBound, union_blind, union_bound
 from .merge_report import CollectorSummary, Conflict, MergeReport, Run
 from .reader import read_arrow
-from .states import STATE_COLUMNS, distinct_runs, poll_stats, snapshot_states
+from .states import STATE_COLUMNS, States, distinct_runs, poll_stats, snapshot_states
 
 I64 = npt.NDArray[np.int64]
 Offset = None | str | int | dict[str, int | str]
@@ -268,13 +269,14 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
                                         cols[b], tables[b], states[b], worst.b)))
     conflicts.sort(key=lambda x: x.t_start_ns)
 
+    m_blind, ubound = _union_bound(root, sym, cols, applied, shifted, rep_c, rep_i)
     parts: list[str] = []
     if write:
         for d in old:  # --force: only now that the new merge is ready to be written
             shutil.rmtree(d)
         now = (clock or SystemClock()).now_ns()
         parts, n_rows = write_merged(Path(str(out)), sym, name, cols, tables, shifted, rep_c, rep_i,
-                                     mask, applied, tol, now)
+                                     mask, applied, tol, now, m_blind)
     else:
         n_rows = int(np.sum(np.concatenate(
             [s.n_rows[rep_i[rep_c == k]] for k, s in enumerate(states)])))
@@ -282,5 +284,25 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
         symbol=sym, collectors=cols, out=str(out or ""), name=name, per_collector=summaries,
         merged_states=len(mt), merged_rows=n_rows, seen_by_all=int(np.sum(mask == full)),
         missing=missing, conflicts=conflicts, offsets=offsets, tolerance_ns=tol,
-        reordered=reordered, parts=parts, notes=notes)
+        reordered=reordered, parts=parts, notes=notes, bound=ubound)
+
+
+def _union_bound(root: Path, sym: str, cols: tuple[str, ...], applied: list[int],
+                 shifted: list[States], rep_c: I64, rep_i: I64) -> tuple[I64, UnionBound]:
+    """Each merged state's blind_ns and the guarantees (see :mod:`.merge_bound`)."""
+    per = []
+    for k, c in enumerate(cols):
+        t = read_arrow(root, sym, c, columns=["t_before_ns", "t_after_ns", "blind_ns"],
+                       snapshots_only=True)
+        ta = t.column("t_after_ns").to_numpy() - applied[k]
+        o = np.argsort(ta, kind="stable")
+        per.append(((t.column("t_before_ns").to_numpy() - applied[k])[o], ta[o],
+                    t.column("blind_ns").fill_null(-1).to_numpy()[o]))
+    m_tb = np.empty(len(rep_c), np.int64)
+    m_ta = np.empty(len(rep_c), np.int64)
+    for k, s in enumerate(shifted):
+        sel = rep_c == k
+        m_tb[sel], m_ta[sel] = s.t_before[rep_i[sel]], s.t_after[rep_i[sel]]
+    m_blind = union_blind(m_tb, m_ta, per)
+    return m_blind, union_bound(list(cols), m_tb, m_ta, m_blind, per)
 

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..errors import ChecksumMismatch, TapeDamaged, TapeNotFound
-from ..schema import SNAPSHOT_COLUMNS
+from ..schema import MERGED_SCHEMA, SNAPSHOT_COLUMNS
 from ..tape.manifest import sha256_file
 from ..tape.tape import Tape, TapeFile
 from ..units import parse_time
@@ -81,6 +81,19 @@ def check_part(f: TapeFile) -> None:
     _verified.add(key)
 
 
+def with_columns(t: pa.Table, names: list[str]) -> pa.Table:
+    """``t``'s columns ``names``; a column its file predates (``blind_ns``) is all null.
+
+    Tapes recorded before ``blind_ns`` existed say nothing about the bound:
+    null means unknown, never a guessed value.
+    """
+    for name in names:
+        if name not in t.column_names:
+            field = MERGED_SCHEMA.field(name)
+            t = t.append_column(field, pa.nulls(t.num_rows, field.type))
+    return t.select(names)
+
+
 def read_arrow(data: str | Path | Tape, symbol: str | None = None, collector: str | None = None,
                start: object = None, end: object = None, *, columns: list[str] | None = None,
                snapshots_only: bool = False, verify: bool = True, strict: bool = False,
@@ -125,7 +138,7 @@ def read_arrow(data: str | Path | Tape, symbol: str | None = None, collector: st
     check_filters(tape.root, symbol, collector, start_ns, end_ns)
     found = streams(tape, symbol, collector, start_ns, end_ns)
     if not found and not tape.files():
-        raise TapeNotFound(f"no tape at {data}: no sealed parts or journals found")
+        raise TapeNotFound(f"no tape at {tape.root}: no sealed parts or journals found")
     if verify:
         warn_problems(tape, symbol, collector, strict)
     by_level = snapshots_only and any(c not in SNAPSHOT_COLUMNS for c in cols)

@@ -26,7 +26,7 @@ from ..tape.journal import scan_journal
 from ..tape.layout import part_number
 from ..tape.seal import dedupe_sorted
 from ..tape.tape import Tape, TapeFile
-from .reader import check_part, damaged
+from .reader import check_part, damaged, with_columns
 from .sides import SIDE_TYPE, side_depth
 
 #: Columns readers derive from stored ones (issue 14): name -> stored columns needed.
@@ -114,13 +114,15 @@ def _row_groups(f: TapeFile, need: list[str], start_ns: int | None,
         ):
             continue
         groups.append(i)
+    have = [c for c in need if c in pf.schema_arrow.names]  # older parts lack blind_ns
     if whole and groups:
         # The caller keeps every row anyway: one multi-threaded read of the
         # part's row groups decodes about twice as fast as one at a time.
-        yield pf.read_row_groups(groups, columns=need).replace_schema_metadata(None)
+        t = pf.read_row_groups(groups, columns=have)
+        yield with_columns(t.replace_schema_metadata(None), need)
         return
     for i in groups:
-        yield pf.read_row_group(i, columns=need).replace_schema_metadata(None)
+        yield with_columns(pf.read_row_group(i, columns=have).replace_schema_metadata(None), need)
 
 
 def _part_tables(f: TapeFile, need: list[str], start_ns: int | None, end_ns: int | None,
@@ -145,7 +147,7 @@ def _file_tables(f: TapeFile, need: list[str], start_ns: int | None, end_ns: int
         # The batches that verify are still read: only the damaged ones are skipped.
         damaged(f"journal {f.path} is damaged: {scan.describe()}", skip_damaged)
     # A journal holds rows again only after a resend (at-least-once hand-off).
-    yield dedupe_sorted(scan.table)[0].select(need).replace_schema_metadata(None)
+    yield with_columns(dedupe_sorted(scan.table)[0], need).replace_schema_metadata(None)
 
 
 def _keys(t: pa.Table, s: Stream) -> pa.Table:

@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import TapeNotFound
 from ..events import read_events
 from ..tape.tape import Tape
+from .guarantee import guarantee, threshold_ns
 from .reader import read_arrow
 
 PCTS = (50, 90, 99, 99.9)
@@ -45,6 +46,13 @@ class SymbolSummary:
     time_order_ok: bool
     poll_duration_ns: dict[str, float]
     state_gap_ns: dict[str, float]
+    #: issue 13: every state that lasted longer than this was recorded, outside blind spots
+    #: (p99.9 of blind_ns); None when the bound is unknown
+    guaranteed_ns: float | None = None
+    guaranteed_max_ns: float | None = None
+    blind_spots: int = 0
+    blind_spot_total_ns: int = 0
+    blind_spot_worst_ns: int = 0
 
 
 @dataclass
@@ -135,7 +143,8 @@ def summarize(data: Path | Tape, collector: str, session: str) -> Summary:
         seq_all = t.column("seq").to_numpy()
         in_session = (seq_all >= first) & (seq_all < max(nxt, first))
         rows = int(in_session.sum())
-        lvl0 = read_arrow(tape, sym, collector, columns=["seq", "t_before_ns", "t_after_ns"],
+        lvl0 = read_arrow(tape, sym, collector,
+                          columns=["seq", "t_before_ns", "t_after_ns", "blind_ns"],
                           snapshots_only=True, verify=False)
         seq = lvl0.column("seq").to_numpy().astype(np.int64)
         m = (seq >= first) & (seq < nxt)
@@ -144,6 +153,13 @@ def summarize(data: Path | Tape, collector: str, session: str) -> Summary:
         ta = lvl0.column("t_after_ns").to_numpy()[m]
         uniq = np.unique(seq)
         mid = tb + (ta - tb) // 2
+        bl = lvl0.column("blind_ns").fill_null(-1).to_numpy()[m]
+        tail = (pd_.get("trailing_blind_ns") or {}).get(sym)
+        if tail is not None:  # the bound after the last stored state, up to the last poll
+            bl, tb_g, ta_g = np.append(bl, int(tail)), np.append(tb, t1), np.append(ta, t1)
+        else:
+            tb_g, ta_g = tb, ta
+        g = guarantee(bl, tb_g, ta_g, threshold_ns(bl))
         out.rows += rows
         out.symbols.append(SymbolSummary(
             symbol=sym, snapshots=int(uniq.size), expected=nxt - first,
@@ -152,5 +168,8 @@ def summarize(data: Path | Tape, collector: str, session: str) -> Summary:
             time_order_ok=bool(np.all(np.diff(mid) >= 0)) if mid.size else True,
             poll_duration_ns=percentiles((ta - tb).astype(np.float64)),
             state_gap_ns=percentiles(np.diff(mid).astype(np.float64)),
+            guaranteed_ns=g.lifetime_p999_ns, guaranteed_max_ns=g.lifetime_max_ns,
+            blind_spots=g.spot_count, blind_spot_total_ns=g.spot_total_ns,
+            blind_spot_worst_ns=g.spot_worst_ns,
         ))
     return out

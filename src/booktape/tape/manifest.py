@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ._fs import append_line_durably
-from .layout import MANIFEST, PART_RE, partition_dirs
+from .layout import MANIFEST, PART_RE
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -167,10 +167,11 @@ def sha256_file(path: Path) -> str:
 
 
 def last_seq(root: Path, symbol: str, collector: str) -> int:
-    """The highest sealed seq of a symbol's collector, or -1 if none."""
-    best = -1
-    for d in partition_dirs(root, symbol, collector):
-        for e in read_manifest(d):
-            if e.snapshots:
-                best = max(best, e.seq_max)
-    return best
+    """The highest sealed seq of a symbol's collector, or -1 if none.
+
+    Parts a damaged manifest no longer lists count too (:meth:`Tape.last_seq`):
+    a seq is never handed out twice.
+    """
+    from .tape import Tape
+
+    return Tape(root).last_seq(symbol, collector)

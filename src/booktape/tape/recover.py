@@ -84,10 +84,12 @@ def _seal_orphans(tape: Tape, under: str | None, now_ns: int, collector: str | N
         try:
             res = seal_journal_report(j, now_ns, None, **kw)
         except OSError as e:
-            raise TapeNotWritable(
+            err = TapeNotWritable(
                 f"cannot write the tape under {tape.root}: {e.strerror or e} (while sealing "
                 f"{j.name}). {len(done)} journal(s) sealed so far; the rest are kept as they "
-                "were: run `booktape recover` again once there is room") from None
+                "were: run `booktape recover` again once there is room")
+            err.strerror = e.strerror  # what a caller that words its own message shows
+            raise err from None
         log.info("recovered %s -> %s", j, res.entry.part if res.entry else "(nothing to seal)")
         done.append(res)
     return done

@@ -51,15 +51,25 @@ class TapeFile:
         return self.entry is not None
 
 
+class ForeignPart(ValueError):
+    """A readable Parquet file with no booktape metadata: someone else's, not a damaged part."""
+
+
 def entry_from_part(path: Path) -> PartEntry:
     """What a part says of itself in its Parquet key-value metadata (no checksum).
 
     Raises:
+        ForeignPart: a Parquet file booktape did not write.
         ValueError: the footer or its booktape metadata cannot be read.
     """
     try:
         md = pq.ParquetFile(path).metadata
         meta = metadata_of(md.schema.to_arrow_schema())
+    except Exception as e:  # noqa: BLE001 - any damage to a footer is reported, not raised
+        raise ValueError(f"{type(e).__name__}: {e}".splitlines()[0][:200]) from None
+    if "schema_version" not in meta:
+        raise ForeignPart(f"{path.name} has no booktape metadata")
+    try:
         return PartEntry(
             part=path.name, rows=md.num_rows, snapshots=int(meta["snapshots"]),
             seq_min=int(meta["seq_min"]), seq_max=int(meta["seq_max"]),
@@ -178,7 +188,7 @@ class Tape:
                     f = self._unlisted(d / n, sym, date, col, start_ns, end_ns)
                     if f is not None:
                         out.append(f)
-                elif JOURNAL_RE.match(n) and part_name(part_number(n)) not in listed:
+                elif JOURNAL_RE.match(n) and part_name(part_number(n) or 0) not in listed:
                     # A journal whose part is listed is sealed, only not deleted yet (a seal
                     # in progress, or a reader held it open on Windows): its rows are the part's.
                     out.append(TapeFile(d / n, sym, date, col, None))
@@ -188,6 +198,8 @@ class Tape:
                   end_ns: int | None) -> TapeFile | None:
         try:
             e = entry_from_part(p)
+        except ForeignPart:
+            return None  # not booktape's: readers skip it, `problems` and `verify` name it
         except ValueError as ex:
             zero = PartEntry(p.name, 0, 0, 0, 0, 0, 0, 0, "", 0)
             return TapeFile(p, sym, date, col, zero, listed=False, problem=str(ex))
@@ -201,11 +213,15 @@ class Tape:
         """Damaged manifest lines and parts on disk that no manifest lists (not torn tails)."""
         out = [p for d in self.partitions(symbol, collector) for p in self.manifest(d).problems
                if not p.torn_tail]
-        for f in self.files(symbol, collector):
-            if not f.listed:
-                why = f" and its own metadata cannot be read: {f.problem}" if f.problem else ""
-                out.append(ManifestProblem(f.path, 0, "is on disk but in no manifest line"
-                                           f"{why} (run `booktape verify --repair`)"))
+        from .foreign import describe  # what an unlisted part-*.parquet is (issue 14)
+
+        for d in self.partitions(symbol, collector):
+            listed = self.manifest(d).listed
+            for p in sorted(d.iterdir()):
+                if PART_RE.match(p.name) and p.name not in listed:
+                    u = describe(p)
+                    if not u.recoverable:  # beside its journal it is a seal in progress
+                        out.append(ManifestProblem(p, 0, f"in no manifest line: {u.what}"))
         return out
 
     # -- locks -----------------------------------------------------------------------

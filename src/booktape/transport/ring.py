@@ -229,7 +229,7 @@ class RingPacker:
         self.w = self.ho = self.lo = self.limit = self.levels = 0
 
     def add(self, sym: int, seq: int, t_before: int, t_after: int, unchanged: int,
-            book: Book) -> None:
+            blind: int, book: Book) -> None:
         n = len(book)
         if not self.snapshots:
             self._begin(n)
@@ -238,10 +238,10 @@ class RingPacker:
             self.sup.handoff(self._publish())  # this chunk is full: the state starts the next
             self._begin(n)
         if not self.in_place:
-            self.private.add(sym, seq, t_before, t_after, unchanged, book)
+            self.private.add(sym, seq, t_before, t_after, unchanged, blind, book)
             self.snapshots += 1
             return
-        HEADER.pack_into(self.data, self.ho, sym, n, unchanged, seq, t_before, t_after)
+        HEADER.pack_into(self.data, self.ho, sym, n, unchanged, seq, t_before, t_after, blind)
         if n:
             levels_struct(n).pack_into(self.data, self.lo, *chain.from_iterable(book))
         self.ho += HEADER_SIZE
