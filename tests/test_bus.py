@@ -266,7 +266,9 @@ def test_analyze_compare_names_missing_and_changed_states(nats_server, tmp_path,
                               symbols=("RIU2",)))[0] == 0
     assert cli("sink", nats_server.url, "--out", str(sink), "--until-idle", "2s").returncode == 0
     # A third tape: the local one with its last state dropped and one price changed.
-    t = read_arrow(local).drop_columns(["symbol", "collector"])
+    from booktape.schema import BOOK_SCHEMA
+
+    t = read_arrow(local, columns=BOOK_SCHEMA.names).drop_columns(["symbol", "collector"])
     seq = t.column("seq").to_numpy()
     keep = seq < seq.max()
     t = t.filter(pa.array(keep))
@@ -276,7 +278,6 @@ def test_analyze_compare_names_missing_and_changed_states(nats_server, tmp_path,
     from booktape.tape.writer import TapeWriter
 
     w = TapeWriter(tmp_path / "bad", "zero", SystemClock())
-    from booktape.schema import BOOK_SCHEMA
 
     w.append("RIU2", t.cast(BOOK_SCHEMA).combine_chunks().to_batches()[0])
     w.close()

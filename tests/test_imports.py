@@ -7,8 +7,8 @@ import booktape
 
 
 def test_public_api_is_pinned():
-    assert booktape.__all__ == ["BooktapeError", "Summary", "__version__", "read", "read_arrow",
-                                "record"]
+    assert booktape.__all__ == ["BookState", "BooktapeError", "Summary", "__version__", "book_at",
+                                "quotes", "read", "read_arrow", "record", "replay", "top"]
     for name in booktape.__all__:
         assert hasattr(booktape, name)
 

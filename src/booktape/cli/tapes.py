@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
+from typing import BinaryIO
 
 import click
 
@@ -40,34 +43,65 @@ def ls_cmd(data: str, symbol: str | None, collector: str | None, as_json: bool) 
 
 @cli.command()
 @click.argument("data", type=click.Path())
-@click.option("--csv", "csv_out", required=True, type=click.Path(), help="CSV file to write.")
+@click.option("--view", default=None, help="levels, quotes or topN (top5, top10...). [default: levels]")
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet", "jsonl"]), default=None,
+              help="Output format. [default: from --out's suffix, else csv]")
+@click.option("--out", "out", default=None, type=click.Path(allow_dash=True),
+              help="File to write the view to; - for standard output.")
+@click.option("--csv", "csv_out", default=None, type=click.Path(allow_dash=True),
+              help="Write the notebook's CSV instead (its columns); - for standard output.")
 @click.option("--symbol", default=None, help="Only this symbol.")
 @click.option("--collector", default=None, help="Only this collector.")
 @click.option("--start", default=None, help="From this time (ISO, UTC unless an offset is given).")
 @click.option("--end", default=None, help="Until this time (exclusive).")
-@click.option("--tz", default="UTC", show_default=True, help="Time zone of the CSV's times.")
+@click.option("--tz", default="UTC", show_default=True,
+              help="Time zone of the times in CSV and JSON lines.")
 @click.option("--skip-damaged", is_flag=True,
               help="Leave out parts and journal batches that fail their checksum (and say so) "
                    "instead of refusing.")
 @click.option("--strict", is_flag=True,
               help="Refuse a tape with damaged manifest lines or parts no manifest lists.")
-def export(data: str, csv_out: str, symbol: str | None, collector: str | None,
-           start: str | None, end: str | None, tz: str, skip_damaged: bool,
-           strict: bool) -> None:
-    """Export tape DATA to a CSV with the notebook's columns.
+def export(data: str, view: str | None, fmt: str | None, out: str | None, csv_out: str | None,
+           symbol: str | None, collector: str | None, start: str | None, end: str | None,
+           tz: str, skip_damaged: bool, strict: bool) -> None:
+    """Export a view of tape DATA as CSV, Parquet or JSON lines.
 
-    Columns: level index, type, price, volume, volume_dbl, time_after,
-    time_before, name (the collector).
+    Views: levels (every level row, with side, depth and UTC times), quotes
+    (best bid/ask, mid and spread per state), topN (best N levels a side per
+    state, wide: bid_price_0.., bid_volume_0.., ask_price_0.., ask_volume_0..).
+    --csv writes the notebook's CSV (level index, type, price, volume,
+    volume_dbl, time_after, time_before, name). With - the output streams to
+    standard output; a closed pipe (| head) ends quietly.
 
-    Example: booktape export data --csv book.csv --symbol RIU2
+    Example: booktape export data --view quotes --format csv --out - | head
     """
-    from ..outpaths import check_out_file
-    from ..read.export import export_csv
+    from ..errors import BadArgument
+    from ..read.export import export_csv, export_view
 
-    check_out_file(csv_out, "--csv")
-    n = export_csv(data, csv_out, symbol, collector, start, end, tz, strict=strict,
-                   skip_damaged=skip_damaged)
-    click.echo(f"wrote {n:,} rows to {csv_out}")
+    if (out is None) == (csv_out is None):
+        raise BadArgument("give one of --out FILE (a view) or --csv FILE (the notebook's CSV)")
+    if csv_out is not None and (view or fmt):
+        raise BadArgument("--view and --format go with --out; --csv writes the notebook's CSV")
+    target = csv_out if csv_out is not None else out
+    assert target is not None
+    sink: str | BinaryIO = sys.stdout.buffer if target == "-" else target
+    try:
+        if csv_out is not None:
+            n = export_csv(data, sink, symbol, collector, start, end, tz, strict=strict,
+                           skip_damaged=skip_damaged)
+        else:
+            fmt = fmt or {".parquet": "parquet", ".jsonl": "jsonl", ".json": "jsonl"}.get(
+                Path(target).suffix.lower(), "csv")
+            n = export_view(data, sink, view or "levels", fmt, symbol, collector, start, end, tz,
+                            strict=strict, skip_damaged=skip_damaged)
+    except BrokenPipeError:
+        # The reader (e.g. `head`) has what it wanted: end quietly, and keep
+        # Python's exit-time flush of stdout from complaining about the pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return
+    # Into a pipe or device (`-`, /dev/stdout) the data owns stdout: report on stderr.
+    to_file = target != "-" and os.path.isfile(target)
+    click.echo(f"wrote {n:,} rows to {target if to_file else 'standard output'}", err=not to_file)
 
 
 @cli.command()

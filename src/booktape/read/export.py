@@ -1,28 +1,146 @@
-"""CSV export in the notebook's columns, so old analysis code keeps working.
+"""``booktape export``: a view of a tape as CSV, Parquet or JSON lines, streamed.
 
-Columns: an unnamed level index, ``type, price, volume, volume_dbl,
-time_after, time_before, name`` (``name`` = collector), times as
-``YYYY-MM-DD HH:MM:SS.ffffff`` like ``str(datetime.now())``. Written file by
-file, so a day-long tape never has to fit in memory.
+Views (:mod:`booktape.read.views`): ``levels`` (every level row with the
+readers' columns), ``quotes`` (best bid/ask per state), ``topN`` (``top5``,
+``top10``...: the best N levels a side per state, wide).
+
+The notebook's CSV (``--csv``) keeps old analysis code working: an unnamed
+level index, ``type, price, volume, volume_dbl, time_after, time_before,
+name`` (``name`` = collector), times as ``YYYY-MM-DD HH:MM:SS.ffffff`` like
+``str(datetime.now())``.
+
+Everything is written chunk by chunk, so a day-long tape never has to fit in
+memory, and through :func:`~booktape.read.output.open_target`, so ``-`` is
+standard output and a device is never replaced by a file.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
 
-from ..errors import BadArgument
+from ..errors import BadArgument, TapeNotFound
 from ..tape.tape import Tape
 from ..units import parse_time
 from .filters import check_filters
+from .output import check_target, open_target
 from .reader import read_arrow, warn_problems
+from .stream import DEFAULT_COLUMNS, empty_table, iter_stream, streams
+from .views import STATE_COLS, iter_levels, iter_quotes, iter_top, quote_table, top_table
 
 CSV_COLUMNS = ["type", "price", "volume", "volume_dbl", "time_after", "time_before", "name"]
+FORMATS = ("csv", "parquet", "jsonl")
+VIEW_HELP = "levels, quotes or topN (top5, top10, ...)"
 
 
-def export_csv(data: str | Path, out: str | Path, symbol: str | None = None,
+def _check_tz(tz: str) -> str:
+    try:
+        import zoneinfo
+
+        zoneinfo.ZoneInfo(tz)
+    except Exception:
+        raise BadArgument(f"unknown --tz {tz!r}; use an IANA name like UTC or Europe/Moscow") from None
+    return tz
+
+
+def _view(view: str) -> tuple[str, int]:
+    m = re.fullmatch(r"top(\d+)", view)
+    if m and 1 <= int(m.group(1)) <= 1000:
+        return "top", int(m.group(1))
+    if view in ("levels", "quotes"):
+        return view, 0
+    raise BadArgument(f"unknown --view {view!r}; use {VIEW_HELP}")
+
+
+def _chunks(tape: Tape, view: str, n: int, symbol: str | None, collector: str | None,
+            start: object, end: object, skip: bool) -> tuple[Iterator[pa.Table], pa.Schema]:
+    if view == "levels":
+        return (iter_levels(tape, symbol, collector, start, end, skip_damaged=skip),
+                empty_table(DEFAULT_COLUMNS).schema)
+    empty = empty_table(STATE_COLS)
+    if view == "quotes":
+        return (iter_quotes(tape, symbol, collector, start, end, skip_damaged=skip),
+                quote_table("", "", empty).schema)
+    return (iter_top(tape, n, symbol, collector, start, end, skip_damaged=skip),
+            top_table("", "", empty, n).schema)
+
+
+def _texts(t: pa.Table, tz: str) -> pa.Table:
+    """Timestamps as ISO text in ``tz``; dictionaries as plain strings (CSV/JSON)."""
+    for i, f in enumerate(t.schema):
+        if pa.types.is_timestamp(f.type):
+            local = t.column(i).cast(pa.timestamp("ns", tz=tz))
+            t = t.set_column(i, f.name, pc.strftime(local, "%Y-%m-%dT%H:%M:%S%z"))
+        elif pa.types.is_dictionary(f.type):
+            t = t.set_column(i, f.name, t.column(i).cast(pa.string()))
+    return t
+
+
+def export_view(data: str | Path | Tape, out: str | Path | BinaryIO, view: str = "levels",
+                fmt: str = "csv", symbol: str | None = None, collector: str | None = None,
+                start: object = None, end: object = None, tz: str = "UTC", *,
+                strict: bool = False, skip_damaged: bool = False) -> int:
+    """Write a view of tape ``data`` to ``out``; returns the number of rows written.
+
+    Args:
+        data: the tape directory.
+        out: a file path, or an open binary stream (``-`` in the CLI).
+        view: ``levels``, ``quotes`` or ``topN``.
+        fmt: ``csv``, ``parquet`` or ``jsonl``.
+        symbol, collector, start, end: as :func:`booktape.read`.
+        tz: time zone of the times in CSV and JSON lines (Parquet keeps UTC
+            timestamps, which carry their zone).
+        strict, skip_damaged: as :func:`booktape.read_arrow`; nothing is left at
+            ``out`` (nor its ``.tmp``) when the export fails.
+
+    Raises:
+        BadArgument: unknown view, format or zone, or an output path that
+            cannot be written (checked before any work).
+    """
+    kind, n = _view(view)
+    if fmt not in FORMATS:
+        raise BadArgument(f"unknown --format {fmt!r}; use one of {', '.join(FORMATS)}")
+    _check_tz(tz)
+    if isinstance(out, (str, Path)):
+        check_target(out, "--out")
+    start_ns, end_ns = parse_time(start, "--start"), parse_time(end, "--end")
+    tape = Tape.of(data)
+    check_filters(tape.root, symbol, collector, start_ns, end_ns)
+    if not tape.files():
+        raise TapeNotFound(f"no tape at {data}: no sealed parts or journals found")
+    warn_problems(tape, symbol, collector, strict)
+    chunks, schema = _chunks(tape, kind, n, symbol, collector, start, end, skip_damaged)
+    rows = 0
+    with open_target(out) as fh:
+        if fmt == "parquet":
+            with pq.ParquetWriter(fh, schema, compression="zstd") as pw:
+                for t in chunks:
+                    pw.write_table(t.cast(schema))
+                    rows += t.num_rows
+        elif fmt == "csv":
+            text_schema = _texts(schema.empty_table(), tz).schema
+            with pcsv.CSVWriter(fh, text_schema) as w:
+                for t in chunks:
+                    w.write_table(_texts(t, tz))
+                    rows += t.num_rows
+        else:
+            for t in chunks:
+                df = _texts(t, tz).to_pandas()
+                fh.write(df.to_json(orient="records", lines=True, double_precision=15).encode())
+                rows += t.num_rows
+    return rows
+
+
+def export_csv(data: str | Path | Tape, out: str | Path | BinaryIO, symbol: str | None = None,
                collector: str | None = None, start: object = None, end: object = None,
                tz: str = "UTC", *, strict: bool = False, skip_damaged: bool = False) -> int:
     """Write the notebook-format CSV; returns the number of level rows written.
@@ -30,61 +148,47 @@ def export_csv(data: str | Path, out: str | Path, symbol: str | None = None,
     ``strict`` and ``skip_damaged`` as in :func:`~booktape.read.reader.read_arrow`.
     Nothing is left at ``out`` (nor its ``.tmp``) when the export fails.
     """
-    out = Path(out)
-    if out.is_dir():
-        raise BadArgument(f"--csv {out} is a directory; give a file name")
-    try:
-        import zoneinfo
-
-        zoneinfo.ZoneInfo(tz)
-    except Exception:
-        raise BadArgument(f"unknown --tz {tz!r}; use an IANA name like UTC or Europe/Moscow") from None
+    _check_tz(tz)
+    if isinstance(out, (str, Path)):
+        check_target(out, "--csv")
     start_ns, end_ns = parse_time(start, "--start"), parse_time(end, "--end")
     tape = Tape.of(data)
     check_filters(tape.root, symbol, collector, start_ns, end_ns)
-    keys = sorted({(f.symbol, f.collector) for f in tape.files(symbol, collector, start_ns, end_ns)})
+    keys = [(s.symbol, s.collector) for s in streams(tape, symbol, collector, start_ns, end_ns)]
     if not keys:
         read_arrow(tape, symbol, collector)  # raises TapeNotFound for a path with no tape
     warn_problems(tape, symbol, collector, strict)
-    tmp = out.with_name(out.name + ".tmp")
-    try:
-        n = _write(tape, tmp, keys, start_ns, end_ns, tz, skip_damaged)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a failed export leaves nothing behind (issue 11)
-        raise
-    tmp.replace(out)
-    return n
-
-
-def _write(tape: Tape, tmp: Path, keys: list[tuple[str, str]], start_ns: int | None,
-           end_ns: int | None, tz: str, skip_damaged: bool) -> int:
     n = 0
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+    cols = ["level", "type", "price", "volume", "volume_dbl", "t_after_ns", "t_before_ns"]
+    with open_target(out, "--csv") as fh:
         header = True
         for sym, col in keys:
-            t = read_arrow(tape, sym, col, start_ns, end_ns,
-                           columns=["level", "type", "price", "volume", "volume_dbl",
-                                    "t_after_ns", "t_before_ns"], skip_damaged=skip_damaged,
-                           strict=False)  # manifest problems were reported once, above
-            t = t.filter(pc.greater_equal(t.column("level"), 0))  # drop empty-book markers
-            df = pd.DataFrame({
-                "": t.column("level").to_numpy(),
-                "type": t.column("type").to_numpy(),
-                "price": t.column("price").to_numpy(),
-                "volume": t.column("volume").to_numpy(),
-                "volume_dbl": t.column("volume_dbl").to_numpy(),
-                "time_after": _fmt(t.column("t_after_ns").to_numpy(), tz),
-                "time_before": _fmt(t.column("t_before_ns").to_numpy(), tz),
-                "name": col,
-            })
-            df.to_csv(fh, index=False, header=header)
-            header = False
-            n += len(df)
+            for t in _levels(tape, sym, col, start_ns, end_ns, cols, skip_damaged):
+                t = t.filter(pc.greater_equal(t.column("level"), 0))  # drop empty-book markers
+                df = pd.DataFrame({
+                    "": t.column("level").to_numpy(),
+                    "type": t.column("type").to_numpy(),
+                    "price": t.column("price").to_numpy(),
+                    "volume": t.column("volume").to_numpy(),
+                    "volume_dbl": t.column("volume_dbl").to_numpy(),
+                    "time_after": _fmt(t.column("t_after_ns").to_numpy(), tz),
+                    "time_before": _fmt(t.column("t_before_ns").to_numpy(), tz),
+                    "name": col,
+                })
+                fh.write(df.to_csv(index=False, header=header).encode())
+                header = False
+                n += len(df)
         if header:
-            pd.DataFrame(columns=["", *CSV_COLUMNS]).to_csv(fh, index=False)
+            fh.write(pd.DataFrame(columns=["", *CSV_COLUMNS]).to_csv(index=False).encode())
     return n
 
 
-def _fmt(ns: object, tz: str) -> pd.Series:
+def _levels(tape: Tape, symbol: str, collector: str, start_ns: int | None, end_ns: int | None,
+            cols: list[str], skip_damaged: bool) -> Iterator[pa.Table]:
+    for s in streams(tape, symbol, collector, start_ns, end_ns):
+        yield from iter_stream(s, cols, start_ns, end_ns, skip_damaged=skip_damaged)
+
+
+def _fmt(ns: np.ndarray, tz: str) -> pd.Series:
     ts = pd.to_datetime(ns, unit="ns", utc=True).tz_convert(tz).tz_localize(None)
     return pd.Series(ts.strftime("%Y-%m-%d %H:%M:%S.%f"))
