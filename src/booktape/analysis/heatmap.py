@@ -3,7 +3,8 @@
 Binned with NumPy, never plotted row by row: each time column shows the book
 as it stood at the end of that column (the last snapshot in it, carried
 forward through columns with no change), each row one price step. A 15-minute
-window of a busy tape (~10 M level rows) bins in about a second.
+window of a busy tape (~10 M level rows) bins in about a second; a whole day
+streams in bounded memory (only the books shown are kept).
 
 Trades are marked when a ticks stream exists (``record --ticks`` writes
 ``DATA/_ticks/...``; trade times are moved onto the local clock with the
@@ -21,8 +22,10 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import BadArgument, TapeNotFound
+from ..read.batches import iter_batches
 from ..read.reader import read_arrow, tape_files
 from ..units import parse_duration, parse_time
+from ._scan import scan_tape
 
 SELL_TYPES = (1, 3)
 BUY_TYPES = (2, 4)
@@ -113,19 +116,46 @@ def heatmap(data: str | Path, symbol: str, collector: str | None = None, start: 
     """
     wns = window if isinstance(window, int) else parse_duration(window, "--window")
     s, e, col = _window(data, symbol, collector, start, end, wns)
-    t = read_arrow(data, symbol, col, s, e,
-                   columns=["seq", "t_before_ns", "t_after_ns", "level", "type", "price",
-                            "volume"])
-    if t.num_rows == 0:
+    # Streamed (issue 12): a day's window is 320 M level rows, but the picture shows one
+    # book per column. Pass 1 scans one row per state (DuckDB, level <= 0 pushed down) to
+    # place the columns; pass 2 streams the level rows and keeps only the books shown.
+    streams = scan_tape(data, symbol, col, s, e)
+    if not streams or streams[0].size == 0:
         raise TapeNotFound(f"no {symbol} states of collector {col} between "
                            f"{np.datetime64(s, 'ns')} and {np.datetime64(e, 'ns')}")
-    seq = t.column("seq").to_numpy()
-    starts = np.flatnonzero(np.r_[True, seq[1:] != seq[:-1]])
-    tb = t.column("t_before_ns").to_numpy()[starts]
-    ta = t.column("t_after_ns").to_numpy()[starts]
+    snaps = streams[0]
+    seq_all, first = np.unique(snaps.seq, return_index=True)  # a journal may repeat a part
+    tb, ta = snaps.t_before[first], snaps.t_after[first]
     snap_t = tb + (ta - tb) // 2
+    n_snaps = int(seq_all.size)
+    s_win, e_win = s, e
     # Never draw past the data: a window longer than the tape ends at its last state.
     s, e = max(s, int(snap_t.min())), min(e, int(snap_t.max()) + 1)
+    W = int(max(1, min(width, n_snaps)))
+    t_edges = np.linspace(s, e, W + 1).astype(np.int64)
+    col_of_snap = np.clip(np.searchsorted(t_edges, snap_t, "right") - 1, 0, W - 1)
+    # The last snapshot in each column; empty columns keep the previous column's book.
+    last = np.full(W, -1, np.int64)
+    last[col_of_snap] = np.arange(n_snaps)  # later snapshots overwrite earlier ones
+    present = last >= 0
+    fill = np.maximum.accumulate(np.where(present, np.arange(W), -1))
+    shown_all = np.where(fill >= 0, last[np.maximum(fill, 0)], -1)
+    want = np.unique(seq_all[shown_all[shown_all >= 0]])
+    pieces, n_rows = [], 0
+    for b in iter_batches(data, symbol, col, s_win, e_win,
+                          columns=["seq", "level", "type", "price", "volume"]):
+        n_rows += b.num_rows
+        hit = np.isin(b.column("seq").to_numpy(), want)
+        if hit.any():
+            pieces.append(b.filter(pa.array(hit)))
+    t = pa.concat_tables(pieces) if pieces else None
+    if t is None or t.num_rows == 0:
+        raise TapeNotFound(f"the {symbol} books between the window's bounds are all empty")
+    seq = t.column("seq").to_numpy()
+    starts = np.flatnonzero(np.r_[True, seq[1:] != seq[:-1]])
+    # ``shown``: per column, the index of its book among the books read in pass 2.
+    shown = np.where(shown_all >= 0, np.searchsorted(seq[starts], seq_all[np.maximum(shown_all, 0)]),
+                     -1)
     level = t.column("level").to_numpy()
     typ = t.column("type").to_numpy()
     price = t.column("price").to_numpy()
@@ -136,15 +166,6 @@ def heatmap(data: str | Path, symbol: str, collector: str | None = None, start: 
                               starts)
     bid = np.maximum.reduceat(np.where(np.isin(typ, BUY_TYPES) & (level >= 0), price, -np.inf),
                               starts)
-    W = int(max(1, min(width, starts.size)))
-    t_edges = np.linspace(s, e, W + 1).astype(np.int64)
-    col_of_snap = np.clip(np.searchsorted(t_edges, snap_t, "right") - 1, 0, W - 1)
-    # The last snapshot in each column; empty columns keep the previous column's book.
-    last = np.full(W, -1, np.int64)
-    last[col_of_snap] = np.arange(starts.size)  # later snapshots overwrite earlier ones
-    present = last >= 0
-    fill = np.maximum.accumulate(np.where(present, np.arange(W), -1))
-    shown = np.where(fill >= 0, last[np.maximum(fill, 0)], -1)
     # Price rows: the tick (smallest step between prices) over the range the window shows.
     sel_rows = np.isin(snap_of_row, shown[shown >= 0]) & (level >= 0)
     p = price[sel_rows]
@@ -182,8 +203,8 @@ def heatmap(data: str | Path, symbol: str, collector: str | None = None, start: 
         ticks = _ticks(data, symbol, col, s, e)
     elif not isinstance(ticks, pa.Table):
         ticks = pa.Table.from_pandas(ticks, preserve_index=False)
-    return Heatmap(symbol, col, t_edges, p_edges, grid, best_bid, best_ask, int(starts.size),
-                   int(t.num_rows), ticks)
+    return Heatmap(symbol, col, t_edges, p_edges, grid, best_bid, best_ask, n_snaps, n_rows,
+                   ticks)
 
 
 def heatmap_png(h: Heatmap, width_in: float = 13, height_in: float = 6.5) -> bytes:

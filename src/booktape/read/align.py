@@ -162,6 +162,9 @@ def align(ha: U64, ta: I64, hb: U64, tb: I64, window_ns: int) -> tuple[I64, I64]
         best[better] = ia[better]
         best_dt[better] = dt[better]
     jb = np.flatnonzero((best >= 0) & (best_dt <= window_ns)).astype(np.int64)
+    if not len(jb):  # no state in common (issue 14: this was an IndexError below)
+        e = np.zeros(0, np.int64)
+        return e, e
     ia = best[jb]
     # One-to-one: an `a` state claimed by several `b` states keeps the closest claim.
     o = np.lexsort((best_dt[jb], ia))

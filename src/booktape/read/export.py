@@ -8,13 +8,16 @@ file, so a day-long tape never has to fit in memory.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import BadArgument
 from ..units import parse_time
+from .batches import iter_batches
 from .reader import read_arrow, tape_files
 
 CSV_COLUMNS = ["type", "price", "volume", "volume_dbl", "time_after", "time_before", "name"]
@@ -41,10 +44,7 @@ def export_csv(data: str | Path, out: str | Path, symbol: str | None = None,
     tmp = out.with_name(out.name + ".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
         header = True
-        for sym, col in keys:
-            t = read_arrow(data, sym, col, start_ns, end_ns,
-                           columns=["level", "type", "price", "volume", "volume_dbl",
-                                    "t_after_ns", "t_before_ns"])
+        for col, t in _batches(data, keys, start_ns, end_ns):
             t = t.filter(pc.greater_equal(t.column("level"), 0))  # drop empty-book markers
             df = pd.DataFrame({
                 "": t.column("level").to_numpy(),
@@ -63,6 +63,15 @@ def export_csv(data: str | Path, out: str | Path, symbol: str | None = None,
             pd.DataFrame(columns=["", *CSV_COLUMNS]).to_csv(fh, index=False)
     tmp.replace(out)
     return n
+
+
+def _batches(data: str | Path, keys: list[tuple[str, str]], start_ns: int | None,
+             end_ns: int | None) -> Iterator[tuple[str, pa.Table]]:
+    """Each stream's rows in snapshot-aligned batches (issue 12: a day is 320 M rows)."""
+    for sym, col in keys:
+        for t in iter_batches(data, sym, col, start_ns, end_ns, columns=[
+                "level", "type", "price", "volume", "volume_dbl", "t_after_ns", "t_before_ns"]):
+            yield col, t
 
 
 def _fmt(ns: object, tz: str) -> pd.Series:
