@@ -95,21 +95,24 @@ def _offsets_wanted(offset: Offset, collectors: tuple[str, ...]) -> dict[str, in
     return {collectors[1]: offset}
 
 
-def _check_shared(scans: list[CollectorScan]) -> list[str]:
+def _overlap_notes(scans: list[CollectorScan]) -> list[str]:
+    ref = scans[0]
+    return [f"{s.name} recorded at other times than {ref.name} (no overlap): the merged tape "
+            "is their union, nothing was compared"
+            for s in scans[1:] if min(ref.t_last_ns, s.t_last_ns) <= max(ref.t_first_ns,
+                                                                        s.t_first_ns)]
+
+
+def _check_shared(ref: CollectorScan, s: CollectorScan) -> None:
     """Collectors recording at the same time that share no book did not record one market
-    (issue 14: this was an IndexError after minutes of work); returns notes."""
-    ref, notes = scans[0], []
-    for s in scans[1:]:
-        overlap = min(ref.t_last_ns, s.t_last_ns) - max(ref.t_first_ns, s.t_first_ns)
-        if overlap <= 0:
-            notes.append(f"{s.name} recorded at other times than {ref.name} (no overlap): "
-                         "the merged tape is their union, nothing was compared")
-        elif not len(np.intersect1d(ref.hash, s.hash)):
-            raise BadArgument(
-                f"collectors {ref.name!r} and {s.name!r} share no book state ({ref.states:,} and "
-                f"{s.states:,} states over the same time): they did not record the same market; "
-                "check --symbol and the tape each collector wrote")
-    return notes
+    (issue 14: this was an IndexError after minutes of work). Only asked when the offset
+    estimate found too few states in common, so a normal merge pays nothing for it."""
+    overlap = min(ref.t_last_ns, s.t_last_ns) - max(ref.t_first_ns, s.t_first_ns)
+    if overlap > 0 and not len(np.intersect1d(ref.hash, s.hash)):
+        raise BadArgument(
+            f"collectors {ref.name!r} and {s.name!r} share no book state ({ref.states:,} and "
+            f"{s.states:,} states over the same time): they did not record the same market; "
+            "check --symbol and the tape each collector wrote")
 
 
 def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: str | Path | None,
@@ -176,7 +179,7 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
     for s in scans:
         if not s.states:
             raise TapeNotFound(f"collector {s.name!r} has no {sym} states in {root}")
-    notes = _check_shared(scans)
+    notes = _overlap_notes(scans)
 
     # Offsets: each collector against the reference, on distinct states.
     # A collector's first state is the book it found when it started, not a change
@@ -191,6 +194,8 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
                  + max(sk.poll.duration_p50_ns, st0.duration_p50_ns)) // 2
         est = estimate_offset(ref.hash[1:], ref.t_mid[1:], sk.hash[1:], sk.t_mid[1:],
                               bound_ns=bound, collector=cols[k], reference=cols[0])
+        if est is None:
+            _check_shared(ref, sk)
         want = wanted.get(cols[k])
         if want == "auto":
             if est is None:
