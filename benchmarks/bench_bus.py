@@ -89,9 +89,9 @@ def bench_ack(chunks: int) -> None:
 
 RECORD = """
 import sys, booktape
-out, coll, url, diag, rate, chunk, dur, syms = sys.argv[1:9]
+out, coll, url, diag, rate, chunk, dur, syms, interval = sys.argv[1:10]
 kw = {} if url == "-" else {"publish": url}
-booktape.record(out, syms.split(","), collector=coll, duration=dur, diag_dir=diag,
+booktape.record(out, syms.split(","), collector=coll, duration=dur, diag_dir=diag, interval=interval,
                 chunk_snapshots=int(chunk), sync_every="50ms",
                 source_options={"rate": float(rate), "seed": 7}, **kw)
 """
@@ -102,6 +102,27 @@ from booktape.bus.sink import run_sink
 s = run_sink(BusConfig(url=sys.argv[1]), sys.argv[2], sync_every="100ms", diag_dir=sys.argv[3])
 print(json.dumps(s.as_dict()["counts"]))
 """
+
+
+def _wait_consumer(url: str, sink: subprocess.Popen[str], timeout: float = 120) -> None:
+    """Until the sink's durable consumer exists: recorders start only once it reads."""
+    import nats
+
+    async def exists() -> bool:
+        nc = await nats.connect(url)
+        try:
+            await nc.jetstream().consumer_info("BOOKTAPE", "booktape-sink")
+            return True
+        except Exception:
+            return False
+        finally:
+            await nc.close()
+
+    deadline = time.monotonic() + timeout
+    while not asyncio.run(exists()):
+        if sink.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the sink did not start: {sink.stderr.read() if sink.stderr else ''}")
+        time.sleep(0.2)
 
 
 def _cpu(ru: object) -> float:
@@ -117,7 +138,7 @@ def _ms(x: float) -> str:
 
 
 def e2e_once(base: Path, recorders: int, symbols: int, per_symbol: int, rate: float,
-             duration: float) -> dict[str, float]:
+             duration: float, interval: str = "0") -> dict[str, float]:
     """One configuration: ``recorders`` publishing + 1 control recorder, into one sink."""
     from booktape.analysis.compare import compare_tapes
 
@@ -128,7 +149,7 @@ def e2e_once(base: Path, recorders: int, symbols: int, per_symbol: int, rate: fl
         sink_diag.mkdir()
         sink = subprocess.Popen([py, "-c", SINK, srv.url, str(base / "sink"), str(sink_diag)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(2.0)  # the sink subscribes (imports take a while on a loaded machine)
+        _wait_consumer(srv.url, sink)  # imports take seconds on a loaded machine
         procs = []
         for i in range(recorders + 1):
             name = f"r{i}" if i < recorders else "control"
@@ -138,7 +159,7 @@ def e2e_once(base: Path, recorders: int, symbols: int, per_symbol: int, rate: fl
             url = srv.url if i < recorders else "-"
             procs.append((name, diag, subprocess.Popen(
                 [py, "-c", RECORD, str(base / f"local-{name}"), name, url, str(diag), str(rate),
-                 str(per_symbol * symbols), f"{duration}s", syms],
+                 str(per_symbol * symbols), f"{duration}s", syms, interval],
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)))
         cpu: dict[str, float] = {}
         for name, _, p in procs:
@@ -149,14 +170,17 @@ def e2e_once(base: Path, recorders: int, symbols: int, per_symbol: int, rate: fl
         # The sink has everything when every recorder's local tape is in it, state by state.
         deadline = time.monotonic() + 120
         while True:
+            why = ""
             try:
-                if all(compare_tapes(base / "sink", base / f"local-r{i}").equal
-                       for i in range(recorders)):
+                cmps = [compare_tapes(base / "sink", base / f"local-r{i}", collector=f"r{i}")
+                        for i in range(recorders)]
+                if all(c.equal for c in cmps):
                     break
-            except Exception:
-                pass
+                why = str([c.to_dict() for c in cmps if not c.equal])[:2000]
+            except Exception as e:
+                why = f"{type(e).__name__}: {e}"
             if time.monotonic() > deadline:
-                raise RuntimeError("the sink never caught up")
+                raise RuntimeError(f"the sink never caught up: {why}")
             time.sleep(0.5)
         sink.send_signal(signal.SIGTERM)
         _, status, ru = os.wait4(sink.pid, 0)
@@ -199,18 +223,19 @@ def e2e_once(base: Path, recorders: int, symbols: int, per_symbol: int, rate: fl
     }
 
 
-def bench_e2e(recorders: int, symbols: int, duration: float) -> None:
+def bench_e2e(recorders: int, symbols: int, duration: float, interval: str) -> None:
     # Rates per symbol so that a hand-off chunk fills before its 50 ms age limit.
     configs = ((1, 100.0), (10, 300.0), (100, 2000.0))
     print(f"{recorders} recorders x {symbols} symbols (+1 control recorder without --publish) "
-          f"-> 1 sink, {duration:g} s each, sink --sync-every 100ms, recorders --sync-every 50ms")
+          f"-> 1 sink, {duration:g} s each, sink --sync-every 100ms, recorders --sync-every 50ms "
+          f"--interval {interval}")
     print("| chunk (states/msg) | states/s e2e | ack p50 | p99 | p99.9 | t_after→durable in sink "
           "p50 | p99 | recorder CPU / 1k states/s | of it publishing | sink CPU / 1k states/s "
           "| poll gap p99 / p99.9 with --publish | without |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for per_symbol, rate in configs:
         with tempfile.TemporaryDirectory() as d:
-            r = e2e_once(Path(d), recorders, symbols, per_symbol, rate, duration)
+            r = e2e_once(Path(d), recorders, symbols, per_symbol, rate, duration, interval)
         print(f"| {r['chunk']:.1f} | {r['rate']:,.0f} ({r['states']:,} in {r['span']:.1f} s) | {_ms(r['ack50'])} | {_ms(r['ack99'])} | "
               f"{_ms(r['ack999'])} | {_ms(r['lat50'])} | {_ms(r['lat99'])} | "
               f"{r['rec_cpu_k']:.3f} cores | {r['pub_cpu_k']:+.3f} cores | "
@@ -225,11 +250,13 @@ def main() -> None:
     ap.add_argument("--recorders", type=int, default=3)
     ap.add_argument("--symbols", type=int, default=2)
     ap.add_argument("--duration", type=float, default=12.0)
+    ap.add_argument("--interval", default="0",
+                    help="recorders' --interval (0 busy-polls a core each, as in production)")
     args = ap.parse_args()
     if args.part in ("ack", "all"):
         bench_ack(args.chunks)
     if args.part in ("e2e", "all"):
-        bench_e2e(args.recorders, args.symbols, args.duration)
+        bench_e2e(args.recorders, args.symbols, args.duration, args.interval)
 
 
 if __name__ == "__main__":
