@@ -45,7 +45,7 @@ def chunk(first: int, n: int) -> object:
     for s in range(first, first + n):
         book = tuple((1 + (i >= 20), 106000.0 + 10 * (i - 20) + s % 3, 1 + i, 1.0 + i)
                      for i in range(40))
-        b.add(0, s, t0 + s, t0 + s + 1000, 0, book)
+        b.add(0, s, t0 + s, t0 + s + 1000, 0, 1000, book)
     return decode(b.take())[0]
 
 

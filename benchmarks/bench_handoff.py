@@ -46,7 +46,7 @@ def run(mode: str, books: list, chunks: int, ring: Ring, tmp: Path) -> tuple[np.
     for _ in range(chunks):
         for i, bk in enumerate(books):
             t0 = perf()
-            packer.add(0, i, 0, 0, 0, bk)
+            packer.add(0, i, 0, 0, 0, 0, bk)
             add_ns.append(perf() - t0)
         t0 = perf()
         chunk = packer.take()

@@ -42,8 +42,8 @@ DAY_START = dt.datetime(2026, 11, 26, 7, 0, tzinfo=dt.UTC)  # 10:00 Moscow
 DAY_NS = 15 * 3600 * 1_000_000_000  # 10:00-01:00 Moscow would cross midnight; keep 15 h
 
 
-def snapshot_times(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """t_before, t_after, unchanged for ``n`` states spread over 15 h, in bursts."""
+def snapshot_times(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """t_before, t_after, unchanged, blind_ns for ``n`` states spread over 15 h, in bursts."""
     rng = np.random.default_rng(seed)
     # Bursty arrivals: exponential gaps whose scale switches between busy and calm.
     busy = rng.random(n) < 0.7
@@ -57,15 +57,17 @@ def snapshot_times(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
     tb = t_start + np.cumsum(gaps).astype(np.int64)
     # Polls every ~25 us: the unchanged polls before each state fill its gap.
     unchanged = np.maximum(gaps / 25_000 - 1, 0).astype(np.uint32)
-    return tb, tb + dur, unchanged
+    # The widest pair of consecutive polls: one ~25 us poll period plus a poll.
+    blind = np.minimum(gaps, 25_000).astype(np.int64) + dur
+    return tb, tb + dur, unchanged, blind
 
 
 def make_part(args: tuple[str, int, int, int, int, int]) -> dict[str, object]:
     """Write one sealed part holding snapshots ``[s0, s1)``; returns its manifest entry."""
     out, number, s0, s1, levels, seed = args
     n = s1 - s0
-    tb_all, ta_all, un_all = _TIMES
-    tb, ta, un = tb_all[s0:s1], ta_all[s0:s1], un_all[s0:s1]
+    tb_all, ta_all, un_all, bl_all = _TIMES
+    tb, ta, un, bl = tb_all[s0:s1], ta_all[s0:s1], un_all[s0:s1], bl_all[s0:s1]
     rng = np.random.default_rng(seed + number)  # the market: the same for every variant
     half = levels // 2
     # The mid price walks in ticks of 10 around 106 000.
@@ -79,6 +81,7 @@ def make_part(args: tuple[str, int, int, int, int, int]) -> dict[str, object]:
         "t_before_ns": pa.array(np.repeat(tb, levels)),
         "t_after_ns": pa.array(np.repeat(ta, levels)),
         "unchanged": pa.array(np.repeat(un, levels)),
+        "blind_ns": pa.array(np.repeat(bl, levels)),
         "level": pa.array(np.tile(np.arange(levels, dtype=np.int16), n)),
         "type": pa.array(np.tile(np.where(k < half, 1, 2).astype(np.int8), n)),
         "price": pa.array(price),
@@ -123,7 +126,7 @@ def make_part(args: tuple[str, int, int, int, int, int]) -> dict[str, object]:
     return entry.__dict__
 
 
-_TIMES: tuple[np.ndarray, np.ndarray, np.ndarray]
+_TIMES: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 _MID0: np.ndarray
 _SYMBOL = "RIU2"
 _COLLECTOR = "zero"

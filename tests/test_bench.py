@@ -82,7 +82,7 @@ def test_schedule_each_round_runs_every_combination_once_in_a_new_order():
 
 def run(topo, p999, *, rng=None, th=1 << 20, lat=80_000, lost=0, dup=0, rep=0, error=None, pps=1000.0):
     m = {"gap_p999_us": p999, "gap_range_us": p999 * 2 if rng is None else rng, "lost": lost,
-         "duplicated": dup, "polls_s": pps, "gap_p50_us": 10.0}
+         "duplicated": dup, "polls_s": pps, "gap_p50_us": 10.0, "seals": 2}
     return {"topology": topo, "threshold": th, "latency_ns": lat, "repeat": rep, "index": 0,
             "metrics": m if error is None else {}, "hist": [], "error": error}
 
@@ -99,7 +99,7 @@ def test_rank_lossy_configuration_is_never_recommended_however_fast():
     assert pipe["rank_p999"] is None and pipe["rank_range"] is None
     assert best(rows, 80_000)["topology"] == "ring"
     s = recommend(rows, 80_000)
-    assert s.startswith("At 80 µs source latency, use `ring` with 1 MB: p99.9 gap 50 µs")
+    assert s.startswith("At 80 µs source latency, use `ring` with 1 MiB: p99.9 gap 50 µs")
     assert "1.6× tighter than `queue`" in s and "180× tighter than the notebook loop" in s
     assert "pipe" not in s
 
@@ -251,7 +251,7 @@ def test_rank_a_stall_during_seals_is_not_hidden_by_a_million_fast_polls():
     assert row(rows, "sequential")["rank_p999"] == 1  # the plain p99.9 ranking still says so
     assert best(rows, 80_000)["topology"] == "queue"
     s = recommend(rows, 80_000)
-    assert "use `queue` with 1 MB: p99.9 gap 29 µs (37 µs during seals)" in s
+    assert "use `queue` with 1 MiB: p99.9 gap 29 µs (37 µs during seals)" in s
     assert "3,838× tighter than `sequential`" in s and "sealed twice" not in s
 
 
@@ -263,9 +263,65 @@ def test_rank_prefers_configurations_whose_rotation_was_exercised():
     rows = aggregate([small, big])
     assert best(rows, 80_000)["threshold"] == 16 << 20
     only_big = aggregate([big])
-    assert "but no run sealed twice" in recommend(only_big, 80_000)
+    assert recommend(only_big, 80_000).startswith(
+        "No recommendation at 80 µs source latency: no run sealed twice, so sealing (and the "
+        "safety of the data across it) was not exercised")
+
+
+def test_rank_overlapping_repeats_are_reported_as_noise_not_a_winner():
+    # Two identical benches recommended different topologies (issue 14): when each one's
+    # per-run p99.9 overlaps the other's, say so instead of naming a winner.
+    runs = [run("ring", v, rep=i) for i, v in enumerate((40.0, 55.0, 70.0))]
+    runs += [run("queue", v, rep=i) for i, v in enumerate((50.0, 60.0, 65.0))]
+    s = recommend(aggregate(runs), 80_000)
+    assert "within run-to-run noise of `queue` (p99.9 per run 40 µs–70 µs vs 50 µs–65 µs)" in s
+    assert "tighter than `queue`" not in s
+    runs = [run("ring", v, rep=i) for i, v in enumerate((40.0, 41.0, 42.0))]
+    runs += [run("queue", v, rep=i) for i, v in enumerate((80.0, 85.0, 90.0))]
+    s = recommend(aggregate(runs), 80_000)
+    assert "2.1× tighter than `queue`" in s and "noise" not in s
+    s = recommend(aggregate([run("ring", 40.0), run("queue", 80.0)]), 80_000)
+    assert "one run each, so run-to-run noise was not measured" in s
 
 
 def test_rank_near_ties_are_called_ties():
     rows = aggregate([run("fanout-queue", 344.0), run("ring", 347.0)])
     assert "tied with `ring` (within 1 %)" in recommend(rows, 80_000)
+
+
+def test_plots_of_a_bench_whose_runs_all_failed_are_drawn(tmp_path):
+    # `bench --source mt5` without the package used to die in plot_p999 (log axis, no data).
+    import matplotlib.image as mpimg
+
+    from booktape.bench.report import plot_gaps, plot_p999
+
+    runs = [run(t, 1.0, error="exit 1: no MetaTrader5") for t in ("ring", "queue")]
+    doc = {"rows": aggregate(runs), "runs": runs, "hist_edges_ns": [1, 10, 100]}
+    plot_p999(doc, tmp_path / "p.png")
+    plot_gaps(doc, tmp_path / "g.png")
+    assert mpimg.imread(tmp_path / "p.png").shape[0] > 100
+
+
+def test_bench_collectors_2_scores_two_collectors_on_one_market_and_their_union(tmp_path):
+    # Issue 13: the notebook's "2 processes in parallel" question, measured in one round.
+    import json
+
+    from booktape.bench import make_config, run_bench
+    from booktape.bench.rank import recommendations
+    from booktape.errors import BadArgument
+
+    cfg = make_config(topologies="sequential", thresholds="16MB", latency="20us", duration="2s",
+                      repeat=1, collectors=2, source_options={"rate": 2000})
+    (rec,) = run_bench(cfg, tmp_path / "b")
+    m = rec.metrics
+    assert rec.error is None and "pair_failed" not in m, m
+    assert m["true_states"] > 100 and 0 <= m["true_missed_pct"] <= 100
+    assert m["truth_violations"] == 0 and m["B_p999_us"] > 0
+    assert m["pair_gap_p999_us"] > 0 and m["pair_cpu_s"] > 0 and m["pair_lost"] == 0
+    assert 0 <= m["union_missed_pct"] <= m["pair_true_missed_pct"]
+    assert m["union_blind_ms_per_min"] >= 0
+    doc = json.loads((tmp_path / "b" / "results.json").read_text())
+    (rec_s,) = recommendations(doc["rows"])
+    assert "fewest true missed states" in rec_s and "two collectors side by side" in rec_s
+    with pytest.raises(BadArgument, match="--collectors"):
+        make_config(collectors=3)

@@ -85,7 +85,7 @@ def _chunk(seqs, levels=3, sym=0, t0=1_700_000_000_000_000_000):
     b = ChunkBuilder()
     for s in seqs:
         book = tuple((1 + (i % 2), 100.0 + i + s, 10 + i, 10.0 + i) for i in range(levels))
-        b.add(sym, s, t0 + s * 1000, t0 + s * 1000 + 500, 0, book)
+        b.add(sym, s, t0 + s * 1000, t0 + s * 1000 + 500, 0, 1500, book)
     return decode_frame(b.take())[sym]
 
 

@@ -24,7 +24,8 @@ def test_cli_analyze_clean_tape_exits_0_and_writes_html_png_json(tmp_path: Path)
     assert "no problems found" in r.output and "Poll duration and gaps" in r.output
     assert "time order is kept" in r.output
     assert html.read_text().startswith("<!DOCTYPE html>")
-    assert sorted(p.name for p in pngs.iterdir()) == ["RIU2_zero_latency.png",
+    assert sorted(p.name for p in pngs.iterdir()) == ["RIU2_zero_blind.png",
+                                                     "RIU2_zero_latency.png",
                                                      "RIU2_zero_timeline.png"]
     j = json.loads(run("analyze", str(tape), "--json").output)
     assert j["ok"] is True and j["streams"][0]["states"] == sum(e.snapshots for e in parts(tape))

@@ -112,3 +112,36 @@ def test_bench_rerank_rewrites_the_same_rows_from_the_runs(bench_dir, tmp_path):
     assert (copy / "gaps.png").exists()
     assert load_results(copy)["rows"] == load_results(out)["rows"]
     assert doc["recommendations"] == load_results(out)["recommendations"]
+
+
+def test_bench_unavailable_source_fails_fast_with_its_own_error(tmp_path):
+    # This machine has no MetaTrader5 package: the source says so once, before the grid
+    # (it used to run all 14 configurations, then die in plot_p999).
+    import time
+
+    t0 = time.monotonic()
+    r = CliRunner().invoke(cli, ["bench", "--source", "mt5", "--out", str(tmp_path / "o"),
+                                 "--duration", "1s"], catch_exceptions=False)
+    assert r.exit_code == 2, r.output
+    assert r.output.startswith("Error: cannot import 'MetaTrader5'")
+    assert len(r.output.strip().splitlines()) == 1
+    assert time.monotonic() - t0 < 10 and not (tmp_path / "o").exists()
+
+
+def test_bench_compare_names_failed_runs_failed_not_lossy_and_prints_json(bench_dir, tmp_path):
+    out, _ = bench_dir
+    new = tmp_path / "new"
+    shutil.copytree(out, new)
+    doc = json.loads((new / "results.json").read_text())
+    for r in doc["rows"]:
+        if r["topology"] == "sequential":
+            r["failed"], r["disqualified"], r["reason"] = 1, True, "1 run(s) failed: exit 1"
+    (new / "results.json").write_text(json.dumps(doc))
+    r = CliRunner().invoke(cli, ["bench", "--compare", str(out), str(new)])
+    assert r.exit_code == 0, r.output
+    assert "(failed)" in r.output and "(lossy)" not in r.output
+    r = CliRunner().invoke(cli, ["bench", "--compare", str(out), str(new), "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.output)
+    assert {x["why_new"] for x in res["rows"] if x["topology"] == "sequential"} == {"failed"}
+    assert {x["status"] for x in res["rows"]} == {"both"}

@@ -80,8 +80,10 @@ def test_cli_merge_collectors_sharing_no_state_exit_2_one_line(pair, tmp_path):
                             pc.add(t.column("price"), pa.scalar(5000.0)))
     tape = rewrite(pair, tmp_path / "other", "one", other_market)
     r = run("merge", tape, "--collectors", "zero,one", "--out", tmp_path / "m")
-    assert r.exit_code == 2 and r.output.startswith("Error: collectors 'zero' and 'one' share no")
-    assert len(r.output.strip().splitlines()) == 1 and "Traceback" not in r.output
+    # After the first pass's progress bar (stderr), one line.
+    last = r.output.strip().splitlines()[-1]
+    assert r.exit_code == 2 and last.startswith("Error: collectors 'zero' and 'one' share no")
+    assert "Traceback" not in r.output
 
 
 def test_cli_merge_progress_on_stderr_report_on_stdout(pair, tmp_path):
@@ -98,3 +100,16 @@ def test_cli_merge_progress_on_stderr_report_on_stdout(pair, tmp_path):
                         "zero,one", "--out", str(tmp_path / "m2"), "--json"],
                        capture_output=True, text=True, timeout=120)
     assert json.loads(j.stdout)["ok"] and j.stderr == ""
+
+
+def test_cli_merge_existing_output_refused_at_once_and_replaced_with_force(pair, tmp_path):
+    out = tmp_path / "m"
+    assert run("merge", pair, "--collectors", "zero,one", "--out", out).exit_code == 0
+    first = sorted(p.name for p in out.rglob("part-*.parquet"))
+    rows = len(booktape.read(out))
+    r = run("merge", pair, "--collectors", "zero,one", "--out", out, "--offset", "auto")
+    assert r.exit_code == 2 and r.output.startswith("Error: ") and "give --force" in r.output
+    r = run("merge", pair, "--collectors", "zero,one", "--out", out, "--offset", "auto", "--force")
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in out.rglob("part-*.parquet")) == first
+    assert len(booktape.read(out)) == rows  # replaced, not appended to

@@ -259,3 +259,28 @@ def test_real_mt5linux_client_connects_unchanged() -> None:
         # mt5linux 1.0.x's market_book_release forgets to quote the symbol (issue 4).
         with pytest.raises(NameError):
             m.market_book_release("RIU2")
+
+
+def test_trades_happen_at_the_terminals_own_best_bid_and_ask(term: mt5.Terminal,
+                                                            clock: ManualClock) -> None:
+    # Issue 14: trades sat around 106 000 while the book showed 106 070 / 106 080.
+    assert mt5.initialize() and mt5.market_book_add("RIU2")
+    seen = 0
+    for _ in range(20):
+        for _ in range(50):
+            mt5.market_book_get("RIU2")  # the lockstep market moves on book calls
+        book = mt5.market_book_get("RIU2")
+        bid = max(x.price for x in book if x.type == mt5.BOOK_TYPE_BUY)
+        ask = min(x.price for x in book if x.type == mt5.BOOK_TYPE_SELL)
+        now = clock.now_ns() // 1_000_000
+        clock.advance(2_000_000_000)
+        new = mt5.copy_ticks_range("RIU2", now // 1000 + 1, (now + 2_000) // 1000,
+                                   mt5.COPY_TICKS_ALL)
+        assert len(new) > 0
+        buys = (new["flags"] & mt5.TICK_FLAG_BUY) != 0
+        assert (new["last"][buys] == ask).all() and (new["last"][~buys] == bid).all()
+        assert (new["bid"] == bid).all() and (new["ask"] == ask).all()
+        tick = mt5.symbol_info_tick("RIU2")
+        assert (tick.bid, tick.ask) == (bid, ask) and tick.last in (bid, ask)
+        seen += len(new)
+    assert seen > 100

@@ -22,9 +22,11 @@ def test_heatmap_grid_holds_the_last_book_of_each_column(tmp_path: Path) -> None
     assert h.collector == "zero" and h.snapshots == df["seq"].nunique()
     H, W = h.grid.shape
     assert W == 50 and H == len(h.price_edges) - 1
-    # The last column shows the last book: its total volume, at its prices.
+    # The last column shows the last book: its total volume at the prices the zoom shows.
     last = df[(df["seq"] == df["seq"].max()) & (df["level"] >= 0)]
-    assert h.grid[:, -1].sum() == pytest.approx(last["volume"].sum())
+    shown = last[(last["price"] > h.price_edges[0]) & (last["price"] < h.price_edges[-1])]
+    assert 0 < len(shown) < len(last)  # zoomed in: the deepest levels are left out
+    assert h.grid[:, -1].sum() == pytest.approx(shown["volume"].sum())
     asks, bids = last[last["type"] == 1]["price"], last[last["type"] == 2]["price"]
     assert h.best_ask[-1] == asks.min() and h.best_bid[-1] == bids.max()
     assert np.all(h.best_bid[np.isfinite(h.best_bid)] < 1e7)
@@ -46,3 +48,59 @@ def test_heatmap_unknown_symbol_is_tape_not_found(tmp_path: Path) -> None:
     tape = clean_tape(tmp_path / "data")
     with pytest.raises(TapeNotFound, match="SiZ2"):
         heatmap(tape, "SiZ2")
+
+
+def test_heatmap_zooms_to_the_range_of_the_best_prices(tmp_path: Path) -> None:
+    tape = clean_tape(tmp_path / "data")
+    h = heatmap(tape, "RIU2", width=40, pad_ticks=3)
+    lo, hi = np.nanmin(h.best_bid), np.nanmax(h.best_ask)
+    tick = 10.0  # the sim's
+    assert h.price_edges[0] >= lo - 3 * tick - tick and h.price_edges[-1] <= hi + 3 * tick + tick
+    wide = heatmap(tape, "RIU2", width=40, pad_ticks=10_000)
+    assert wide.price_edges[-1] - wide.price_edges[0] > h.price_edges[-1] - h.price_edges[0]
+
+
+def test_heatmap_mean_columns_average_the_books_in_them(tmp_path: Path) -> None:
+    tape = clean_tape(tmp_path / "data")
+    h = heatmap(tape, "RIU2", width=5, agg="mean", pad_ticks=10_000)
+    df = booktape.read(tape, "RIU2")
+    df = df[df["level"] >= 0]
+    tmid = df["t_before_ns"] + (df["t_after_ns"] - df["t_before_ns"]) // 2
+    col = np.clip(np.searchsorted(h.t_edges_ns, tmid.to_numpy(), "right") - 1, 0, 4)
+    per_snap = df.assign(col=col).groupby(["col", "seq"])["volume"].sum()
+    want = per_snap.groupby(level="col").mean()
+    for c in range(5):
+        assert h.grid[:, c].sum() == pytest.approx(want[c])
+    assert heatmap(tape, "RIU2", width=5).grid[:, 0].sum() != pytest.approx(want[0])  # last
+
+
+def test_heatmap_png_empty_is_not_volume_1_and_the_lines_stand_out(tmp_path: Path) -> None:
+    from matplotlib.colors import to_rgba
+
+    from booktape.analysis.heatmap import heatmap_mpl
+
+    tape = clean_tape(tmp_path / "data")
+    h = heatmap(tape, "RIU2", width=40)
+    ax = heatmap_mpl(h).axes[0]
+    im = ax.images[0]
+    empty = np.array(to_rgba(ax.get_facecolor()))
+    one = np.array(im.cmap(im.norm(1.0)))
+    assert np.abs(empty - one)[:3].sum() > 1.0  # clearly different colours
+    ask = next(ln for ln in ax.lines if ln.get_label() == "best ask")
+    assert ask.get_linewidth() >= 1.5 and ask.get_path_effects()
+
+
+def test_heatmap_png_time_axis_in_the_exchange_zone(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from booktape.analysis.heatmap import heatmap_mpl
+
+    tape = clean_tape(tmp_path / "data")
+    h = heatmap(tape, "RIU2", width=40)
+    ax = heatmap_mpl(h, tz="Europe/Moscow").axes[0]
+    assert ax.get_xlabel() == "time (Europe/Moscow)"
+    t0 = dt.datetime.fromtimestamp(int(h.t_edges_ns[0]) / 1e9, tz=dt.UTC)
+    msk = t0.astimezone(dt.timezone(dt.timedelta(hours=3))).strftime("%H:%M:%S")
+    assert msk in ax.get_title() and "Europe/Moscow" in ax.get_title()
+    with pytest.raises(booktape.errors.BadArgument, match="unknown --tz"):
+        heatmap_mpl(h, tz="Mars/Olympus")

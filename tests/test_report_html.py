@@ -26,6 +26,10 @@ window.addEventListener('load', () => {
   const out = {errors: window.__errors, title: document.title,
     tables: [...document.querySelectorAll('table')].map(t => [t.id, t.rows.length, t.getBoundingClientRect().height]),
     imgs: imgs.map(i => [i.alt, i.complete, i.naturalWidth, i.naturalHeight, i.getBoundingClientRect().width]),
+    scroll: [...document.querySelectorAll('div.scroll')].map(d => [d.scrollWidth, d.clientWidth, getComputedStyle(d).overflowX]),
+    page_width: document.documentElement.scrollWidth,
+    plotly: (document.getElementById('heatmap-chart') || {}).data ?
+      document.getElementById('heatmap-chart').data.map(d => d.type + ':' + (d.name || '')) : null,
     verdict: (document.getElementById('verdict') || {}).textContent};
   const pre = document.createElement('pre'); pre.id = '__probe'; pre.textContent = JSON.stringify(out);
   document.body.appendChild(pre);
@@ -67,14 +71,39 @@ def test_report_html_loads_in_chromium_with_tables_and_images(tmp_path: Path) ->
     for key in ("problems", "summary", "latency", "seq", "parts"):
         tid, rows, height = tables[f"table-{key}"]
         assert rows >= 2 and height > 0, (key, tables[f"table-{key}"])
-    assert len(got["imgs"]) == 2
+    assert len(got["imgs"]) == 3  # latency, timeline, blind_ns over time
     for alt, complete, w, h, shown in got["imgs"]:
         assert complete and w > 300 and h > 100 and shown > 0, alt
+    # Wide tables scroll in their own box; the page itself never gets wider than the window.
+    assert got["scroll"] and all(o == "auto" and cw <= 1400 for _, cw, o in got["scroll"])
+    assert got["page_width"] <= 1400
+
+
+def test_report_html_shows_human_units_and_percentages(tmp_path: Path) -> None:
+    import pandas as pd
+
+    tape = clean_tape(tmp_path / "data")
+    rep = report(tape)
+    page = report_html(rep, pngs={})
+    lat = re.search(r'<table id="table-latency">(.*?)</table>', page, re.S).group(1)
+    p50 = rep.streams[0].poll_duration["p50"]
+    from booktape.units import human_ns
+
+    assert human_ns(p50) in lat and f"{p50:,.0f}<" not in lat
+    assert re.search(r"<td>\d+(\.\d+)? (ns|µs|ms|s)</td>", lat)
+    summ = re.search(r'<table id="table-summary">(.*?)</table>', page, re.S).group(1)
+    assert f"{rep.streams[0].change_rate:.2%}" in summ and "<th>change rate</th>" in summ
+    assert "<th>span</th>" in summ and "span_s" not in summ
+    assert isinstance(rep.tables()["summary"], pd.DataFrame)
 
 
 def test_heatmap_html_loads_in_chromium(tmp_path: Path) -> None:
     tape = clean_tape(tmp_path / "data")
-    got = load_in_browser(heatmap_html(heatmap(tape, "RIU2")), tmp_path)
+    page = heatmap_html(heatmap(tape, "RIU2"), tz="Europe/Moscow")
+    assert "http://" not in page.split("<script")[0] and "src=\"http" not in page
+    got = load_in_browser(page, tmp_path)
     assert got["errors"] == [] and len(got["imgs"]) == 1
     (alt, complete, w, h, shown), = got["imgs"]
     assert complete and w > 500 and h > 300
+    # The zoomable chart (plotly, inlined: no network) drew the map and both best-price lines.
+    assert got["plotly"] == ["heatmap:", "scatter:best ask", "scatter:best bid"]

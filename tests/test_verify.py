@@ -96,3 +96,101 @@ def test_verify_unsealed_journal_and_orphan_part_are_listed(tape: Path) -> None:
 def test_verify_path_without_tape_raises(tmp_path: Path) -> None:
     with pytest.raises(TapeNotFound):
         verify(tmp_path)
+
+
+def test_verify_and_recover_say_what_a_foreign_parquet_file_is(tape: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from click.testing import CliRunner
+
+    from booktape.cli import cli
+
+    d = coll_dir(tape)
+    pq.write_table(pa.table({"x": [1, 2, 3]}), d / "part-000042.parquet")
+    (d / "part-000043.parquet").write_text("not parquet at all\n")
+    shutil.copy(d / parts(tape)[0].part, d / "part-000044.parquet")  # a booktape part, unlisted
+    res = verify(tape)
+    msg: dict[str, str] = {}
+    for p in res.problems:  # a file can have several (the copy also repeats seq of part 1)
+        name = Path(p.file).name
+        msg[name] = f"{msg[name]} | {p.message}" if name in msg else p.message
+    assert msg["part-000042.parquet"].startswith(
+        "part-000042.parquet is a Parquet file booktape did not write (3 rows; columns x; no "
+        "booktape metadata)")
+    assert msg["part-000043.parquet"].startswith("part-000043.parquet is not a Parquet file (19 "
+                                                 "bytes")
+    assert "a booktape part (collector zero, seq 0.." in msg["part-000044.parquet"]
+    assert "run `booktape verify --repair`" in msg["part-000044.parquet"]
+    assert not any("run `booktape recover`" in m for m in msg.values())
+    r = CliRunner().invoke(cli, ["recover", str(tape)], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[0] == "nothing to recover; but:"
+    assert "part-000042.parquet is a Parquet file booktape did not write" in r.output
+    assert len(lines) == 4
+
+
+def test_verify_unlisted_part_with_its_journal_says_run_recover(tape: Path) -> None:
+    d = coll_dir(tape)
+    shutil.copy(d / parts(tape)[0].part, d / "part-000009.parquet")
+    shutil.copy(d / parts(tape)[0].part, d / "_part-000009.arrows")
+    msg = {Path(p.file).name: p.message for p in verify(tape).problems if p.kind == "orphan"}
+    assert "run `booktape recover`" in msg["part-000009.parquet"]
+
+
+def test_verify_checks_journal_batches_and_lists_quarantined_ones(tmp_path: Path) -> None:
+    from booktape.tape.recover import recover
+
+    from .test_journal import batch_offsets, flip, three_batch_journal
+
+    j, _ = three_batch_journal(tmp_path)
+    a, b = batch_offsets(j)[1]
+    flip(j, b - 40)
+    res = verify(tmp_path)
+    [p] = [p for p in res.problems if p.kind == "journal-batch"]
+    assert "batch 2" in p.message and "seq 30..59" in p.message and p.file == str(j)
+    recover(tmp_path, 0)
+    res = verify(tmp_path)
+    [q] = [p for p in res.problems if p.kind == "quarantined"]
+    assert "batch 2 (seq 30..59)" in q.message and q.file.endswith(".arrows.quarantined")
+
+
+@pytest.fixture
+def sealed_tape(tmp_path: Path) -> Path:
+    """A tape sealed by booktape itself (the fixture above rewrites parts by hand)."""
+    import booktape
+
+    root = tmp_path / "sealed"
+    booktape.record(root, "RIU2", polls=1500, rotate_bytes="200KB", topology="sequential",
+                    source_options={"lockstep": True})
+    return root
+
+
+def test_verify_repair_rebuilds_a_damaged_manifest_from_the_parts(sealed_tape: Path) -> None:
+    tape = sealed_tape
+    d = coll_dir(tape)
+    good = parts(tape)
+    mf = d / "_manifest.jsonl"
+    lines = mf.read_bytes().splitlines()
+    mf.write_bytes(b"\n".join([lines[0], b"null", b'{"rows": "x"}']) + b"\n")
+    res = verify(tape)
+    assert {"manifest", "orphan"} <= kinds(res)
+    assert any("line 2" in p.message for p in res.problems)
+    res = verify(tape, repair=True)
+    assert res.ok, res.problems
+    assert res.repairs and "relisted" in res.repairs[0]
+    assert (d / "_manifest.jsonl.damaged").exists()
+    again = parts(tape)
+    assert [(e.part, e.sha256, e.rows, e.seq_min, e.seq_max) for e in again] == \
+        [(e.part, e.sha256, e.rows, e.seq_min, e.seq_max) for e in good]
+
+
+def test_verify_repair_refuses_a_part_whose_pages_are_damaged(sealed_tape: Path) -> None:
+    tape = sealed_tape
+    d = coll_dir(tape)
+    victim = parts(tape)[1]
+    _write_manifest(d, [e for e in parts(tape) if e.part != victim.part])
+    corrupt_byte(tape, victim.part)
+    res = verify(tape, repair=True)
+    assert "left unlisted" in res.repairs[0] and victim.part in res.repairs[0]
+    assert not res.ok

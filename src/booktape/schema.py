@@ -18,6 +18,9 @@ BOOK_SCHEMA = pa.schema(
         pa.field("t_before_ns", pa.int64(), nullable=False),  # wall ns just before the poll
         pa.field("t_after_ns", pa.int64(), nullable=False),  # wall ns just after the poll
         pa.field("unchanged", pa.uint32(), nullable=False),  # unchanged polls since previous state
+        # No state missed since the previous stored state lasted longer than this
+        # (issue 13); null in tapes recorded before the column existed: unknown.
+        pa.field("blind_ns", pa.int64(), nullable=True),
         pa.field("level", pa.int16(), nullable=False),  # row index within the snapshot
         pa.field("type", pa.int8(), nullable=False),  # MT5 BOOK_TYPE_*: 1 sell, 2 buy, 3, 4
         pa.field("price", pa.float64(), nullable=False),
@@ -28,7 +31,10 @@ BOOK_SCHEMA = pa.schema(
 )
 
 #: Columns that hold one value per snapshot (repeated on each of its level rows).
-SNAPSHOT_COLUMNS = ("seq", "t_before_ns", "t_after_ns", "unchanged")
+SNAPSHOT_COLUMNS = ("seq", "t_before_ns", "t_after_ns", "unchanged", "blind_ns")
+
+#: The book schema of tapes recorded before ``blind_ns`` existed (still read: bound unknown).
+LEGACY_BOOK_SCHEMA = BOOK_SCHEMA.remove(BOOK_SCHEMA.get_field_index("blind_ns"))
 
 #: Hive keys, outermost first.
 PARTITION_KEYS = ("symbol", "date", "collector")

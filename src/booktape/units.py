@@ -63,6 +63,10 @@ def parse_until(text: str, now: dt.datetime) -> dt.datetime:
     """``"23:50"`` / ``"23:50:30"`` (today, or tomorrow if already past) or an ISO datetime."""
     got = _clock_or_iso(text, "--until", now)
     if isinstance(got, dt.datetime):
+        if got <= now:
+            # A past deadline used to record one poll and exit 0 (issue 14).
+            raise BadArgument(f"invalid --until {text!r}: that time has passed "
+                              f"(now {now.isoformat(timespec='seconds')})")
         return got
     target = dt.datetime.combine(now.date(), got, tzinfo=now.tzinfo)
     return target + dt.timedelta(days=1) if target <= now else target
@@ -90,8 +94,9 @@ def parse_time(value: object, what: str = "time") -> int | None:
 
 
 def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
+    # Binary multiples carry binary names: 93,238,897 bytes is 88.9 MiB, not "88.9 MB".
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n} B"

@@ -20,13 +20,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..read.reader import TapeFile, tape_files
-from ..tape.journal import read_journal
+from ..tape.journal import scan_journal
 from ..tape.layout import part_number
+from ..tape.tape import Tape, TapeFile
 
 log = logging.getLogger(__name__)
 
-SNAP_COLS = ["seq", "t_before_ns", "t_after_ns", "unchanged"]
+SNAP_COLS = ["seq", "t_before_ns", "t_after_ns", "unchanged", "blind_ns"]
 
 
 @dataclass
@@ -40,6 +40,8 @@ class FileInfo:
     snapshots: int = 0
     error: str = ""  # why it could not be read (then it contributes no rows)
     torn: bool = False
+    damaged: str = ""  # a journal's batches that failed their checksum (left out)
+    skipped: bool = False  # left out on purpose: damaged, and the caller said skip
 
 
 @dataclass
@@ -56,6 +58,7 @@ class Stream:
     file_idx: np.ndarray  # int32 index into files
     files: list[FileInfo] = field(default_factory=list)
     has_seq: bool = True  # False for CSVs: seq is the row's position, not a recorded number
+    blind: np.ndarray | None = None  # int64 ns, -1 where unknown (tapes before blind_ns; CSVs)
 
     @property
     def size(self) -> int:
@@ -70,6 +73,12 @@ def _duck() -> Any:
     return con
 
 
+def _duck_interrupt() -> type[BaseException]:
+    import duckdb
+
+    return duckdb.InterruptException
+
+
 def _where(start_ns: int | None, end_ns: int | None) -> str:
     w = "level <= 0"
     if start_ns is not None:
@@ -80,19 +89,28 @@ def _where(start_ns: int | None, end_ns: int | None) -> str:
 
 
 def _scan_part(con, f: TapeFile, where: str) -> tuple[pa.Table, int]:  # type: ignore[no-untyped-def]
-    rows = pq.ParquetFile(str(f.path)).metadata.num_rows
-    rel = con.read_parquet(str(f.path)).filter(where).project(", ".join(SNAP_COLS))
+    pf = pq.ParquetFile(str(f.path))
+    rows = pf.metadata.num_rows
+    have = set(pf.schema_arrow.names)
+    # A part sealed before blind_ns existed: its bound is unknown (-1), never guessed.
+    cols = [c if c in have else f"CAST(-1 AS BIGINT) AS {c}" for c in SNAP_COLS]
+    rel = con.read_parquet(str(f.path)).filter(where).project(", ".join(cols))
     return rel.to_arrow_table(), rows
 
 
-def _scan_journal(f: TapeFile, start_ns: int | None, end_ns: int | None) -> tuple[pa.Table, int, bool]:
-    t, torn = read_journal(f.path)
+def _scan_journal(f: TapeFile, start_ns: int | None, end_ns: int | None,
+                  info: FileInfo) -> tuple[pa.Table, int, bool]:
+    scan = scan_journal(f.path)
+    info.damaged = scan.describe() if scan.damaged else ""
+    t, torn = scan.table, scan.torn
     rows = t.num_rows
     m = pc.less_equal(t.column("level"), 0)
     if start_ns is not None:
         m = pc.and_(m, pc.greater_equal(t.column("t_before_ns"), start_ns))
     if end_ns is not None:
         m = pc.and_(m, pc.less(t.column("t_before_ns"), end_ns))
+    if "blind_ns" not in t.column_names:
+        t = t.append_column("blind_ns", pa.array(np.full(t.num_rows, -1, np.int64)))
     return t.filter(m).select(SNAP_COLS), rows, torn
 
 
@@ -101,10 +119,14 @@ def _sort_key(f: TapeFile) -> tuple[str, str, str, int, int]:
     return (f.symbol, f.collector, f.date, part_number(f.path.name) or 0, 0 if f.sealed else 1)
 
 
-def scan_tape(data: str | Path, symbol: str | None = None, collector: str | None = None,
-              start_ns: int | None = None, end_ns: int | None = None) -> list[Stream]:
-    """One :class:`Stream` per symbol and collector of a booktape tape."""
-    files = sorted(tape_files(data, symbol, collector, start_ns, end_ns), key=_sort_key)
+def scan_tape(data: str | Path | Tape, symbol: str | None = None, collector: str | None = None,
+              start_ns: int | None = None, end_ns: int | None = None, *,
+              exclude: frozenset[str] = frozenset()) -> list[Stream]:
+    """One :class:`Stream` per symbol and collector of a booktape tape.
+
+    ``exclude``: paths of damaged files to leave out (listed with ``skipped``).
+    """
+    files = sorted(Tape.of(data).files(symbol, collector, start_ns, end_ns), key=_sort_key)
     groups: dict[tuple[str, str], list[TapeFile]] = {}
     for f in files:
         groups.setdefault((f.symbol, f.collector), []).append(f)
@@ -117,12 +139,20 @@ def scan_tape(data: str | Path, symbol: str | None = None, collector: str | None
         for f in fs:
             info = FileInfo(f.path.name, str(f.path), "part" if f.sealed else "journal")
             try:
+                if str(f.path) in exclude:
+                    info.skipped = True
+                    raise ValueError("left out: damaged")
                 if f.sealed:
                     t, info.rows = _scan_part(con, f, where)
                 else:
-                    t, info.rows, info.torn = _scan_journal(f, start_ns, end_ns)
+                    t, info.rows, info.torn = _scan_journal(f, start_ns, end_ns, info)
+            except _duck_interrupt():
+                # DuckDB turns Ctrl-C into this: it is the user's interrupt, not a damaged
+                # file to note and skip (issue 14: analyze went on after Ctrl-C).
+                raise KeyboardInterrupt from None
             except Exception as e:  # a corrupt file must not hide the rest of the tape
-                log.warning("cannot read %s: %s", f.path, e)
+                if not info.skipped:
+                    log.warning("cannot read %s: %s", f.path, e)
                 info.error = f"{type(e).__name__}: {e}".splitlines()[0][:300]
                 t = pa.table({c: pa.array([], pa.int64()) for c in SNAP_COLS})
             info.snapshots = t.num_rows
@@ -140,7 +170,10 @@ def _columns(t: pa.Table) -> dict[str, np.ndarray]:
     """Numpy copies of a snapshot table's columns, so the Arrow buffers can be freed."""
     out: dict[str, np.ndarray] = {}
     for name in SNAP_COLS:
-        a = t.column(name).combine_chunks().to_numpy(zero_copy_only=False) if t.num_rows \
+        c = t.column(name)
+        if c.null_count:
+            c = pc.fill_null(c, -1)
+        a = c.combine_chunks().to_numpy(zero_copy_only=False) if t.num_rows \
             else np.zeros(0, np.int64)
         if a.dtype == np.uint64:
             a = a.view(np.int64)  # seq < 2**63; a view, not a copy
@@ -165,4 +198,5 @@ def _stream(sym: str, col: str, source: str, tables: list[dict[str, np.ndarray]]
         return out
 
     return Stream(sym, col, source, cat("seq", np.int64), cat("t_before_ns", np.int64),
-                  cat("t_after_ns", np.int64), cat("unchanged", np.uint32), fidx, infos, has_seq)
+                  cat("t_after_ns", np.int64), cat("unchanged", np.uint32), fidx, infos, has_seq,
+                  cat("blind_ns", np.int64) if all("blind_ns" in t for t in tables) else None)

@@ -3,8 +3,7 @@
 Binned with NumPy, never plotted row by row: each time column shows the book
 as it stood at the end of that column (the last snapshot in it, carried
 forward through columns with no change), each row one price step. A 15-minute
-window of a busy tape (~10 M level rows) bins in about a second; a whole day
-streams in bounded memory (only the books shown are kept).
+window of a busy tape (~10 M level rows) bins in about a second.
 
 Trades are marked when a ticks stream exists (``record --ticks`` writes
 ``DATA/_ticks/...``; trade times are moved onto the local clock with the
@@ -22,10 +21,9 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import BadArgument, TapeNotFound
-from ..read.batches import iter_batches
+from ..read.filters import check_filters
 from ..read.reader import read_arrow, tape_files
 from ..units import parse_duration, parse_time
-from ._scan import scan_tape
 
 SELL_TYPES = (1, 3)
 BUY_TYPES = (2, 4)
@@ -49,6 +47,7 @@ class Heatmap:
 
 def _window(data: str | Path, symbol: str, collector: str | None, start: object,
             end: object, window_ns: int) -> tuple[int, int, str]:
+    check_filters(data, symbol, collector, parse_time(start, "--start"), parse_time(end, "--end"))
     files = tape_files(data, symbol, collector)
     if not files:
         if not tape_files(data):
@@ -102,7 +101,8 @@ def _ticks(data: str | Path, symbol: str, collector: str, s: int, e: int) -> pa.
 
 def heatmap(data: str | Path, symbol: str, collector: str | None = None, start: object = None,
             end: object = None, *, window: str | int = "15m", width: int = 900,
-            max_prices: int = 300, ticks: Any = None) -> Heatmap:
+            max_prices: int = 300, ticks: Any = None, agg: str = "auto",
+            pad_ticks: int = 10) -> Heatmap:
     """Bin a window of the tape into a price x time grid of resting volume.
 
     Args:
@@ -113,49 +113,32 @@ def heatmap(data: str | Path, symbol: str, collector: str | None = None, start: 
         width: time columns. max_prices: price rows (coarser steps beyond it).
         ticks: trades to mark (table with ``t_ns``, ``price``, ``volume``);
             default: the tape's ``--ticks`` stream, if recorded.
+        agg: ``"last"`` (each column shows the book at its end), ``"mean"`` (the
+            average book of the states in it) or ``"auto"``: mean once a column
+            spans over a second, so an hour or a day does not show one instant per column.
+        pad_ticks: price steps shown beyond the range the best bid and ask (and
+            trades) took; deeper levels are left out so the inside of the book is
+            not squeezed into a line.
     """
+    if agg not in ("auto", "last", "mean"):
+        raise BadArgument(f"invalid agg {agg!r}: use auto, last or mean")
     wns = window if isinstance(window, int) else parse_duration(window, "--window")
+    if wns <= 0:
+        raise BadArgument(f"invalid --window {window!r}: must be positive, e.g. 15m or 1h")
     s, e, col = _window(data, symbol, collector, start, end, wns)
-    # Streamed (issue 12): a day's window is 320 M level rows, but the picture shows one
-    # book per column. Pass 1 scans one row per state (DuckDB, level <= 0 pushed down) to
-    # place the columns; pass 2 streams the level rows and keeps only the books shown.
-    streams = scan_tape(data, symbol, col, s, e)
-    if not streams or streams[0].size == 0:
+    t = read_arrow(data, symbol, col, s, e,
+                   columns=["seq", "t_before_ns", "t_after_ns", "level", "type", "price",
+                            "volume"])
+    if t.num_rows == 0:
         raise TapeNotFound(f"no {symbol} states of collector {col} between "
                            f"{np.datetime64(s, 'ns')} and {np.datetime64(e, 'ns')}")
-    snaps = streams[0]
-    seq_all, first = np.unique(snaps.seq, return_index=True)  # a journal may repeat a part
-    tb, ta = snaps.t_before[first], snaps.t_after[first]
-    snap_t = tb + (ta - tb) // 2
-    n_snaps = int(seq_all.size)
-    s_win, e_win = s, e
-    # Never draw past the data: a window longer than the tape ends at its last state.
-    s, e = max(s, int(snap_t.min())), min(e, int(snap_t.max()) + 1)
-    W = int(max(1, min(width, n_snaps)))
-    t_edges = np.linspace(s, e, W + 1).astype(np.int64)
-    col_of_snap = np.clip(np.searchsorted(t_edges, snap_t, "right") - 1, 0, W - 1)
-    # The last snapshot in each column; empty columns keep the previous column's book.
-    last = np.full(W, -1, np.int64)
-    last[col_of_snap] = np.arange(n_snaps)  # later snapshots overwrite earlier ones
-    present = last >= 0
-    fill = np.maximum.accumulate(np.where(present, np.arange(W), -1))
-    shown_all = np.where(fill >= 0, last[np.maximum(fill, 0)], -1)
-    want = np.unique(seq_all[shown_all[shown_all >= 0]])
-    pieces, n_rows = [], 0
-    for b in iter_batches(data, symbol, col, s_win, e_win,
-                          columns=["seq", "level", "type", "price", "volume"]):
-        n_rows += b.num_rows
-        hit = np.isin(b.column("seq").to_numpy(), want)
-        if hit.any():
-            pieces.append(b.filter(pa.array(hit)))
-    t = pa.concat_tables(pieces) if pieces else None
-    if t is None or t.num_rows == 0:
-        raise TapeNotFound(f"the {symbol} books between the window's bounds are all empty")
     seq = t.column("seq").to_numpy()
     starts = np.flatnonzero(np.r_[True, seq[1:] != seq[:-1]])
-    # ``shown``: per column, the index of its book among the books read in pass 2.
-    shown = np.where(shown_all >= 0, np.searchsorted(seq[starts], seq_all[np.maximum(shown_all, 0)]),
-                     -1)
+    tb = t.column("t_before_ns").to_numpy()[starts]
+    ta = t.column("t_after_ns").to_numpy()[starts]
+    snap_t = tb + (ta - tb) // 2
+    # Never draw past the data: a window longer than the tape ends at its last state.
+    s, e = max(s, int(snap_t.min())), min(e, int(snap_t.max()) + 1)
     level = t.column("level").to_numpy()
     typ = t.column("type").to_numpy()
     price = t.column("price").to_numpy()
@@ -166,52 +149,116 @@ def heatmap(data: str | Path, symbol: str, collector: str | None = None, start: 
                               starts)
     bid = np.maximum.reduceat(np.where(np.isin(typ, BUY_TYPES) & (level >= 0), price, -np.inf),
                               starts)
+    W = int(max(1, min(width, starts.size)))
+    t_edges = np.linspace(s, e, W + 1).astype(np.int64)
+    col_of_snap = np.clip(np.searchsorted(t_edges, snap_t, "right") - 1, 0, W - 1)
+    # The last snapshot in each column; empty columns keep the previous column's book.
+    last = np.full(W, -1, np.int64)
+    last[col_of_snap] = np.arange(starts.size)  # later snapshots overwrite earlier ones
+    present = last >= 0
+    fill = np.maximum.accumulate(np.where(present, np.arange(W), -1))
+    shown = np.where(fill >= 0, last[np.maximum(fill, 0)], -1)
+    mean = agg == "mean" or (agg == "auto" and (e - s) / W > 1e9)
+    in_win = (snap_t >= s) & (snap_t < e)
     # Price rows: the tick (smallest step between prices) over the range the window shows.
-    sel_rows = np.isin(snap_of_row, shown[shown >= 0]) & (level >= 0)
+    sel_rows = (in_win[snap_of_row] if mean else np.isin(snap_of_row, shown[shown >= 0])) \
+        & (level >= 0)
     p = price[sel_rows]
     if p.size == 0:
         raise TapeNotFound(f"the {symbol} books between the window's bounds are all empty")
     up = np.unique(p)
     tick = float(np.min(np.diff(up))) if up.size > 1 else 1.0
     lo, hi = float(up[0]), float(up[-1])
+    if ticks is None:
+        ticks = _ticks(data, symbol, col, s, e)
+    elif not isinstance(ticks, pa.Table):
+        ticks = pa.Table.from_pandas(ticks, preserve_index=False)
+    # Zoom to where the market traded: the best bid/ask range (and trades), padded.
+    used = shown[shown >= 0] if not mean else np.flatnonzero(in_win)
+    inside = np.r_[bid[used][np.isfinite(bid[used])], ask[used][np.isfinite(ask[used])]]
+    if ticks is not None and ticks.num_rows:
+        inside = np.r_[inside, ticks.column("price").to_numpy().astype(np.float64)]
+    if inside.size:
+        lo = max(lo, float(inside.min()) - pad_ticks * tick)
+        hi = min(hi, float(inside.max()) + pad_ticks * tick)
     steps = int(round((hi - lo) / tick)) + 1
     step = tick * int(np.ceil(steps / max_prices))
-    H = int(np.floor((hi - lo) / step)) + 1
+    H = int(np.floor((hi - lo) / step + 1e-9)) + 1
     p_edges = lo - step / 2 + step * np.arange(H + 1)
-    # Scatter-add the volume of each shown snapshot into every column that shows it.
-    cols_of_snap: dict[int, list[int]] = {}
-    for c, sn in enumerate(shown):
-        if sn >= 0:
-            cols_of_snap.setdefault(int(sn), []).append(c)
     grid = np.zeros((H, W), np.float64)
-    uniq_snaps = np.array(sorted(cols_of_snap), dtype=np.int64)
-    first_col = np.full(starts.size, -1, np.int64)
-    first_col[uniq_snaps] = [cols_of_snap[int(x)][0] for x in uniq_snaps]
     r_idx = np.flatnonzero(sel_rows)
-    prow = np.clip(((price[r_idx] - lo) / step + 0.5).astype(np.int64), 0, H - 1)
-    flat = prow * W + first_col[snap_of_row[r_idx]]
-    grid.ravel()[:] = np.bincount(flat, weights=vol[r_idx], minlength=H * W)
-    for cs in cols_of_snap.values():  # carried-forward columns copy their first column
-        if len(cs) > 1:
-            grid[:, cs[1:]] = grid[:, [cs[0]]]
+    prow_f = np.floor((price[r_idx] - lo) / step + 0.5).astype(np.int64)
+    keep = (prow_f >= 0) & (prow_f < H)  # levels outside the zoom are left out, not piled up
+    r_idx, prow = r_idx[keep], prow_f[keep]
+    if mean:
+        # Each column: the average book of the states in it; empty columns carry forward.
+        cs = col_of_snap[snap_of_row[r_idx]]
+        grid.ravel()[:] = np.bincount(prow * W + cs, weights=vol[r_idx], minlength=H * W)
+        n = np.bincount(col_of_snap[in_win], minlength=W).astype(np.float64)
+        grid[:, n > 0] /= n[n > 0]
+        for ci in np.flatnonzero(n == 0):
+            if ci > 0:
+                grid[:, ci] = grid[:, ci - 1]
+    else:
+        # Scatter-add the volume of each shown snapshot into every column that shows it.
+        cols_of_snap: dict[int, list[int]] = {}
+        for c, sn in enumerate(shown):
+            if sn >= 0:
+                cols_of_snap.setdefault(int(sn), []).append(c)
+        uniq_snaps = np.array(sorted(cols_of_snap), dtype=np.int64)
+        first_col = np.full(starts.size, -1, np.int64)
+        first_col[uniq_snaps] = [cols_of_snap[int(x)][0] for x in uniq_snaps]
+        flat = prow * W + first_col[snap_of_row[r_idx]]
+        grid.ravel()[:] = np.bincount(flat, weights=vol[r_idx], minlength=H * W)
+        for cl in cols_of_snap.values():  # carried-forward columns copy their first column
+            if len(cl) > 1:
+                grid[:, cl[1:]] = grid[:, [cl[0]]]
     valid = shown >= 0
     best_ask = np.where(valid, ask[np.maximum(shown, 0)], np.nan)
     best_bid = np.where(valid, bid[np.maximum(shown, 0)], np.nan)
     best_ask[~np.isfinite(best_ask)] = np.nan
     best_bid[~np.isfinite(best_bid)] = np.nan
-    if ticks is None:
-        ticks = _ticks(data, symbol, col, s, e)
-    elif not isinstance(ticks, pa.Table):
-        ticks = pa.Table.from_pandas(ticks, preserve_index=False)
-    return Heatmap(symbol, col, t_edges, p_edges, grid, best_bid, best_ask, n_snaps, n_rows,
-                   ticks)
+    return Heatmap(symbol, col, t_edges, p_edges, grid, best_bid, best_ask, int(starts.size),
+                   int(t.num_rows), ticks)
 
 
-def heatmap_png(h: Heatmap, width_in: float = 13, height_in: float = 6.5) -> bytes:
-    """The picture: log-scaled volume colour map, bid/ask lines, trades as dots."""
+#: Price levels with no resting volume: white, apart from every colour of the map (issue 14:
+#: they shared black with a volume of 1 on magma).
+EMPTY_COLOUR = "#ffffff"
+ASK_COLOUR, BID_COLOUR = "#d50000", "#0091ea"
+
+
+def check_tz(tz: str) -> Any:
+    """The ``ZoneInfo`` of an IANA name, or :class:`BadArgument`."""
+    import zoneinfo
+
+    try:
+        return zoneinfo.ZoneInfo(tz)
+    except Exception:
+        raise BadArgument(f"unknown --tz {tz!r}; use an IANA name like UTC or "
+                          "Europe/Moscow") from None
+
+
+def heatmap_png(h: Heatmap, width_in: float = 13, height_in: float = 6.5,
+                tz: str = "UTC") -> bytes:
+    """The picture: log-scaled volume colour map, bid/ask lines, trades as dots.
+
+    ``tz`` is the zone of the time axis (e.g. ``Europe/Moscow``, the exchange's).
+    """
+    fig = heatmap_mpl(h, width_in, height_in, tz)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def heatmap_mpl(h: Heatmap, width_in: float = 13, height_in: float = 6.5,
+                tz: str = "UTC") -> Any:
+    """The matplotlib figure of :func:`heatmap_png`."""
+    import matplotlib.patheffects as pe
     from matplotlib.colors import LogNorm
     from matplotlib.figure import Figure
 
+    zone = check_tz(tz)
     fig = Figure(figsize=(width_in, height_in), dpi=96, layout="constrained")
     ax = fig.subplots()
     x0 = np.datetime64(int(h.t_edges_ns[0]), "ns")
@@ -220,44 +267,103 @@ def heatmap_png(h: Heatmap, width_in: float = 13, height_in: float = 6.5) -> byt
 
     ext = (mdates.date2num(x0), mdates.date2num(x1), h.price_edges[0], h.price_edges[-1])  # type: ignore[no-untyped-call]
     g = np.where(h.grid > 0, h.grid, np.nan)
-    vmax = np.nanmax(g) if np.isfinite(np.nanmax(g)) else 1.0
-    im = ax.imshow(g, origin="lower", aspect="auto", extent=ext, cmap="magma",
-                   norm=LogNorm(vmin=1, vmax=max(vmax, 2)), interpolation="nearest")
-    ax.set_facecolor("black")
+    finite = g[np.isfinite(g)]
+    vmax = float(finite.max()) if finite.size else 1.0
+    vmin = max(min(float(finite.min()), 1.0), 1e-3) if finite.size else 1.0
+    # viridis starts dark purple: a level with volume 1 is never mistaken for an empty one.
+    im = ax.imshow(g, origin="lower", aspect="auto", extent=ext, cmap="viridis",
+                   norm=LogNorm(vmin=vmin, vmax=max(vmax, vmin * 2)), interpolation="nearest")
+    ax.set_facecolor(EMPTY_COLOUR)
     xc = mdates.date2num(((h.t_edges_ns[:-1] + h.t_edges_ns[1:]) // 2).astype("datetime64[ns]"))  # type: ignore[no-untyped-call]
-    ax.step(xc, h.best_ask, where="mid", color="#ff5252", lw=1.0, label="best ask")
-    ax.step(xc, h.best_bid, where="mid", color="#69f0ae", lw=1.0, label="best bid")
+    halo = [pe.withStroke(linewidth=3.2, foreground="white")]
+    ax.step(xc, h.best_ask, where="mid", color=ASK_COLOUR, lw=1.6, label="best ask",
+            path_effects=halo)
+    ax.step(xc, h.best_bid, where="mid", color=BID_COLOUR, lw=1.6, label="best bid",
+            path_effects=halo)
     if h.trades is not None and h.trades.num_rows:
         tt = mdates.date2num(h.trades.column("t_ns").to_numpy().astype("datetime64[ns]"))  # type: ignore[no-untyped-call]
         v = h.trades.column("volume").to_numpy().astype(np.float64)
         ax.scatter(tt, h.trades.column("price").to_numpy(), s=4 + 30 * v / max(v.max(), 1),
                    color="white", edgecolor="k", lw=0.3, label="trades", zorder=3)
-    ax.xaxis_date()
-    loc = mdates.AutoDateLocator()  # type: ignore[no-untyped-call]
+    ax.xaxis_date(tz=zone)
+    loc = mdates.AutoDateLocator(tz=zone)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(loc)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc))  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(loc, tz=zone))  # type: ignore[no-untyped-call]
     ax.set_xlim(ext[0], ext[1])
     ax.set_ylim(ext[2], ext[3])
-    ax.set_xlabel("time (UTC)")
+    ax.set_xlabel(f"time ({tz})")
     ax.set_ylabel("price")
+
+    def local(x: np.datetime64) -> str:
+        import datetime as dt
+
+        t = dt.datetime.fromtimestamp(int(x.astype("int64")) / 1e9, tz=zone)
+        return t.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
     ax.set_title(f"{h.symbol} / {h.collector}: resting volume by price, {h.snapshots:,} states, "
-                 f"{x0.astype('datetime64[ms]')} → {x1.astype('datetime64[ms]')} UTC", fontsize=10)
-    ax.legend(loc="upper left", fontsize=8, facecolor="#333", labelcolor="white")
+                 f"{local(x0)} → {local(x1)} {tz}", fontsize=10)
+    ax.legend(loc="upper left", fontsize=8, facecolor="white", framealpha=0.9)
     fig.colorbar(im, ax=ax, label="resting volume (log)")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    return fig
 
 
-def heatmap_html(h: Heatmap, png: bytes | None = None) -> str:
-    """A self-contained page with the picture inlined."""
+def heatmap_figure(h: Heatmap, tz: str = "UTC") -> Any:
+    """The picture as a plotly figure: zoom and pan in the browser, hover shows the volume.
+
+    plotly writes one self-contained HTML file (its JavaScript inlined), so the
+    page still opens offline and mails as one attachment.
+    """
+    import plotly.graph_objects as go
+
+    zone = check_tz(tz)
+    centers = ((h.t_edges_ns[:-1] + h.t_edges_ns[1:]) // 2).astype("datetime64[ns]")
+    import pandas as pd
+
+    x = pd.DatetimeIndex(centers).tz_localize("UTC").tz_convert(zone).tz_localize(None)
+    y = (h.price_edges[:-1] + h.price_edges[1:]) / 2
+    with np.errstate(divide="ignore"):
+        z = np.where(h.grid > 0, np.log10(np.where(h.grid > 0, h.grid, 1)), np.nan)
+    zmax = float(np.nanmax(z)) if np.isfinite(z).any() else 1.0
+    ticks = [v for v in range(0, int(np.ceil(zmax)) + 1)]
+    fig = go.Figure()
+    fig.add_trace(go.Heatmap(
+        x=x, y=y, z=z, colorscale="Viridis", zmin=min(0.0, float(np.nanmin(z))) if
+        np.isfinite(z).any() else 0.0, zmax=max(zmax, 1.0), customdata=h.grid,
+        hovertemplate="%{x}<br>price %{y}<br>volume %{customdata:,.0f}<extra></extra>",
+        colorbar={"title": "volume", "tickvals": ticks, "ticktext": [f"{10 ** v:,}" for v in ticks]},
+        hoverongaps=False))
+    for name, series, colour in (("best ask", h.best_ask, ASK_COLOUR),
+                                 ("best bid", h.best_bid, BID_COLOUR)):
+        fig.add_trace(go.Scatter(x=x, y=series, name=name, mode="lines",
+                                 line={"color": colour, "width": 2, "shape": "hv"}))
+    if h.trades is not None and h.trades.num_rows:
+        tt = pd.DatetimeIndex(h.trades.column("t_ns").to_numpy().astype("datetime64[ns]"))
+        fig.add_trace(go.Scatter(
+            x=tt.tz_localize("UTC").tz_convert(zone).tz_localize(None),
+            y=h.trades.column("price").to_numpy(), name="trades", mode="markers",
+            marker={"color": "white", "line": {"color": "black", "width": 1}, "size": 6},
+            customdata=h.trades.column("volume").to_numpy(),
+            hovertemplate="trade %{y} x %{customdata}<extra></extra>"))
+    fig.update_layout(
+        title=f"{h.symbol} / {h.collector}: resting volume by price, {h.snapshots:,} states",
+        xaxis_title=f"time ({tz})", yaxis_title="price", plot_bgcolor=EMPTY_COLOUR,
+        legend={"orientation": "h", "y": -0.15}, height=700)
+    return fig
+
+
+def heatmap_html(h: Heatmap, png: bytes | None = None, tz: str = "UTC") -> str:
+    """A self-contained page: the zoomable plotly chart, and the PNG below it for print."""
     import base64
     import html
 
-    b64 = base64.b64encode(png if png is not None else heatmap_png(h)).decode("ascii")
+    b64 = base64.b64encode(png if png is not None else heatmap_png(h, tz=tz)).decode("ascii")
     title = html.escape(f"booktape heatmap: {h.symbol} / {h.collector}")
+    chart = heatmap_figure(h, tz).to_html(include_plotlyjs=True, full_html=False,
+                                          div_id="heatmap-chart")
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{title}</title></head><body style=\"font-family:sans-serif\">"
-            f"<h1>{title}</h1><p>{h.snapshots:,} states, {h.rows:,} level rows</p>"
+            f"<h1>{title}</h1><p>{h.snapshots:,} states, {h.rows:,} level rows; drag to zoom, "
+            "double-click to reset</p>"
+            f"{chart}<h2>Static picture</h2>"
             f"<img alt=\"heatmap\" style=\"max-width:100%\" src=\"data:image/png;base64,{b64}\">"
             "</body></html>")

@@ -26,6 +26,7 @@ import numpy as np
 from ..read.summary import percentiles
 from ._scan import Stream
 from .notebook import clock_step_ns
+from .sessions import SessionRow, SessionWindow, gaps_in_windows, session_rows, windows_from_events
 
 LIST_MAX = 200  # rows kept per listing (counts stay exact)
 HIST_BINS = 80
@@ -121,12 +122,14 @@ class Histogram:
 
 @dataclass
 class Timeline:
-    """Per time bin: states stored, and the longest state gap ending in it."""
+    """Per time bin: states stored, the longest state gap ending in it, and the longest
+    pause between polls ending in it (the quantity stalls are judged on)."""
 
     t0_ns: int
     bin_ns: int
     states: list[int]
     max_gap_ns: list[int]
+    max_pause_ns: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -160,6 +163,7 @@ class StreamReport:
     hist_state_gap: Histogram
     timeline: Timeline
     events: list[dict[str, Any]] = field(default_factory=list)
+    sessions: list[SessionRow] = field(default_factory=list)
 
 
 # --- pieces ------------------------------------------------------------------------------
@@ -324,21 +328,34 @@ def _log_bins(x: np.ndarray, lo: float, hi: float, bins: int,
     return np.logspace(l0, l1, bins + 1), counts
 
 
-def timeline(mid_sorted: np.ndarray, gaps: np.ndarray, bins: int = 1500) -> Timeline:
-    """States per time bin and the longest gap per bin, for the over-time plots."""
+def timeline(mid_sorted: np.ndarray, gaps: np.ndarray, bins: int = 1500,
+             pauses: np.ndarray | None = None, typical_gap_ns: float = 0.0) -> Timeline:
+    """States per time bin and the longest gap (and pause) per bin, for the over-time plots.
+
+    A bin holds about 20 states or more: with 10 ms bins a 50 ms-interval recording
+    drew 0 or 100 states/s instead of its true 20, and its gap panel was empty (issue 14).
+    """
     if mid_sorted.size == 0:
-        return Timeline(0, 1, [], [])
+        return Timeline(0, 1, [], [], [])
     t0, t1 = int(mid_sorted[0]), int(mid_sorted[-1])
     span = max(t1 - t0, 1)
     nice = [10**6, 10**7, 10**8, 10**9, 5 * 10**9, 10**10, 6 * 10**10, 3 * 10**11, 6 * 10**11]
-    bin_ns = next((b for b in nice if span / b <= bins), 36 * 10**11)
+    bin_ns = next((b for b in nice if span / b <= bins and b >= 20 * typical_gap_ns),
+                  36 * 10**11)
     k = ((mid_sorted - t0) // bin_ns).astype(np.int64)
     nb = int(k[-1]) + 1
     states = np.bincount(k, minlength=nb)
-    mg = np.zeros(nb, np.int64)
-    if gaps.size:
-        np.maximum.at(mg, k[1:], gaps) if gaps.size < 2_000_000 else _max_sorted(mg, k[1:], gaps)
-    return Timeline(t0, bin_ns, states.astype(int).tolist(), mg.astype(int).tolist())
+
+    def per_bin_max(v: np.ndarray) -> np.ndarray:
+        out = np.zeros(nb, np.int64)
+        if v.size:
+            vi = v.astype(np.int64, copy=False)
+            np.maximum.at(out, k[1:], vi) if v.size < 2_000_000 else _max_sorted(out, k[1:], vi)
+        return out
+
+    mp = per_bin_max(pauses) if pauses is not None else np.zeros(0, np.int64)
+    return Timeline(t0, bin_ns, states.astype(int).tolist(), per_bin_max(gaps).tolist(),
+                    mp.astype(int).tolist())
 
 
 def _max_sorted(out: np.ndarray, k: np.ndarray, v: np.ndarray) -> None:
@@ -394,8 +411,14 @@ def session_first_seqs(events: list[dict[str, Any]], symbol: str) -> np.ndarray:
 
 
 def analyze_stream(s: Stream, *, stall_factor: float = 10.0, stall_min_ns: int = 50_000_000,
-                   events: list[dict[str, Any]] | None = None) -> StreamReport:
-    """All numbers of one collector's stream (see the module docstring)."""
+                   events: list[dict[str, Any]] | None = None,
+                   windows: list[SessionWindow] | None = None) -> StreamReport:
+    """All numbers of one collector's stream (see the module docstring).
+
+    ``windows``: the trading sessions (a calendar's); default: those the
+    recorder's ``session_open`` events name, if any. Gaps across closed time
+    are then neither stalls nor long gaps, and each window gets a row.
+    """
     seqc, keep = seq_check(s)
     all_kept = bool(keep.all())
 
@@ -431,12 +454,21 @@ def analyze_stream(s: Stream, *, stall_factor: float = 10.0, stall_min_ns: int =
     stall_thr = int(max(stall_factor * typical, stall_min_ns))
     # The pause between two recording sessions is nobody's stall: the recorder was off.
     new_session = np.isin(sq[1:], session_first_seqs(events or [], s.symbol))
-    stalls, n_stalls = gaps_over(m, gap, polls_in, sq,
-                                 (idle > stall_thr - typical) & ~new_session, typical)
-    del idle
+    # Closed hours and scheduled pauses (issue 12): the market was shut, nothing to miss.
+    wins = windows if windows is not None else windows_from_events(events or [])
+    closed = ~gaps_in_windows(m, wins) if wins else np.zeros(gap.size, dtype=bool)
+    stall_mask = (idle > stall_thr - typical) & ~new_session & ~closed
+    stalls, n_stalls = gaps_over(m, gap, polls_in, sq, stall_mask, typical)
+    # The pause a gap's polls cannot explain, plus one poll: over the stall threshold
+    # exactly when the gap is a stall, so the timeline plot and the table agree (issue 14).
+    idle += typical
+    idle[new_session | closed] = 0
     sg = percentiles(gap)
+    tl = timeline(m, gap, pauses=idle, typical_gap_ns=sg["p50"] if gap.size else 0.0)
+    del idle
     long_thr = int(max(stall_factor * (sg["p50"] if gap.size else 0), stall_min_ns))
-    long_gaps, n_long = gaps_over(m, gap, polls_in, sq, gap > long_thr, typical)
+    long_gaps, n_long = gaps_over(m, gap, polls_in, sq, (gap > long_thr) & ~closed, typical)
+    sessions = session_rows(m, gap, stall_mask, wins) if wins else []
     n_states = int(m.size)
     polls = n_states + int(un.sum(dtype=np.int64))
     return StreamReport(
@@ -449,5 +481,6 @@ def analyze_stream(s: Stream, *, stall_factor: float = 10.0, stall_min_ns: int =
         long_gap_threshold_ns=long_thr, long_gaps=long_gaps, long_gap_count=n_long,
         order=order, seq=seqc, parts=part_stats(s),
         hist_poll_duration=hdur, hist_poll_gap=hpg,
-        hist_state_gap=log_hist(gap), timeline=timeline(m, gap), events=events or [])
+        hist_state_gap=log_hist(gap), timeline=tl, events=events or [],
+        sessions=sessions)
 

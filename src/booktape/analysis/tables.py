@@ -22,7 +22,8 @@ def _ts(ns: int | None) -> Any:
 
 def report_tables(rep: Report) -> dict[str, pd.DataFrame]:
     """``summary``, ``latency``, ``stalls``, ``long_gaps``, ``order``, ``seq``, ``events``,
-    ``parts``, ``bursts`` and ``problems``."""
+    ``parts``, ``bursts``, ``problems``, ``sessions`` (one row per trading window),
+    ``guarantee`` and ``blind_spots``."""
     summary: list[dict[str, Any]] = []
     latency: list[dict[str, Any]] = []
     stalls: list[dict[str, Any]] = []
@@ -31,6 +32,7 @@ def report_tables(rep: Report) -> dict[str, pd.DataFrame]:
     seq: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     parts: list[dict[str, Any]] = []
+    sessions: list[dict[str, Any]] = []
     for r in rep.streams:
         key = {"symbol": r.symbol, "collector": r.collector}
         summary.append({**key, "states": r.states, "polls": r.polls, "unchanged": r.unchanged,
@@ -69,6 +71,12 @@ def report_tables(rep: Report) -> dict[str, pd.DataFrame]:
                            "duration_ms": (e.get("duration_ns") or 0) / 1e6,
                            "detail": ", ".join(f"{k}={v}" for k, v in detail.items()
                                                if k not in ("symbols", "start_seq"))[:120]})
+        for w in r.sessions:
+            sessions.append({**key, "date": w.date, "calendar": w.calendar,
+                             "open": _ts(w.open_ns), "close": _ts(w.close_ns), "states": w.states,
+                             "start_late_s": None if w.start_late_ns is None else w.start_late_ns / 1e9,
+                             "end_early_s": None if w.end_early_ns is None else w.end_early_ns / 1e9,
+                             "max_gap_ms": w.max_gap_ns / 1e6, "stalls": w.stalls})
         for p in r.parts:
             parts.append({**key, "file": p.file, "kind": p.kind, "rows": p.rows,
                           "snapshots": p.snapshots,
@@ -76,6 +84,13 @@ def report_tables(rep: Report) -> dict[str, pd.DataFrame]:
                           else "-", "first": _ts(p.t_first_ns), "last": _ts(p.t_last_ns),
                           "span_s": ((p.t_last_ns or 0) - (p.t_first_ns or 0)) / 1e9,
                           "states_per_s": p.rate, "error": p.error})
+    from .bound import bound_rows
+
+    grows, srows = bound_rows(rep.bounds)
+    guarantee = [{k: v for k, v in r.items() if k not in ("start_ns", "end_ns")}
+                 | {"start": _ts(r["start_ns"]), "end": _ts(r["end_ns"])} for r in grows]
+    spots = [{"symbol": r["symbol"], "collector": r["collector"], "since": _ts(r["since_ns"]),
+              "until": _ts(r["until_ns"]), "blind_ms": r["blind_ms"]} for r in srows]
     bursts = [{"symbol": b.symbol, "collector": b.collector, "seen_by": b.other,
                "start": _ts(b.t_start_ns), "end": _ts(b.t_end_ns),
                "states_missed": b.states_missed} for b in rep.bursts]
@@ -91,6 +106,12 @@ def report_tables(rep: Report) -> dict[str, pd.DataFrame]:
         "events": ["symbol", "collector", "time", "kind", "count", "duration_ms", "detail"],
         "bursts": ["symbol", "collector", "seen_by", "start", "end", "states_missed"],
         "problems": ["severity", "kind", "symbol", "collector", "message", "file"],
+        "sessions": ["symbol", "collector", "date", "calendar", "open", "close", "states",
+                     "start_late_s", "end_early_s", "max_gap_ms", "stalls"],
+        "guarantee": ["symbol", "collector", "scope", "label", "states", "bound", "B_p50_us",
+                      "B_p99.9_us", "B_max_us", "blind_spots", "blind_total_ms",
+                      "blind_worst_ms", "start", "end"],
+        "blind_spots": ["symbol", "collector", "since", "until", "blind_ms"],
     }
     cols["long_gaps"] = cols["stalls"]
 
@@ -101,4 +122,5 @@ def report_tables(rep: Report) -> dict[str, pd.DataFrame]:
             "stalls": df("stalls", stalls), "long_gaps": df("long_gaps", longg),
             "order": df("order", order), "seq": df("seq", seq), "events": df("events", events),
             "parts": df("parts", parts), "bursts": df("bursts", bursts),
-            "problems": df("problems", problems)}
+            "problems": df("problems", problems), "sessions": df("sessions", sessions),
+            "guarantee": df("guarantee", guarantee), "blind_spots": df("blind_spots", spots)}

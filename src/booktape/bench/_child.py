@@ -42,7 +42,8 @@ def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
     dur = spec.get("duration_ns")
     s = record(out, spec["symbol"], source=spec["source"], source_options=spec["source_options"],
                duration=f"{dur}ns" if dur else None, polls=polls, topology=spec["topology"],
-               rotate_bytes=spec["threshold"], diag_dir=str(diag))
+               rotate_bytes=spec["threshold"], diag_dir=str(diag),
+               collector=spec.get("collector", "zero"))
     sym = s.symbols[0] if s.symbols else None
     return {"polls": s.polls, "stored": s.stored, "expected": sym.expected if sym else 0,
             "seq_first": sym.seq_first if sym else 0, "session": s.session,

@@ -22,6 +22,13 @@ def _num(v: Any) -> float:
     return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else math.nan
 
 
+def _why(r: dict[str, Any] | None) -> str | None:
+    """Why a row is disqualified: ``failed`` (runs did not finish) is not ``lossy``."""
+    if not r or not r.get("disqualified"):
+        return None
+    return "failed" if r.get("failed") else "lossy"
+
+
 def compare(old: str | Path, new: str | Path) -> dict[str, Any]:
     """Rows matched by (topology, threshold, latency): old, new, new/old per metric.
 
@@ -41,7 +48,8 @@ def compare(old: str | Path, new: str | Path) -> dict[str, Any]:
         row: dict[str, Any] = {"topology": k[0], "threshold": k[1], "latency_ns": k[2],
                                "status": "both" if o and n else ("only old" if o else "only new"),
                                "disqualified_old": bool(o and o["disqualified"]),
-                               "disqualified_new": bool(n and n["disqualified"]), "metrics": {}}
+                               "disqualified_new": bool(n and n["disqualified"]),
+                               "why_old": _why(o), "why_new": _why(n), "metrics": {}}
         for m, higher_better in COMPARED:
             vo, vn = _num(o.get(m)) if o else math.nan, _num(n.get(m)) if n else math.nan
             ratio = vn / vo if math.isfinite(vo) and math.isfinite(vn) and vo else math.nan

@@ -44,22 +44,74 @@ def in_windows(t: np.ndarray, windows: np.ndarray) -> np.ndarray:
     return mask
 
 
-def check_tape(root: Path, symbol: str, expected: int, seq_first: int) -> TapeCheck:
+def check_tape(root: Path, symbol: str, expected: int, seq_first: int,
+               collector: str | None = None) -> TapeCheck:
     """Seq contiguity of the session's snapshots as read back from the sealed parts."""
     from ..read.reader import read_arrow
     from ..tape.layout import partition_dirs
 
-    snaps = read_arrow(root, symbol, columns=["seq", "t_before_ns", "t_after_ns"],
+    snaps = read_arrow(root, symbol, collector, columns=["seq", "t_before_ns", "t_after_ns"],
                        snapshots_only=True, verify=True)
     seq = snaps.column("seq").to_numpy().astype(np.int64)
     keep = (seq >= seq_first) & (seq < seq_first + expected)
     uniq = np.unique(seq[keep])
     dur = (snaps.column("t_after_ns").to_numpy() - snaps.column("t_before_ns").to_numpy())[keep]
-    rows = read_arrow(root, symbol, columns=["seq"], verify=False).num_rows
-    parts = [p for d in partition_dirs(root) for p in Path(d).glob("*.parquet")]
+    rows = read_arrow(root, symbol, collector, columns=["seq"], verify=False).num_rows
+    parts = [p for d in partition_dirs(root, collector=collector) for p in Path(d).glob("*.parquet")]
     return TapeCheck(expected=expected, snapshots=int(uniq.size),
                      duplicated=int(seq.size - np.unique(seq).size), rows=rows,
                      bytes=sum(p.stat().st_size for p in parts), poll_durations=dur.astype(np.int64))
+
+
+def bound_guarantee(root: Path, symbol: str, seq_first: int, expected: int,
+                    collector: str | None = None) -> Any:
+    """The run's :class:`~booktape.read.guarantee.Guarantee` (None when it stored nothing)."""
+    from ..events import read_events
+    from ..read.guarantee import guarantee, threshold_ns
+    from ..read.reader import read_arrow
+
+    t = read_arrow(root, symbol, collector, columns=["seq", "t_before_ns", "t_after_ns", "blind_ns"],
+                   snapshots_only=True, verify=False)
+    seq = t.column("seq").to_numpy().astype(np.int64)
+    keep = (seq >= seq_first) & (seq < seq_first + expected)
+    blind = t.column("blind_ns").fill_null(-1).to_numpy()[keep]
+    tb = t.column("t_before_ns").to_numpy()[keep]
+    ta = t.column("t_after_ns").to_numpy()[keep]
+    for e in read_events(root, collector):
+        tail = (e.get("detail") or {}).get("trailing_blind_ns") or {}
+        if e["kind"] == "session_stop" and symbol in tail and ta.size and e["t_ns"] >= ta[-1]:
+            blind = np.append(blind, int(tail[symbol]))
+            tb, ta = np.append(tb, int(e["t_ns"])), np.append(ta, int(e["t_ns"]))
+    if not blind.size:
+        return None
+    return guarantee(blind, tb, ta, threshold_ns(blind))
+
+
+def bound_metrics(root: Path, symbol: str, seq_first: int, expected: int,
+                  collector: str | None = None) -> dict[str, float]:
+    """The guaranteed lifetime and blind-spot time of the run's tape (issue 13)."""
+    g = bound_guarantee(root, symbol, seq_first, expected, collector)
+    if g is None:
+        return {}
+    minutes = (g.end_ns - g.start_ns) / 60e9
+    nan = math.nan
+    return {"B_p50_us": (g.lifetime_p50_ns or nan) / 1e3,
+            "B_p999_us": (g.lifetime_p999_ns or nan) / 1e3,
+            "B_max_us": (g.lifetime_max_ns or nan) / 1e3, "blind_spots": float(g.spot_count),
+            "blind_ms_per_min": g.spot_total_ns / 1e6 / minutes if minutes else nan}
+
+
+def truth_metrics(root: Path, truth: Path, collector: str | None = None) -> dict[str, float]:
+    """True states, stored and missed (by the sim's own timeline), for runs on the sim."""
+    from ..analysis.truth import score_truth
+
+    rep = score_truth(root, truth, collector=collector)
+    s = rep.scores[0]
+    return {"true_states": float(s.true_states), "true_missed": float(s.missed),
+            "true_missed_pct": 100.0 * s.missed / s.true_states if s.true_states else math.nan,
+            "true_missed_ge1ms": float(s.missed_by_lifetime["<10ms"]
+                                       + s.missed_by_lifetime[">=10ms"]),
+            "truth_violations": float(len(s.violations))}
 
 
 def gap_metrics(t: np.ndarray, windows: np.ndarray) -> dict[str, float]:
@@ -87,7 +139,8 @@ def gap_histogram(t: np.ndarray) -> list[int]:
 
 
 def measure_run(root: Path, diag: Path, child: dict[str, Any], *, notebook: bool,
-                symbol: str) -> tuple[dict[str, float], list[int]]:
+                symbol: str, collector: str | None = None,
+                truth: Path | None = None) -> tuple[dict[str, float], list[int]]:
     """Every per-run metric (flat, floats; µs for gaps, ms for latency) and the gap histogram."""
     t = np.load(diag / "polls.npy")
     windows = seal_windows(root, diag, notebook)
@@ -98,7 +151,7 @@ def measure_run(root: Path, diag: Path, child: dict[str, Any], *, notebook: bool
         chk = read_back(root, child["expected"])
         lat = np.load(diag / "latency.npy")
     else:
-        chk = check_tape(root, symbol, child["expected"], child.get("seq_first", 0))
+        chk = check_tape(root, symbol, child["expected"], child.get("seq_first", 0), collector)
         files = sorted(diag.glob("latency-*.npy"))
         lat = np.concatenate([np.load(f) for f in files]) if files else np.array([])
     ev = child.get("events", {})
@@ -115,4 +168,10 @@ def measure_run(root: Path, diag: Path, child: dict[str, Any], *, notebook: bool
         "rows": float(chk.rows), "bytes_on_disk": float(chk.bytes),
         "bytes_per_row": chk.bytes / chk.rows if chk.rows else math.nan,
     })
+    if not notebook:
+        m.update(bound_metrics(root, symbol, child.get("seq_first", 0), child["expected"],
+                               collector))
+        truth = truth or root.parent / "truth.json"
+        if truth.exists():
+            m.update(truth_metrics(root, truth, collector))
     return m, gap_histogram(t)

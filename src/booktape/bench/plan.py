@@ -36,6 +36,9 @@ class BenchConfig:
     polls: int | None = None
     repeat: int = 3
     seed: int = 1
+    #: 2: each run is followed, in the same round, by two collectors polling one shared
+    #: sim market side by side (the notebook's "2 processes in parallel" question)
+    collectors: int = 1
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,7 @@ def parse_latencies(text: str | None, source: str) -> tuple[int | None, ...]:
 def make_config(*, source: str = "sim", source_options: dict[str, Any] | None = None,
                 symbol: str = "RIU2", topologies: str = "all", thresholds: str = "16MB,256MB",
                 latency: str | None = None, duration: str | None = None, polls: int | None = None,
-                repeat: int = 3, seed: int = 1) -> BenchConfig:
+                repeat: int = 3, seed: int = 1, collectors: int = 1) -> BenchConfig:
     """Validate the bench's options (the CLI's text forms) into a :class:`BenchConfig`.
 
     Raises:
@@ -123,11 +126,15 @@ def make_config(*, source: str = "sim", source_options: dict[str, Any] | None = 
         raise BadArgument(f"invalid --polls {polls}: must be positive")
     if repeat < 1:
         raise BadArgument(f"invalid --repeat {repeat}: must be >= 1")
+    if collectors not in (1, 2):
+        raise BadArgument(f"invalid --collectors {collectors}: 1 or 2")
+    if collectors == 2 and source != "sim":
+        raise BadArgument("--collectors 2 needs --source sim (one shared simulated market)")
     return BenchConfig(source=source, source_options=dict(source_options or {}), symbol=symbol,
                        topologies=parse_topologies(topologies),
                        thresholds=parse_thresholds(thresholds),
                        latencies=parse_latencies(latency, source), duration_ns=dur, polls=polls,
-                       repeat=repeat, seed=seed)
+                       repeat=repeat, seed=seed, collectors=collectors)
 
 
 def combinations(cfg: BenchConfig) -> list[Combo]:
@@ -149,10 +156,14 @@ def schedule(cfg: BenchConfig) -> list[Run]:
 
 
 def source_options_for(cfg: BenchConfig, latency_ns: int | None) -> dict[str, Any]:
-    """The sim runs lockstep when it has a latency (a reproducible, busy book), as in issue 3."""
+    """The sim runs lockstep when it has a latency (a reproducible, busy book), as in issue 3,
+    except with ``--collectors 2``."""
     opts = dict(cfg.source_options)
     if latency_ns is not None:
         opts["latency_ns"] = latency_ns
-        if latency_ns > 0:
+        # Two collectors need one market in wall time (realtime, anchored); lockstep
+        # advances per call. Their single-collector round runs realtime too, so the
+        # two are compared on one kind of market (issue 13).
+        if latency_ns > 0 and cfg.collectors == 1:
             opts["lockstep"] = True
     return opts

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import BadArgument
 from .measure import HIST_EDGES
 from .plan import BenchConfig
-from .rank import aggregate, fmt_latency, fmt_size, recommendations
+from .rank import aggregate, fmt_latency, fmt_size, fmt_us, recommendations
 from .run import RunRecord
 
 #: results.csv columns, in order (a row's other keys stay in results.json).
@@ -28,7 +28,11 @@ CSV_COLUMNS = [
     "seal_gap_p50_us", "seal_gap_p999_us", "seal_gap_max_us", "poll_p50_us", "poll_p99_us",
     "poll_p999_us", "durable_p50_ms", "durable_p99_ms", "durable_max_ms", "stall_events",
     "cpu_s", "rss_mb", "polls", "expected", "snapshots", "lost", "duplicated", "rows",
-    "bytes_per_row", "p999_vs_notebook", "polls_vs_notebook",
+    "bytes_per_row", "p999_vs_notebook", "polls_vs_notebook", "B_p50_us", "B_p999_us",
+    "B_max_us", "blind_spots", "blind_ms_per_min", "true_states", "true_missed",
+    "true_missed_pct", "true_missed_ge1ms", "truth_violations", "pair_gap_p50_us",
+    "pair_gap_p999_us", "pair_B_p999_us", "pair_blind_ms_per_min", "pair_true_missed_pct",
+    "pair_cpu_s", "pair_lost", "union_missed_pct", "union_missed_ge1ms", "union_blind_ms_per_min",
 ]
 
 
@@ -135,21 +139,26 @@ def plot_gaps(doc: dict[str, Any], path: Path) -> None:
                 continue
             frac = np.where(h > 0, h / h.sum(), np.nan)
             ax.step(mids, frac, where="mid", color=colors[row["topology"]],
-                    linestyle=styles[row["threshold"]], label=label(row) + (" (lossy)" if row["disqualified"] else ""))
+                    linestyle=styles[row["threshold"]], label=label(row) + _why(row))
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("gap between consecutive polls (µs)")
         ax.set_ylabel("fraction of gaps")
         ax.set_title(f"Poll gaps, source latency {fmt_latency(lat)}")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
 def plot_p999(doc: dict[str, Any], path: Path) -> None:
-    """Bar chart: gap p99.9 per configuration (log scale); lossy ones hatched red."""
+    """Bar chart: gap p99.9 per configuration; lossy ones hatched red.
+
+    A linear axis from zero: on a log axis starting at 4 µs a 1.3x difference
+    looked like 10x (issue 14). Each bar is labelled with its value.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -168,13 +177,22 @@ def plot_p999(doc: dict[str, Any], path: Path) -> None:
             if r["disqualified"]:
                 b.set_hatch("//")
         ax.set_xticks(range(len(rows)), [label(r) for r in rows], rotation=60, ha="right", fontsize=8)
-        ax.set_yscale("log")
+        ax.bar_label(bars, labels=[fmt_us(v) if math.isfinite(v) else "failed" for v in vals],
+                     fontsize=7)
+        ax.set_ylim(bottom=0)
         ax.set_ylabel("poll gap p99.9 (µs)")
         ax.set_title(f"p99.9 per configuration, source latency {fmt_latency(lat)}")
         ax.grid(True, axis="y", which="both", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _why(row: dict[str, Any]) -> str:
+    """A disqualified row's tag: a run that failed is not a run that lost data."""
+    if not row.get("disqualified"):
+        return ""
+    return " (failed)" if row.get("failed") else " (lossy)"
 
 
 def _num(v: Any, default: float) -> float:
@@ -195,15 +213,21 @@ TABLE = [("topology", "topology"), ("threshold", "threshold"), ("rank_range", "r
          ("gap_range_us", "range µs"), ("seals", "seals"), ("seal_gap_p999_us", "seal p99.9 µs"),
          ("seal_gap_max_us", "seal max µs"), ("poll_p99_us", "poll p99 µs"),
          ("durable_p50_ms", "durable p50 ms"), ("durable_p99_ms", "durable p99 ms"),
-         ("stall_events", "stalls"), ("cpu_s", "CPU s"), ("rss_mb", "RSS MB"), ("lost", "lost"),
-         ("duplicated", "dup"), ("bytes_per_row", "B/row"), ("p999_vs_notebook", "× notebook")]
+         ("stall_events", "stalls"), ("cpu_s", "CPU s"), ("rss_mb", "RSS MiB"), ("lost", "lost"),
+         ("duplicated", "dup"), ("bytes_per_row", "B/row"), ("p999_vs_notebook", "× notebook"),
+         ("B_p999_us", "B p99.9 µs"), ("B_max_us", "B max µs"),
+         ("blind_ms_per_min", "blind ms/min"), ("true_missed_pct", "missed %"),
+         ("true_missed_ge1ms", "missed ≥1ms"), ("pair_gap_p999_us", "2 coll. p99.9 µs"),
+         ("pair_B_p999_us", "2 coll. B p99.9 µs"), ("pair_cpu_s", "2 coll. CPU s"),
+         ("pair_true_missed_pct", "2 coll. missed % (worse)"),
+         ("union_missed_pct", "union missed %"), ("union_blind_ms_per_min", "union blind ms/min")]
 
 
 #: The terminal's narrower table (every column is in results.csv and report.html).
 TERMINAL = [c for c in TABLE if c[0] in (
     "topology", "threshold", "rank_range", "rank_p999", "polls_s", "gap_p50_us", "gap_p999_us",
     "gap_range_us", "seals", "seal_gap_p999_us", "durable_p99_ms", "cpu_s", "rss_mb", "lost",
-    "bytes_per_row", "p999_vs_notebook")]
+    "bytes_per_row", "p999_vs_notebook", "B_p999_us", "blind_ms_per_min", "true_missed_pct")]
 
 
 def cell(r: dict[str, Any], k: str) -> str:

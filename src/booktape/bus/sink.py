@@ -75,11 +75,14 @@ def wait_for_lock(lock: CollectorLock, stop: StopFlag, on_wait: Callable[[], Non
 
 @contextmanager
 def _stop_on_signals(stop: StopFlag) -> Iterator[None]:
-    """Ctrl-C / SIGTERM: stop fetching, fsync, acknowledge, seal."""
+    """Ctrl-C / SIGTERM / Ctrl-Break: stop fetching, fsync, acknowledge, seal."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = {s: signal.signal(s, lambda *a: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    sigs = [signal.SIGINT, signal.SIGTERM]
+    if hasattr(signal, "SIGBREAK"):  # Windows: CTRL_BREAK_EVENT, how a service is stopped there
+        sigs.append(signal.SIGBREAK)
+    old = {s: signal.signal(s, lambda *a: stop.set()) for s in sigs}
     try:
         yield
     finally:

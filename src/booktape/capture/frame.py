@@ -1,9 +1,9 @@
 """The packed form of snapshots between the poller and the writer.
 
 A chunk is ``<IIII`` (snapshot count, level count, header slots, 0), then one
-32-byte header slot per snapshot (a writer that packs in place reserves more
-slots than it fills) (``<HHIQqq``: symbol index, level count, unchanged polls, seq,
-t_before_ns, t_after_ns), then every level as 4 float64 (type, price, volume,
+40-byte header slot per snapshot (a writer that packs in place reserves more
+slots than it fills) (``<HHIQqqq``: symbol index, level count, unchanged polls, seq,
+t_before_ns, t_after_ns, blind_ns), then every level as 4 float64 (type, price, volume,
 volume_dbl). Headers and levels sit in two contiguous regions, so
 :func:`decode` views them with ``np.frombuffer`` and never loops per snapshot.
 
@@ -25,11 +25,11 @@ from ..model import Book
 from ..schema import BOOK_SCHEMA
 
 PREFIX = struct.Struct("<IIII")  # 16 bytes keeps headers and levels 8-aligned
-HEADER = struct.Struct("<HHIQqq")
-HEADER_SIZE = HEADER.size  # 32
+HEADER = struct.Struct("<HHIQqqq")
+HEADER_SIZE = HEADER.size  # 40
 LEVEL_SIZE = 32  # 4 float64
 HEADER_DTYPE = np.dtype([("sym", "<u2"), ("n", "<u2"), ("unchanged", "<u4"), ("seq", "<u8"),
-                         ("t_before", "<i8"), ("t_after", "<i8")])
+                         ("t_before", "<i8"), ("t_after", "<i8"), ("blind", "<i8")])
 
 _structs: dict[int, struct.Struct] = {}
 
@@ -52,14 +52,14 @@ class ChunkBuilder:
         self.snapshots = 0
 
     def add(self, sym: int, seq: int, t_before: int, t_after: int, unchanged: int,
-            book: Book) -> None:
+            blind: int, book: Book) -> None:
         n = len(book)
         ho, lo = self._ho, self._lo
         if ho + HEADER_SIZE > len(self._hdr):
             self._hdr.extend(bytes(len(self._hdr)))
         if lo + LEVEL_SIZE * n > len(self._lvl):
             self._lvl.extend(bytes(max(len(self._lvl), LEVEL_SIZE * n)))
-        HEADER.pack_into(self._hdr, ho, sym, n, unchanged, seq, t_before, t_after)
+        HEADER.pack_into(self._hdr, ho, sym, n, unchanged, seq, t_before, t_after, blind)
         if n:
             levels_struct(n).pack_into(self._lvl, lo, *chain.from_iterable(book))
         self._ho = ho + HEADER_SIZE
@@ -117,7 +117,7 @@ def decode(buf: bytes | memoryview) -> dict[int, pa.RecordBatch]:
     sym = h["sym"]
     single = bool((sym == sym[0]).all())
     out: dict[int, pa.RecordBatch] = {}
-    cols = {k: np.repeat(h[k], rows) for k in ("seq", "t_before", "t_after", "unchanged")}
+    cols = {k: np.repeat(h[k], rows) for k in ("seq", "t_before", "t_after", "unchanged", "blind")}
     for s in ([int(sym[0])] if single else np.unique(sym).tolist()):
         if single:
             hs, lvs, lev = cols, lv, level
@@ -130,6 +130,7 @@ def decode(buf: bytes | memoryview) -> dict[int, pa.RecordBatch]:
                 pa.array(hs["t_before"]),
                 pa.array(hs["t_after"]),
                 pa.array(hs["unchanged"]),
+                pa.array(hs["blind"]),
                 pa.array(lev.astype(np.int16)),
                 pa.array(lvs[:, 0].astype(np.int8)),
                 pa.array(np.ascontiguousarray(lvs[:, 1])),

@@ -6,15 +6,24 @@ levels, done before any conversion), and for a changed state one
 ``struct.pack_into`` into the current chunk. The chunk goes to ``handoff``
 every ``chunk_snapshots`` states or ``chunk_ns`` of age, whichever first;
 ``handoff`` must not block (the topology decides what that means).
+
+The bound of issue 13: a poll reads the book at some instant inside
+``[t_before, t_after]``, so a state no poll read lived entirely between the
+reads of two consecutive (non-None) polls ``j``, ``j+1`` of its symbol and
+lasted less than ``t_after[j+1] - t_before[j]``. Per symbol the loop keeps the
+largest such value since the previous stored state (one subtraction and one
+compare per poll) and stores it with the next stored state as ``blind_ns``;
+the value after the last stored state is ``CaptureResult.trailing_blind``.
+The first poll of a session has no predecessor: the bound starts there.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .. import clock as _clock
 from ..model import Book
 from .frame import ChunkBuilder
 from .stats import Stats
@@ -26,7 +35,7 @@ class Packer(Protocol):
     snapshots: int
 
     def add(self, sym: int, seq: int, t_before: int, t_after: int, unchanged: int,
-            book: Book) -> None: ...
+            blind: int, book: Book) -> None: ...
 
     def take(self) -> Any:
         """The chunk so far, for ``handoff``; the packer starts a new one."""
@@ -74,6 +83,8 @@ class CaptureResult:
     none_results: int
     next_seq: list[int]
     trailing_unchanged: list[int]
+    #: per symbol, the blind_ns bound since its last stored state (see the module doc)
+    trailing_blind: list[int]
 
 
 def run_capture(getters: Sequence[Callable[[], Book | None]], cfg: CaptureConfig,
@@ -87,12 +98,17 @@ def run_capture(getters: Sequence[Callable[[], Book | None]], cfg: CaptureConfig
     frames (see :mod:`booktape.capture.frame`); ``housekeeping`` runs after
     each hand-off.
     """
-    perf = time.perf_counter_ns
+    # The clock module's counter: time.perf_counter_ns itself unless a test's fast
+    # clock (BOOKTAPE_DEV_CLOCK) is set.
+    perf = _clock.perf_counter_ns
     n = len(getters)
     keep = cfg.keep_unchanged
     prev: list[Book | None] = [None] * n
     unchanged = [0] * n
     seq = list(start_seq)
+    blind = [0] * n
+    # Far in the future: the first poll's pair is negative and never wins the max.
+    last_tb = [1 << 62] * n
     builder: Packer = packer if packer is not None else ChunkBuilder()
     add = builder.add
     off = wall_offset_ns
@@ -110,23 +126,33 @@ def run_capture(getters: Sequence[Callable[[], Book | None]], cfg: CaptureConfig
 
     i_polls, i_stored, i_unch, i_last = IDX["polls"], IDX["stored"], IDX["unchanged"], IDX["last_poll_ns"]
     ta = chunk_start
+    # A poll that starts past the deadline (a session's close) is not stored, even in a
+    # round begun before it: one int compare per poll, so nothing lands outside a session.
+    dl = deadline if deadline is not None else 1 << 62
     while True:
         for k in range(n):
             tb = perf()
             book = getters[k]()
             ta = perf()
+            if tb >= dl:
+                break
             polls += 1
             if book is None:
-                nones += 1
+                nones += 1  # read nothing: the next pair spans it
                 continue
+            pair = ta - last_tb[k]
+            last_tb[k] = tb
+            if pair > blind[k]:
+                blind[k] = pair
             if not keep and book == prev[k]:
                 unchanged[k] += 1
                 unch_total += 1
                 continue
             prev[k] = book
-            add(k, seq[k], tb + off, ta + off, unchanged[k], book)
+            add(k, seq[k], tb + off, ta + off, unchanged[k], blind[k], book)
             seq[k] += 1
             unchanged[k] = 0
+            blind[k] = 0
             stored += 1
         if builder.snapshots >= chunk_n or (ta - chunk_start >= chunk_ns and builder.snapshots):
             handoff(builder.take())
@@ -152,13 +178,15 @@ def run_capture(getters: Sequence[Callable[[], Book | None]], cfg: CaptureConfig
             next_t += interval
             wait = next_t - perf()
             if wait > 2_000_000:
-                time.sleep((wait - 1_000_000) / 1e9)
+                _clock.sleep((wait - 1_000_000) / 1e9)
             while perf() < next_t:
                 pass
+            if next_t >= dl:
+                break  # no round paced to start after the deadline
     if builder.snapshots:
         handoff(builder.take())
     arr[i_polls] = polls
     arr[i_stored] = stored
     arr[i_unch] = unch_total
     stats.set("none_results", nones)
-    return CaptureResult(polls, stored, unch_total, nones, seq, unchanged)
+    return CaptureResult(polls, stored, unch_total, nones, seq, unchanged, blind)

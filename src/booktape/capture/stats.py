@@ -13,6 +13,7 @@ FIELDS = (
     "polls", "stored", "unchanged", "none_results", "rows", "buffered_bytes",
     "sealed_parts", "last_poll_ns", "handoffs", "spilled_bytes", "restarts",
     "durable_snapshots", "started_ns", "stopped_ns",
+    "next_open_ns",  # a scheduled recorder waiting for its session (service/schedule.py)
 )
 IDX = {name: i for i, name in enumerate(FIELDS)}
 

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from ..errors import BooktapeError
+from ._streams import make_std_streams_safe
 
 
 class BooktapeGroup(click.Group):
@@ -22,6 +23,11 @@ class BooktapeGroup(click.Group):
         except BooktapeError as e:
             click.echo(f"Error: {e}", err=True)
             ctx.exit(e.exit_code)
+        except KeyboardInterrupt:
+            # click would print "Aborted!" and exit 1, the code for "problems found";
+            # a cron wrapper must tell an interrupted run apart (issue 14).
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
 
 
 @click.group(cls=BooktapeGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -31,6 +37,7 @@ def cli() -> None:
 
 
 def main() -> None:
+    make_std_streams_safe()
     try:
         cli(prog_name="booktape")
     except KeyboardInterrupt:
@@ -45,4 +52,5 @@ from . import bus as _bus  # noqa: E402,F401
 from . import merge as _merge  # noqa: E402,F401
 from . import mt5 as _mt5  # noqa: E402,F401
 from . import record as _record  # noqa: E402,F401
+from . import service as _service  # noqa: E402,F401
 from . import tapes as _tapes  # noqa: E402,F401

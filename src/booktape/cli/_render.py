@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 import time
 from typing import Any
 
 from rich.console import Console
 from rich.live import Live
-from rich.table import Table
+from rich.table import Table as _RichTable
 from rich.text import Text
 
 from ..capture.stats import Stats
@@ -17,9 +18,21 @@ from ..model import BOOK_TYPE_NAMES
 from ..read.summary import Summary
 from ..units import human_bytes, human_ns
 
-# Piped output (CI logs, `| tee`) gets room for the wide tables instead of rich's 80 columns.
-console = Console(width=None if sys.stdout.isatty() else 160)
+# Piped output (CI logs, `| tee`, cron mail) gets room for the widest table (the bench's)
+# instead of rich's 80 columns; $COLUMNS still wins when set.
+PIPED_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 240
+console = Console(width=PIPED_WIDTH)
 err_console = Console(stderr=True)
+
+
+class Table(_RichTable):
+    """rich's table, except that a cell too wide for its column wraps instead of being cut:
+    a number is never shown as ``1,1…`` on a narrow terminal (issue 14). Every table of
+    the CLI is this one."""
+
+    def add_column(self, *args: Any, **kw: Any) -> None:
+        kw.setdefault("overflow", "fold")
+        super().add_column(*args, **kw)
 
 
 def fmt_ns_time(t_ns: int | None) -> str:
@@ -67,6 +80,10 @@ def _status_main(stats: Stats, stop: Any) -> None:
               transient=True) as live:
         while not stop.wait(0.5) and not parent_gone(ppid):
             s = stats.as_dict()
+            if s.get("next_open_ns"):
+                live.update(Text(_waiting_text(s["next_open_ns"])), refresh=True)
+                prev = None
+                continue
             now = time.monotonic()
             polls, stored = s["polls"], s["stored"]
             pps = sps = 0.0
@@ -84,8 +101,24 @@ def _status_main(stats: Stats, stop: Any) -> None:
             ), refresh=True)
 
 
+def _waiting_text(open_ns: int) -> str:
+    from ..clock import time_ns
+
+    at = dt.datetime.fromtimestamp(open_ns / 1e9, tz=dt.UTC)
+    left = max(0, open_ns - time_ns()) // 1_000_000_000
+    return (f"○ waiting for the session: opens {at.astimezone():%Y-%m-%d %H:%M:%S %Z} "
+            f"({at:%H:%M} UTC), in {left // 3600}h{left % 3600 // 60:02d}m{left % 60:02d}s")
+
+
 def _pct_cells(d: dict[str, float]) -> list[str]:
     return [human_ns(d[k]) if d["count"] else "-" for k in ("p50", "p99", "p99.9", "max")]
+
+
+def _bound_cells(y: Any) -> list[str]:
+    if y.guaranteed_ns is None and y.guaranteed_max_ns is None:
+        return ["unknown", "unknown", "-"]
+    spots = (f"{y.blind_spots} ({human_ns(y.blind_spot_total_ns)})" if y.blind_spots else "0")
+    return [human_ns(y.guaranteed_ns or 0), human_ns(y.guaranteed_max_ns or 0), spots]
 
 
 def render_summary(s: Summary) -> None:
@@ -94,19 +127,26 @@ def render_summary(s: Summary) -> None:
         f"[bold]booktape[/] recorded {s.seconds:.1f} s from [cyan]{s.source}[/] "
         f"({s.topology}) into [cyan]{s.root}[/] as collector [cyan]{s.collector}[/]: {ok}"
     )
+    # Two tables of 7 and 9 columns fit a 100-column terminal; one of 15 did not.
     t = Table(title="Capture summary (read back from disk)", title_justify="left")
     for col in ("symbol", "states", "seq", "rows", "missing", "dup", "order"):
         t.add_column(col, justify="right")
-    for col in ("poll p50", "poll p99", "poll p99.9", "poll max",
-                "gap p50", "gap p99", "gap p99.9", "gap max"):
-        t.add_column(col, justify="right")
+    lat = Table(title="Poll duration and gap between stored states; guaranteed lifetime B",
+                title_justify="left")
+    for col in ("symbol", "poll p50", "poll p99", "poll p99.9", "poll max",
+                "gap p50", "gap p99", "gap p99.9", "gap max", "B p99.9", "B max", "blind spots"):
+        lat.add_column(col, justify="right")
     for y in s.symbols:
         t.add_row(y.symbol, f"{y.snapshots:,}", f"{y.seq_first}..{y.seq_last}", f"{y.rows:,}",
-                  str(y.missing), str(y.duplicated), "ok" if y.time_order_ok else "[red]bad[/]",
-                  *_pct_cells(y.poll_duration_ns), *_pct_cells(y.state_gap_ns))
+                  str(y.missing), str(y.duplicated), "ok" if y.time_order_ok else "[red]bad[/]")
+        lat.add_row(y.symbol, *_pct_cells(y.poll_duration_ns), *_pct_cells(y.state_gap_ns),
+                    *_bound_cells(y))
     console.print(t)
+    console.print(lat)
     console.print("poll = one source call (t_after − t_before); gap = time between consecutive "
                   "stored states (by t_mid); `booktape analyze` also gives the gaps between polls.")
+    console.print("B = guaranteed lifetime: every state that lasted longer was recorded, outside "
+                  "blind spots (count, total; states up to their length may be missing there).")
     rate = s.polls / s.seconds if s.seconds else 0
     console.print(
         f"polls {s.polls:,} ({rate:,.0f}/s) · changed states stored {s.stored:,} · "
@@ -120,7 +160,7 @@ def render_summary(s: Summary) -> None:
         console.print("events: " + ", ".join(f"{k} {v}" for k, v in sorted(other.items())))
 
 
-def render_book(symbol: str, book: Any, t_ns: int) -> None:
+def render_book(symbol: str, book: Any, t_ns: int, d: dict[str, Any] | None = None) -> None:
     t = Table(title=f"{symbol} order book at {fmt_ns_time(t_ns)} UTC", title_justify="left")
     t.add_column("side")
     t.add_column("price", justify="right")
@@ -130,22 +170,64 @@ def render_book(symbol: str, book: Any, t_ns: int) -> None:
         style = "red" if int(lvl[0]) in (1, 3) else "green"
         t.add_row(f"[{style}]{kind}[/]", f"{lvl[1]:,.2f}", f"{lvl[2]:,}")
     console.print(t)
+    if d is not None:
+        def px(v: float | None) -> str:
+            return "-" if v is None else f"{v:,.2f}"
+
+        console.print(f"best bid {px(d['best_bid'])} · best ask {px(d['best_ask'])} · "
+                      f"spread {px(d['spread'])}")
 
 
 def render_ls(rows: list[dict[str, Any]], events: dict[str, int]) -> None:
     t = Table(title_justify="left")
-    for col in ("symbol", "date", "collector", "part", "state", "rows", "snapshots", "seq range",
-                "time range (UTC)", "size"):
+    side = any(r.get("stream", "book") != "book" for r in rows)
+    for col in ("stream",) * side + ("symbol", "date", "collector", "part", "state", "rows",
+                                     "snapshots", "seq range", "time range (UTC)", "size"):
         t.add_column(col, justify="right" if col in ("rows", "snapshots", "size") else "left")
     for r in rows:
-        t.add_row(r["symbol"], r["date"], r["collector"], r["part"],
-                  "sealed" if r["sealed"] else "[yellow]open[/]", f"{r['rows']:,}",
+        state = "sealed" if r["sealed"] else "[yellow]open[/]"
+        if r.get("listed") is False:
+            state = "[yellow]unlisted[/]"
+        if r.get("damaged"):
+            state = "[red]damaged[/]"
+        t.add_row(*[r.get("stream", "book")] * side, r["symbol"], r["date"], r["collector"],
+                  r["part"], state, f"{r['rows']:,}",
                   f"{r['snapshots']:,}", f"{r['seq_min']}..{r['seq_max']}",
                   f"{fmt_ns_time(r['t_min_ns'])} → {fmt_ns_time(r['t_max_ns'])[11:]}",
                   human_bytes(r["bytes"]))
     console.print(t)
     if events:
         console.print("events: " + ", ".join(f"{k} {v}" for k, v in sorted(events.items())))
+    for r in rows:
+        if r.get("damaged"):
+            console.print(f"[red]damaged[/] {r['path']}: {r['damaged']}", soft_wrap=True)
+
+
+def _render_union_bound(b: Any, limit: int) -> None:
+    """Guaranteed lifetime of each collector and of the union (issue 13)."""
+    t = Table(title="Guaranteed lifetime B: every state that lasted longer was recorded, "
+                    "outside blind spots", title_justify="left")
+    for col in ("who", "B p50", "B p99.9", "B max", "blind spots", "total", "worst"):
+        t.add_column(col, justify="left" if col == "who" else "right")
+    for name, g in [*b.per_collector.items(), ("union", b.union)]:
+        if not g.known:
+            t.add_row(name, "unknown", "unknown", "unknown", "-", "-", "-")
+            continue
+        t.add_row(name, *[human_ns(v) if v is not None else "-" for v in
+                          (g.lifetime_p50_ns, g.lifetime_p999_ns, g.lifetime_max_ns)],
+                  f"{g.spot_count:,}", human_ns(g.spot_total_ns), human_ns(g.spot_worst_ns))
+    console.print(t)
+    if b.union.spots:
+        t = Table(title="Blind spots no collector covered (every collector blind at once)",
+                  title_justify="left")
+        for col in ("from (UTC)", "to", "states up to"):
+            t.add_column(col)
+        for p in b.union.spots[:limit]:
+            t.add_row(fmt_ns_time(p.since_ns), fmt_ns_time(p.until_ns)[11:], human_ns(p.blind_ns))
+        console.print(t)
+    if b.uncovered:
+        console.print(f"[yellow]{len(b.uncovered):,} interval(s) no collector was polling[/] "
+                      f"(merged blind_ns null there), first from {fmt_ns_time(b.uncovered[0].since_ns)}")
 
 
 def render_merge(r: Any, limit: int = 20) -> None:
@@ -188,6 +270,8 @@ def render_merge(r: Any, limit: int = 20) -> None:
                       fmt_ns_time(c.t_end_ns)[11:], human_ns(c.overlap_ns),
                       f"{c.seq[0]} / {c.seq[1]}", c.detail)
         console.print(t)
+    if r.bound is not None:
+        _render_union_bound(r.bound, limit)
     for n in r.notes:
         console.print(f"[yellow]note:[/] {n}")
     if r.parts:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from rich.table import Table
 
 from ..units import human_ns
-from ._render import console
+from ._render import Table, console
 
 TIME_COLS = ("first", "last", "start", "end", "time", "t_mid_before", "t_mid_after")
 
@@ -63,12 +62,21 @@ def render_report(tables: dict[str, pd.DataFrame], ok: bool, explanations: list[
     for line in explanations:
         console.print(f"  {line}")
     console.print(df_table(_latency(tables["latency"]), "Poll duration and gaps"))
+    g = tables["guarantee"]
+    if not g.empty:
+        console.print(df_table(g.drop(columns=["start", "end"]), "Guaranteed lifetime B: every "
+                               "state that lasted longer was recorded, outside blind spots",
+                               limit=60))
     for key, title in (("stalls", "Stalls (polls stopped)"),
                        ("long_gaps", "Long gaps between stored states"),
                        ("order", "Time order breaks"), ("seq", "Missing / duplicated seq"),
-                       ("bursts", "Bursts a collector missed")):
+                       ("bursts", "Bursts a collector missed"),
+                       ("blind_spots", "Blind spots (states up to their length may be missing)")):
         if not tables[key].empty:
             console.print(df_table(tables[key], title))
+    if not tables.get("sessions", pd.DataFrame()).empty:
+        console.print(df_table(tables["sessions"], "Per trading session (closed hours and "
+                                                   "scheduled pauses are not gaps)"))
     ev = tables["events"]
     if not ev.empty:
         console.print(df_table(ev[~ev["kind"].isin(["seal"])], "Recorded events"))
@@ -95,3 +103,25 @@ def render_verify(res: Any) -> None:
     for p in res.problems:
         t.add_row(f"[red]{p.kind}[/]", p.symbol, p.collector, p.file, p.message)
     console.print(t)
+
+
+def render_truth(rep: Any) -> None:
+    """The table of ``booktape truth`` and each violation, named."""
+    from ..analysis.truth import BUCKETS
+
+    t = Table(title="true states vs the tape", title_justify="left")
+    for c in ("symbol", "collector", "true", "stored", "missed", "% stored",
+              *[f"missed {b}" for _, b in BUCKETS], "unchecked", "violations"):
+        t.add_column(c, justify="left" if c in ("symbol", "collector") else "right")
+    for s in [*rep.scores, *rep.union]:
+        t.add_row(s.symbol, s.collector, f"{s.true_states:,}", f"{s.stored:,}", f"{s.missed:,}",
+                  f"{s.stored / max(s.true_states, 1):.2%}",
+                  *[f"{s.missed_by_lifetime[b]:,}" for _, b in BUCKETS], f"{s.unchecked:,}",
+                  f"{len(s.violations):,}")
+    console.print(t)
+    for v in rep.violations[:20]:
+        console.print(f"[red]violation[/] {v.describe()}")
+    if len(rep.violations) > 20:
+        console.print(f"... {len(rep.violations) - 20:,} more (see --json)")
+    console.print("[green]OK: no missed state outlived its bound[/]" if rep.ok else
+                  f"[red]FAILED: {len(rep.violations):,} missed state(s) outlived their bound[/]")

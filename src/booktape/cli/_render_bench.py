@@ -14,11 +14,10 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
 
 from ..bench.rank import fmt_latency, fmt_size
 from ..bench.report import TERMINAL, cell
-from ._render import console, err_console
+from ._render import Table, console, err_console
 
 
 class BenchProgress:
@@ -83,7 +82,7 @@ def render_compare(res: dict[str, Any]) -> None:
         t.add_column("ratio", justify="right")
     for r in res["rows"]:
         cells = [r["topology"], fmt_size(r["threshold"]), fmt_latency(r["latency_ns"]), r["status"]
-                 + (" [red](lossy)[/]" if r["disqualified_new"] else "")]
+                 + (f" [red]({r['why_new']})[/]" if r.get("why_new") else "")]
         for m in shown:
             d = r["metrics"][m]
             color = {True: "green", False: "red"}.get(d["better"], "")

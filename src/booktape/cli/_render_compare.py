@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.table import Table
 
 from ..analysis.compare import TapeComparison
+from ._render import Table
 
 
 def render_comparison(c: TapeComparison) -> None:

@@ -29,14 +29,19 @@ class StatesProgress:
                                  TimeRemainingColumn(), console=err_console, disable=quiet)
         self.tasks: dict[str, Any] = {}
 
+        self._started = False
+
     def __enter__(self) -> StatesProgress:
-        self.progress.__enter__()
-        return self
+        return self  # the display starts with the first update: bad input prints only its error
 
     def __exit__(self, *exc: Any) -> None:
-        self.progress.__exit__(*exc)
+        if self._started:
+            self.progress.__exit__(*exc)
 
     def update(self, phase: str, done: int, total: int) -> None:
+        if not self._started:
+            self._started = True
+            self.progress.__enter__()
         if phase not in self.tasks:
             self.tasks[phase] = self.progress.add_task(PHASES.get(phase, phase), total=total)
         self.progress.update(self.tasks[phase], total=total, completed=done)

@@ -24,9 +24,11 @@ from . import cli
 @click.option("--name", default="merged", show_default=True,
               help="Collector name of the merged tape.")
 @click.option("--dry-run", is_flag=True, help="Report only; write nothing.")
+@click.option("--force", is_flag=True,
+              help="Replace a merged tape of this --name already in OUT.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def merge(data: str, collectors: str, out: str, symbol: str | None, offset: str | None,
-          tolerance: str | None, name: str, dry_run: bool, as_json: bool) -> None:
+          tolerance: str | None, name: str, dry_run: bool, force: bool, as_json: bool) -> None:
     """Merge redundant collectors of one symbol in tape DATA into one tape.
 
     States are matched by book content (the collectors' seq numbers are
@@ -41,13 +43,16 @@ def merge(data: str, collectors: str, out: str, symbol: str | None, offset: str 
 
     Example: booktape merge data --collectors zero,one --out merged --offset auto
     """
+    from ..outpaths import check_out_dir
     from ..read.merge import merge as do_merge
     from ._render import render_merge
     from ._render_progress import StatesProgress
 
+    if not dry_run:
+        check_out_dir(out, "--out")
     with StatesProgress(quiet=as_json) as progress:
         r = do_merge(data, collectors, out, symbol, offset=offset, tolerance=tolerance,
-                     name=name, write=not dry_run, progress=progress.update)
+                     name=name, write=not dry_run, force=force, progress=progress.update)
     if as_json:
         click.echo(json.dumps(r.to_dict()))
     else:

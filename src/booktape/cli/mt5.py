@@ -118,7 +118,8 @@ def _fault(value: str) -> tuple[str, Any]:
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to bind. An RPyC classic server runs any code sent to it: "
                    "keep it on loopback.")
-@click.option("--port", type=int, default=18812, show_default=True, help="TCP port (0: any free).")
+@click.option("--port", type=click.IntRange(0, 65535), default=18812, show_default=True,
+              help="TCP port (0: any free).")
 @click.option("--symbol", "symbols", multiple=True,
               help="Symbols with a book (default RIU2, SiU2, GZU2); EURUSD has none.")
 @click.option("--fault", "faults", multiple=True, metavar="NAME=VALUE",

@@ -142,8 +142,17 @@ class Terminal:
         if t is None:
             sim = self.config.sim
             t = self._tapes[symbol] = TradeTape(
-                sim.seed, symbol, self._now_ms(), self.config.trade_rate, sim.mid, sim.tick)
+                sim.seed, symbol, self._now_ms(), self.config.trade_rate, sim.mid, sim.tick,
+                quote=lambda: self._quote(symbol))
         return t
+
+    def _quote(self, symbol: str) -> tuple[float, float] | None:
+        """The book's best bid and ask now (None for a symbol without a book)."""
+        book = self.market.books.get(symbol)
+        if book is None or not book.best_bid or not book.best_ask:
+            return None
+        tick = self.config.sim.tick
+        return book.best_bid * tick, book.best_ask * tick
 
     # -- connection ------------------------------------------------------------
     def initialize(self, path: str | None = None, *, login: int | None = None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import random
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -25,17 +26,22 @@ class TradeTape:
     """One symbol's trades (server-time ms) from an hour before ``start_ms`` on, extended on demand."""
 
     def __init__(self, seed: int, symbol: str, start_ms: int, rate: float,
-                 mid: float, tick: float) -> None:
+                 mid: float, tick: float,
+                 quote: Callable[[], tuple[float, float] | None] | None = None) -> None:
         self._rnd = random.Random(symbol_seed(seed, symbol) ^ 0x71C5)
         self._rate = rate
         self._tick = tick
         self._mid_ticks = self._base = round(mid / tick)
         self._t = (start_ms // _HOUR_MS) * _HOUR_MS - _HOUR_MS
         self.time_msc: list[int] = []
-        self._rows: list[tuple[float, int, int]] = []  # price, volume, flags
+        self._rows: list[tuple[float, int, int, float, float]] = []  # price, volume, flags, bid, ask
+        # The book's best bid and ask now: trades happen at the terminal's own quotes
+        # (issue 14: they sat ~70 points away from the book the terminal showed).
+        self._quote = quote
 
     def extend_to(self, now_ms: int) -> None:
         rnd = self._rnd
+        q = self._quote() if self._quote is not None and self._t <= now_ms else None
         while self._t <= now_ms:
             # Clustered trades: a share land in the same millisecond as the last.
             gap = 0 if rnd.random() < 0.2 else 1 + int(rnd.expovariate(self._rate) * 1000.0)
@@ -46,11 +52,16 @@ class TradeTape:
                 step = -1 if drift > 0 else 1
             self._mid_ticks += step
             buy = rnd.random() < 0.5
-            price = (self._mid_ticks + (1 if buy else 0)) * self._tick
+            if q is not None:
+                bid, ask = q  # a buy lifts the best ask, a sell hits the best bid
+            else:
+                bid = self._mid_ticks * self._tick
+                ask = bid + self._tick
+            price = ask if buy else bid
             flags = c.TICK_FLAG_LAST | c.TICK_FLAG_VOLUME | (
                 c.TICK_FLAG_BUY if buy else c.TICK_FLAG_SELL)
             self.time_msc.append(self._t)
-            self._rows.append((price, rnd.randint(1, 10), flags))
+            self._rows.append((price, rnd.randint(1, 10), flags, bid, ask))
 
     def window(self, lo: int, hi: int, now_ms: int) -> Any:
         """Rows with ``lo <= time_msc <= hi`` (and not after now), as MT5's tick array."""
@@ -70,7 +81,7 @@ class TradeTape:
         j = bisect.bisect_right(self.time_msc, now_ms)
         if j == 0:
             return None
-        price, vol, _ = self._rows[j - 1]
+        price, vol = self._rows[j - 1][:2]
         return self.time_msc[j - 1], price, vol
 
     def _array(self, i: int, j: int) -> Any:
@@ -83,8 +94,8 @@ class TradeTape:
             out["time_msc"] = t
             out["time"] = t // 1000
             out["last"] = price
-            out["bid"] = price - self._tick
-            out["ask"] = price + self._tick
+            out["bid"] = np.fromiter((r[3] for r in rows), np.float64, len(rows))
+            out["ask"] = np.fromiter((r[4] for r in rows), np.float64, len(rows))
             out["volume"] = vol
             out["volume_real"] = vol.astype(np.float64)
             out["flags"] = np.fromiter((r[2] for r in rows), np.uint32, len(rows))

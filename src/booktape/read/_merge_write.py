@@ -31,14 +31,16 @@ def _ranges(starts: I64, counts: I64) -> I64:
 
 
 def merged_table(tables: list[pa.Table], states: list[States], rep_c: I64, rep_i: I64,
-                 mask: npt.NDArray[np.uint64], seq0: int = 0) -> pa.Table:
+                 mask: npt.NDArray[np.uint64], seq0: int = 0,
+                 blind: I64 | None = None) -> pa.Table:
     """Level rows of each merged state, from the collector whose observation it carries.
 
     ``states`` are the collectors' states with the offsets already applied; the
-    merged ``seq`` is 0, 1, 2... in the order given.
+    merged ``seq`` is ``seq0``, ``seq0 + 1``... in the order given. ``blind`` is each merged
+    state's union bound (:mod:`.merge_bound`; -1 or None: unknown, stored null).
     """
     base = np.cumsum([0] + [t.num_rows for t in tables[:-1]])
-    plain = BOOK_SCHEMA.remove_metadata()
+    plain = pa.schema([f for f in BOOK_SCHEMA.remove_metadata() if f.name != "blind_ns"])
     big = pa.concat_tables([t.select(plain.names).cast(plain) for t in tables])
     start = np.empty(len(rep_c), np.int64)
     n = np.empty(len(rep_c), np.int64)
@@ -58,7 +60,9 @@ def merged_table(tables: list[pa.Table], states: list[States], rep_c: I64, rep_i
     def rep(a: npt.NDArray[np.generic], typ: pa.DataType) -> pa.Array:
         return pa.array(np.repeat(a, n), typ)
 
+    b = np.full(len(rep_c), -1, np.int64) if blind is None else blind
     cols = {
+        "blind_ns": pa.array(np.repeat(b, n), pa.int64(), mask=np.repeat(b < 0, n)),
         "seq": rep(np.arange(seq0, seq0 + len(rep_c), dtype=np.uint64), pa.uint64()),
         "t_before_ns": rep(t_before, pa.int64()),
         "t_after_ns": rep(t_after, pa.int64()),

@@ -27,13 +27,14 @@ from ..schema import BOOK_SCHEMA, MERGED_SCHEMA
 from ..tape.journal import read_journal
 from ..tape.layout import part_number
 from ..tape.seal import dedupe_sorted
-from .reader import TapeFile, check_part, tape_files
+from ..tape.tape import Tape, TapeFile
+from .reader import check_part, tape_files, with_columns
 
 #: Level rows per batch read from a row group: ~14 MB of book columns.
 BATCH_ROWS = 1 << 18
 
 
-def collector_files(data: str | Path, symbol: str, collector: str, start_ns: int | None = None,
+def collector_files(data: str | Path | Tape, symbol: str, collector: str, start_ns: int | None = None,
                     end_ns: int | None = None) -> list[TapeFile]:
     """A collector's parts and journals of one symbol, in the order its seq runs."""
     files = tape_files(data, symbol, collector, start_ns, end_ns)
@@ -61,19 +62,23 @@ def _file_batches(f: TapeFile, columns: list[str], start_ns: int | None, end_ns:
     if f.sealed:
         pf = pq.ParquetFile(str(f.path))
         groups = _row_groups(pf, start_ns, end_ns)
+        have = [c for c in columns if c in pf.schema_arrow.names]
         if groups:
-            for b in pf.iter_batches(batch_size=batch_rows, row_groups=groups, columns=columns):
-                yield pa.Table.from_batches([b]).replace_schema_metadata(None)
+            for b in pf.iter_batches(batch_size=batch_rows, row_groups=groups, columns=have):
+                # A column the file predates (blind_ns) reads as null: unknown, never a guess.
+                yield with_columns(pa.Table.from_batches([b]).replace_schema_metadata(None),
+                                   columns)
         return
     t, _ = read_journal(f.path)
     # A journal may hold a re-sent chunk (at-least-once hand-off): sort and dedupe as sealing does.
-    t = dedupe_sorted(t.select(list(dict.fromkeys([*columns, "seq", "level"]))))[0]
+    t = with_columns(t, list(dict.fromkeys([*columns, "seq", "level"])))
+    t = dedupe_sorted(t)[0]
     t = t.select(columns).replace_schema_metadata(None)
     for lo in range(0, t.num_rows, batch_rows):
         yield t.slice(lo, batch_rows)
 
 
-def iter_batches(data: str | Path, symbol: str, collector: str, start_ns: int | None = None,
+def iter_batches(data: str | Path | Tape, symbol: str, collector: str, start_ns: int | None = None,
                  end_ns: int | None = None, *, columns: list[str] | None = None,
                  verify: bool = True, batch_rows: int = BATCH_ROWS,
                  files: list[TapeFile] | None = None) -> Iterator[pa.Table]:

@@ -13,11 +13,13 @@ tagged with who saw it (``seen_by``).
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from ..clock import Clock, SystemClock
 from ..errors import BadArgument, TapeNotFound
@@ -25,10 +27,13 @@ from ..tape.layout import check_name, parse_partition, partition_dirs
 from ..units import parse_duration
 from ._merge_write import MergedWriter
 from .align import OffsetEstimate, estimate_offset
+from .merge_bound import union_bound
 from .merge_report import CollectorSummary, MergeReport
 from .merge_rounds import ROUND_STATES, MergePlan, Rounds
 from .merge_scan import CollectorScan, expected_states, scan_collector
+from .reader import read_arrow
 
+I64 = npt.NDArray[np.int64]
 Offset = None | str | int | dict[str, int | str]
 #: ``progress(phase, done, total)``: phase "read" (first pass) or "merge", in states.
 Progress = Callable[[str, int, int], None]
@@ -118,7 +123,7 @@ def _check_shared(ref: CollectorScan, s: CollectorScan) -> None:
 def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: str | Path | None,
           symbol: str | None = None, *, offset: Offset = None, tolerance: str | int | None = None,
           window: str | int = "1s", name: str = "merged", clock: Clock | None = None,
-          write: bool = True, progress: Progress | None = None,
+          write: bool = True, force: bool = False, progress: Progress | None = None,
           round_states: int = ROUND_STATES) -> MergeReport:
     """Align redundant collectors of one symbol, report what differs, write the merged tape.
 
@@ -139,6 +144,9 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
         window: farthest apart in time two observations of one state may be matched.
         name: collector name of the merged tape (``collector=merged``).
         write: False only reports.
+        force: replace a merged tape of this ``name`` and symbol already in ``out``
+            (without it that is an error, found before any work; with it the old one
+            is removed once the first pass has succeeded).
         progress: called as ``progress(phase, done, total)`` with phase ``"read"`` (first
             pass) or ``"merge"`` (second), counting states against the manifests' total.
         round_states: states per collector aligned at a time (memory against speed; the
@@ -159,7 +167,16 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
     if not root.is_dir():
         raise TapeNotFound(f"no tape at {root}")
     sym = _pick_symbol(root, cols, symbol)
+    old = partition_dirs(Path(out), sym, name) if write and out is not None else []
+    if old and not force:
+        raise BadArgument(f"{old[0]} already holds a tape; give --force to replace it, "
+                          "or another --out/--name")
     wanted = _offsets_wanted(offset, cols)
+    for v in wanted.values():  # bad input is found before minutes of reading
+        if v != "auto":
+            _signed_duration(v, "--offset")
+    if tolerance is not None:
+        _signed_duration(tolerance, "--tolerance")
     window_ns = _signed_duration(window, "--window")
     total = sum(expected_states(root, sym, c) for c in cols)
 
@@ -230,13 +247,17 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
         tol += max((o.uncertainty_ns for o in offsets if o.applied_ns), default=0)
 
     plan = MergePlan(root, sym, cols, applied, match_shift, window_ns, tol, stats, spans)
+    per = _collector_bounds(root, sym, cols, applied)
     writer = None
     if write:
+        for d in old:  # --force: only once the first pass found the collectors mergeable
+            shutil.rmtree(d)
         now = (clock or SystemClock()).now_ns()
         span = (min(a for a, _ in spans) - 1_000_000_000, max(b for _, b in spans) + 1_000_000_000)
         writer = MergedWriter(Path(str(out)), sym, name, cols, applied, tol, now, span)
     try:
-        totals = Rounds(plan, writer, tick("merge"), round_states).run()
+        rounds = Rounds(plan, writer, tick("merge"), round_states, per)
+        totals = rounds.run()
         parts = writer.close()[0] if writer is not None else []
     except BaseException:
         if writer is not None:
@@ -254,4 +275,19 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
         merged_states=totals.merged_states, merged_rows=totals.merged_rows,
         seen_by_all=totals.seen_by_all, missing=totals.missing,
         conflicts=sorted(totals.conflicts, key=lambda x: x.t_start_ns), offsets=offsets,
-        tolerance_ns=tol, reordered=totals.reordered, parts=parts, notes=notes)
+        tolerance_ns=tol, reordered=totals.reordered, parts=parts, notes=notes,
+        bound=union_bound(list(cols), *rounds.merged_times(), per))
+
+
+def _collector_bounds(root: Path, sym: str, cols: tuple[str, ...], applied: list[int]
+                      ) -> list[tuple[I64, I64, I64]]:
+    """Each collector's states (one row each, offsets applied, by t_after) for blind_ns."""
+    per = []
+    for k, c in enumerate(cols):
+        t = read_arrow(root, sym, c, columns=["t_before_ns", "t_after_ns", "blind_ns"],
+                       snapshots_only=True)
+        ta = t.column("t_after_ns").to_numpy() - applied[k]
+        o = np.argsort(ta, kind="stable")
+        per.append(((t.column("t_before_ns").to_numpy() - applied[k])[o], ta[o],
+                    t.column("blind_ns").fill_null(-1).to_numpy()[o]))
+    return per

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .align import OffsetEstimate
+from .merge_bound import UnionBound
 from .states import PollStats
 
 
@@ -65,6 +66,9 @@ class MergeReport:
     reordered: int  # places where t_mid order differs from the collectors' own order
     parts: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: issue 13: each collector's guaranteed lifetime and blind spots, the union's, and
+    #: the intervals no collector polled
+    bound: UnionBound | None = None
 
     @property
     def ok(self) -> bool:

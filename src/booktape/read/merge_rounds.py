@@ -33,13 +33,14 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from ..schema import BOOK_SCHEMA
+from ..schema import MERGED_SCHEMA
 from ._merge_write import MergedWriter, describe_difference, merged_table
 from .align import align, union_order
 from .batches import iter_batches
 from .conflicts import confirmed_intervals, conflicting_overlaps, episodes
+from .merge_bound import union_blind
 from .merge_report import Conflict, Run
-from .states import PollStats, States, distinct_runs, snapshot_states
+from .states import STATE_COLUMNS, PollStats, States, distinct_runs, snapshot_states
 
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
@@ -74,7 +75,7 @@ class _Feed:
     def __init__(self, it: Iterator[pa.Table], shift_ns: int) -> None:
         self.it = it
         self.shift = shift_ns
-        self.table = BOOK_SCHEMA.remove_metadata().empty_table()
+        self.table = pa.schema([MERGED_SCHEMA.field(c) for c in STATE_COLUMNS]).empty_table()
         self.states = snapshot_states(self.table)
         self.n_ctx = 0
         self.ctx_ids = np.zeros(0, np.int64)
@@ -238,7 +239,8 @@ class Rounds:
 
     def __init__(self, plan: MergePlan, writer: MergedWriter | None,
                  progress: Callable[[int], None] | None = None,
-                 round_states: int = ROUND_STATES) -> None:
+                 round_states: int = ROUND_STATES,
+                 bounds: list[tuple[I64, I64, I64]] | None = None) -> None:
         self.plan = plan
         self.writer = writer
         self.progress = progress
@@ -250,11 +252,17 @@ class Rounds:
         self._last_t: int | None = None
         self._id_base = 0
         self._adjust = [a - m for a, m in zip(plan.applied, plan.match_shift)]
+        # blind_ns of the merged states (issue 13, :mod:`.merge_bound`), round by round;
+        # each needs the merged state before it, so the last one is carried.
+        self._bounds = bounds or []
+        self._m_tb: list[I64] = []
+        self._m_ta: list[I64] = []
+        self._m_blind: list[I64] = []
         self._margin = plan.window_ns + max(abs(a) for a in self._adjust) + 1_000_000
 
     def run(self) -> Totals:
         p = self.plan
-        feeds = [_Feed(iter_batches(p.data, p.symbol, c, columns=BOOK_SCHEMA.names, verify=False),
+        feeds = [_Feed(iter_batches(p.data, p.symbol, c, columns=STATE_COLUMNS, verify=False),
                        a) for c, a in zip(p.collectors, p.applied)]
         n = self.round_states
         while True:
@@ -293,11 +301,12 @@ class Rounds:
         order = order[np.argsort(u.t[order], kind="stable")]  # merged order: by t_mid
         seq0 = tot.merged_states
         mask = u.mask[order]
+        blind = self._blind(live, u.rep_c[order], u.rep_i[order])
         if self.writer is not None and len(order):
             rep_c = u.rep_c[order]
             rep_i = u.rep_i[order] + np.array([w[2] for w in wins], np.int64)[rep_c]
             table = merged_table([w[0] for w in wins], [w[1] for w in wins], rep_c, rep_i,
-                                 mask, seq0)
+                                 mask, seq0, blind)
             self.writer.write(table)
             tot.merged_rows += table.num_rows
             del table
@@ -322,6 +331,30 @@ class Rounds:
         if self.progress is not None:
             self.progress(sum(pre))
         return len(order)
+
+    def _blind(self, live: list[States], rep_c: I64, rep_i: I64) -> I64:
+        tb = np.empty(len(rep_c), np.int64)
+        ta = np.empty(len(rep_c), np.int64)
+        for k, s in enumerate(live):
+            sel = rep_c == k
+            tb[sel], ta[sel] = s.t_before[rep_i[sel]], s.t_after[rep_i[sel]]
+        if not len(tb):
+            return np.zeros(0, np.int64)
+        if self._m_tb:
+            prev_tb, prev_ta = self._m_tb[-1][-1:], self._m_ta[-1][-1:]
+            blind = union_blind(np.r_[prev_tb, tb], np.r_[prev_ta, ta], self._bounds)[1:]
+        else:
+            blind = union_blind(tb, ta, self._bounds)
+        self._m_tb.append(tb)
+        self._m_ta.append(ta)
+        self._m_blind.append(blind)
+        return blind
+
+    def merged_times(self) -> tuple[I64, I64, I64]:
+        """t_before, t_after and blind_ns of every merged state written, in order."""
+        def cat(a: list[I64]) -> I64:
+            return np.concatenate(a) if a else np.zeros(0, np.int64)
+        return cat(self._m_tb), cat(self._m_ta), cat(self._m_blind)
 
     def _missing(self, k: int, name: str, mask: U64, t: I64, seq0: int) -> None:
         lo, hi = self.plan.spans[k]

@@ -15,9 +15,9 @@ import numpy as np
 
 from ..errors import TapeNotFound
 from ..events import read_events
-from ..tape.layout import partition_dirs
-from ..tape.manifest import read_manifest
+from ..tape.tape import Tape
 from .batches import collector_files, iter_batches
+from .guarantee import guarantee, threshold_ns
 
 PCTS = (50, 90, 99, 99.9)
 
@@ -46,6 +46,13 @@ class SymbolSummary:
     time_order_ok: bool
     poll_duration_ns: dict[str, float]
     state_gap_ns: dict[str, float]
+    #: issue 13: every state that lasted longer than this was recorded, outside blind spots
+    #: (p99.9 of blind_ns); None when the bound is unknown
+    guaranteed_ns: float | None = None
+    guaranteed_max_ns: float | None = None
+    blind_spots: int = 0
+    blind_spot_total_ns: int = 0
+    blind_spot_worst_ns: int = 0
 
 
 @dataclass
@@ -100,17 +107,25 @@ def _session_events(root: Path, collector: str, session: str) -> tuple[dict[str,
     return start, stop
 
 
-def summarize(root: Path, collector: str, session: str) -> Summary:
+def empty_summary(root: Path, collector: str, source: str, topology: str) -> Summary:
+    """The summary of a scheduled run that ended before any session opened."""
+    return Summary(root=str(root), collector=collector, session="", topology=topology, source=source,
+                   seconds=0.0, polls=0, stored=0, unchanged=0, none_results=0, rows=0,
+                   parts_sealed=0, bytes_sealed=0, recovered_journals=0)
+
+
+def summarize(data: Path | Tape, collector: str, session: str) -> Summary:
     """The summary of one finished recording session, read back from the tape.
 
     Raises:
         TapeNotFound: The session's start or stop event is not in the tape.
     """
+    tape = Tape.of(data)
+    root = tape.root
     start, stop = _session_events(root, collector, session)
     sd, pd_ = start["detail"], stop["detail"]
     t0, t1 = int(pd_.get("started_ns", start["t_ns"])), int(stop["t_ns"])
-    parts = [e for d in partition_dirs(root, collector=collector)
-             for e in read_manifest(d) if e.session == session]
+    parts = [e for e in tape.entries(collector=collector) if e.session == session]
     evs = [e for e in read_events(root, collector)
            if (e.get("detail") or {}).get("session", session) == session
            and t0 - 1_000_000_000 <= e.get("t_ns", 0) <= t1 + 1_000_000_000]
@@ -124,9 +139,17 @@ def summarize(root: Path, collector: str, session: str) -> Summary:
                   parts_sealed=len(parts), bytes_sealed=sum(p.bytes for p in parts),
                   recovered_journals=int(sd.get("recovered_journals", 0)), events=ev_counts)
     for sym, first, nxt in zip(sd["symbols"], sd["start_seq"], pd_["next_seq"]):
-        rows, seq, tb, ta, pruned = _session_states(root, sym, collector, first, max(nxt, first))
+        rows, seq, tb, ta, blind, pruned = _session_states(tape, sym, collector, first,
+                                                           max(nxt, first))
         uniq = np.unique(seq)
         mid = tb + (ta - tb) // 2
+        bl = blind
+        tail = (pd_.get("trailing_blind_ns") or {}).get(sym)
+        if tail is not None:  # the bound after the last stored state, up to the last poll
+            bl, tb_g, ta_g = np.append(bl, int(tail)), np.append(tb, t1), np.append(ta, t1)
+        else:
+            tb_g, ta_g = tb, ta
+        g = guarantee(bl, tb_g, ta_g, threshold_ns(bl))
         out.rows += rows
         n = int(uniq.size) + pruned
         out.symbols.append(SymbolSummary(
@@ -136,13 +159,17 @@ def summarize(root: Path, collector: str, session: str) -> Summary:
             time_order_ok=bool(np.all(np.diff(mid) >= 0)) if mid.size else True,
             poll_duration_ns=percentiles((ta - tb).astype(np.float64)),
             state_gap_ns=percentiles(np.diff(mid).astype(np.float64)),
+            guaranteed_ns=g.lifetime_p999_ns, guaranteed_max_ns=g.lifetime_max_ns,
+            blind_spots=g.spot_count, blind_spot_total_ns=g.spot_total_ns,
+            blind_spot_worst_ns=g.spot_worst_ns,
         ))
     return out
 
 
-def _session_states(root: Path, symbol: str, collector: str, first: int, end: int) -> tuple[
-        int, np.ndarray, np.ndarray, np.ndarray, int]:
-    """Level rows, and seq/t_before/t_after per state, of seq ``[first, end)``, streamed.
+def _session_states(root: Path | Tape, symbol: str, collector: str, first: int, end: int
+                    ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Level rows, and seq/t_before/t_after/blind_ns (-1: null) per state of seq
+    ``[first, end)``, streamed.
 
     Parts that ``record --no-local`` deleted once the bus acknowledged them are
     counted from their manifest lines (rows and states; no timing from them).
@@ -157,9 +184,9 @@ def _session_states(root: Path, symbol: str, collector: str, first: int, end: in
             rows += e.rows
             continue
         files.append(f)
-    seqs, tbs, tas = [], [], []
-    for t in iter_batches(root, symbol, collector, columns=["seq", "t_before_ns", "t_after_ns"],
-                          verify=False, files=files):
+    seqs, tbs, tas, bls = [], [], [], []
+    for t in iter_batches(root, symbol, collector, verify=False, files=files,
+                          columns=["seq", "t_before_ns", "t_after_ns", "blind_ns"]):
         seq = t.column("seq").to_numpy().astype(np.int64)
         m = (seq >= first) & (seq < end)
         rows += int(m.sum())
@@ -167,7 +194,8 @@ def _session_states(root: Path, symbol: str, collector: str, first: int, end: in
         seqs.append(seq[starts])
         tbs.append(t.column("t_before_ns").to_numpy()[starts])
         tas.append(t.column("t_after_ns").to_numpy()[starts])
+        bls.append(t.column("blind_ns").fill_null(-1).to_numpy()[starts])
 
     def cat(a: list[np.ndarray]) -> np.ndarray:
         return np.concatenate(a) if a else np.zeros(0, np.int64)
-    return rows, cat(seqs), cat(tbs), cat(tas), pruned
+    return rows, cat(seqs), cat(tbs), cat(tas), cat(bls), pruned

@@ -24,6 +24,10 @@ class SimSource:
         self.market = SimMarket(self.cfg, log=log_path is not None)
 
     def open(self, symbols: tuple[str, ...]) -> None:
+        from ..clock import SystemClock
+
+        # The truth's perf -> wall mapping, anchored like the capture loop's.
+        self.wall_offset_ns = SystemClock().offset_ns
         for s in symbols:
             self.market._get(s)
 
@@ -40,8 +44,18 @@ class SimSource:
 
     def close(self) -> None:
         if self.log_path and self.market.log is not None:
-            # The ground truth for tests: event count served per call, per symbol.
+            # The ground truth: event count served per call, per symbol, and the
+            # market's true timeline (booktape truth scores a tape against it).
+            from .sim_timeline import timeline
+
+            m = self.market
+            offset = getattr(self, "wall_offset_ns", None)
+            if offset is None:
+                from ..clock import SystemClock
+
+                offset = SystemClock().offset_ns
+            doc = timeline(self.cfg, m.books, m.log or {}, m.call_ns, offset)
             tmp = self.log_path + ".tmp"
             with open(tmp, "w") as f:
-                json.dump({"config": self.cfg.__dict__, "served": self.market.log}, f)
+                json.dump(doc, f)
             os.replace(tmp, self.log_path)

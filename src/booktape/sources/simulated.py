@@ -14,6 +14,7 @@ import time
 import zlib
 from dataclasses import dataclass
 
+from .. import clock as _clock
 from ..model import BOOK_TYPE_BUY, BOOK_TYPE_SELL, Book, BookInfo
 
 
@@ -77,6 +78,8 @@ class SimBook:
         self._burst_left = 0
         self._cache: Book | None = None
         self._next_ns: int | None = None
+        #: perf ns the realtime schedule counts from (event k is due at base + k gaps)
+        self.base_ns: int | None = None
 
     # -- state evolution -------------------------------------------------
     def _shift_away(self, side: list[int], sign: int) -> None:
@@ -163,11 +166,13 @@ class SimBook:
             return
         if self._next_ns is None:
             if cfg.anchor_ns is None:
+                self.base_ns = now_perf_ns
                 self._next_ns = now_perf_ns + self._gap_ns()
                 return
             # Map the wall-clock anchor onto perf_counter once, then catch up.
-            wall_minus_perf = time.time_ns() - time.perf_counter_ns()
-            self._next_ns = cfg.anchor_ns - wall_minus_perf + self._gap_ns()
+            wall_minus_perf = _clock.time_ns() - _clock.perf_counter_ns()
+            self.base_ns = cfg.anchor_ns - wall_minus_perf
+            self._next_ns = self.base_ns + self._gap_ns()
         while self._next_ns <= now_perf_ns:
             self.step()
             self._next_ns += self._gap_ns()
@@ -189,13 +194,15 @@ class SimMarket:
     """Several symbols' books behind one ``market_book_get``-like call.
 
     With ``log=True`` it remembers, per symbol, the event count of the state
-    it served on each call: the ground truth a recording is checked against.
+    it served on each call and the ``perf_counter_ns`` instant it read it:
+    the ground truth a recording is checked against.
     """
 
     def __init__(self, cfg: SimConfig | None = None, *, log: bool = False) -> None:
         self.cfg = cfg or SimConfig()
         self.books: dict[str, SimBook] = {}
         self.log: dict[str, list[int]] | None = {} if log else None
+        self.call_ns: dict[str, list[int]] = {}
 
     def _get(self, symbol: str) -> SimBook:
         b = self.books.get(symbol)
@@ -203,15 +210,20 @@ class SimMarket:
             b = self.books[symbol] = SimBook(self.cfg, symbol)
             if self.log is not None:
                 self.log[symbol] = []
+                self.call_ns[symbol] = []
         return b
 
     def market_book_get(self, symbol: str) -> Book:
         b = self._get(symbol)
         t0 = time.perf_counter_ns()
-        b.on_call(t0)
+        # The market runs on the clock module's time (a test's fast clock speeds it up
+        # too); the emulated latency below stays real.
+        now = _clock.perf_counter_ns()
+        b.on_call(now)
         out = b.book()
         if self.log is not None:
             self.log[symbol].append(b.events)
+            self.call_ns[symbol].append(now)  # the instant read, on the market's clock
         lat = self.cfg.latency_ns
         if lat:
             # Busy-wait: sleep() cannot do 80 us on most OSes.

@@ -44,7 +44,7 @@ from ..capture.stats import Stats
 from ..errors import BooktapeError
 from ..events import EventSink
 from ..model import Book
-from . import RecordPlan
+from . import RecordPlan, _tracker
 from ._channels import DATA, END
 from ._child import Control, become_helper, track_segment
 from ._helpers import limit_threads, save_loop
@@ -229,7 +229,7 @@ class RingPacker:
         self.w = self.ho = self.lo = self.limit = self.levels = 0
 
     def add(self, sym: int, seq: int, t_before: int, t_after: int, unchanged: int,
-            book: Book) -> None:
+            blind: int, book: Book) -> None:
         n = len(book)
         if not self.snapshots:
             self._begin(n)
@@ -238,10 +238,10 @@ class RingPacker:
             self.sup.handoff(self._publish())  # this chunk is full: the state starts the next
             self._begin(n)
         if not self.in_place:
-            self.private.add(sym, seq, t_before, t_after, unchanged, book)
+            self.private.add(sym, seq, t_before, t_after, unchanged, blind, book)
             self.snapshots += 1
             return
-        HEADER.pack_into(self.data, self.ho, sym, n, unchanged, seq, t_before, t_after)
+        HEADER.pack_into(self.data, self.ho, sym, n, unchanged, seq, t_before, t_after, blind)
         if n:
             levels_struct(n).pack_into(self.data, self.lo, *chain.from_iterable(book))
         self.ho += HEADER_SIZE
@@ -286,7 +286,7 @@ class RingPacker:
 
 
 def _attach(name: str) -> shared_memory.SharedMemory:
-    return shared_memory.SharedMemory(name=name)
+    return _tracker.attach(name)
 
 
 #: Longest the saver sleeps with nothing to do (parent checks, fsync cadence).
@@ -367,6 +367,7 @@ class RingDownstream:
 
 def run(plan: RecordPlan, stop: StopFlag, stats: Stats, events: EventSink,
         on_tick: Callable[[], None]) -> CaptureResult:
+    _tracker.install()
     cap = ring_bytes(plan.buffer_bytes, shm_free_bytes())
     name = f"booktape-{os.getpid()}-{secrets.token_hex(4)}"
     try:
@@ -389,5 +390,8 @@ def run(plan: RecordPlan, stop: StopFlag, stats: Stats, events: EventSink,
             ring.release()
     finally:
         shm.close()
-        shm.unlink()
+        try:
+            shm.unlink()
+        except FileNotFoundError:
+            pass  # already gone (a relaunched resource tracker's cleanup): nothing to free
         track_segment(shm, live=False)

@@ -1,0 +1,82 @@
+"""What ``blind_ns`` costs the capture loop (issue 13): µs per poll, before vs after, side by side.
+
+The loop before the column is the committed code of a git revision (``--base``,
+default the commit before ``blind_ns``), unpacked with ``git archive`` into a
+temporary directory; the loop after it is this checkout. Rounds alternate
+between the two, each in a fresh process, on the same zero-latency lockstep
+sim with storage disabled (chunks dropped after packing): the capture loop
+alone, where a per-poll cost shows most. Two markets: every poll a new state
+(packing dominates) and 90 % unchanged polls (the per-poll pair arithmetic
+dominates). Timed in CPU seconds of the polling process (``process_time``),
+so a shared, loaded machine inflates neither side. Usage:
+``python benchmarks/bench_blind_overhead.py [--polls 200000] [--rounds 5] [--base REV]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CHILD = r"""
+import json, sys, time
+from booktape.capture.loop import CaptureConfig, StopFlag, run_capture
+from booktape.capture.stats import Stats
+from booktape.clock import SystemClock
+from booktape.sources.simulated import SimConfig, SimMarket
+polls, unchanged = int(sys.argv[1]), float(sys.argv[2])
+m = SimMarket(SimConfig(lockstep=True, unchanged_prob=unchanged, levels=20, seed=11))
+get = m.market_book_get
+clock = SystemClock()
+cfg = CaptureConfig(symbols=("RIU2",), max_polls=polls)
+t0 = time.process_time()
+run_capture([lambda: get("RIU2")], cfg, clock.offset_ns, [0], lambda c: None, StopFlag(), Stats())
+print(json.dumps((time.process_time() - t0) / polls * 1e6))
+"""
+
+
+def unpack(rev: str, dest: Path) -> Path:
+    raw = subprocess.run(["git", "archive", rev, "src"], cwd=ROOT, check=True,
+                         capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tf:
+        tf.extractall(dest, filter="data")
+    return dest / "src"
+
+
+def one(src: Path, polls: int, unchanged: float) -> float:
+    out = subprocess.run([sys.executable, "-c", CHILD, str(polls), str(unchanged)],
+                         env={"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin"},
+                         check=True, capture_output=True, text=True).stdout
+    return float(json.loads(out))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--polls", type=int, default=200_000)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--base", default="05d7728", help="the revision before blind_ns")
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        before = unpack(a.base, Path(d))
+        after = ROOT / "src"
+        print(f"capture loop alone (CPU time), {a.polls:,} polls per run, {a.rounds} alternating rounds")
+        print(f"{'market':<22} {'before us/poll':>15} {'after us/poll':>14} {'ratio':>7}")
+        for label, unch in (("every poll a state", 0.0), ("90% unchanged polls", 0.9)):
+            b, c = [], []
+            for _ in range(a.rounds):
+                b.append(one(before, a.polls, unch))
+                c.append(one(after, a.polls, unch))
+            mb, mc = statistics.median(b), statistics.median(c)
+            print(f"{label:<22} {mb:>15.3f} {mc:>14.3f} {mc / mb:>7.3f}")
+
+
+if __name__ == "__main__":
+    main()

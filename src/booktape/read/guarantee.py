@@ -1,0 +1,96 @@
+"""What a tape guarantees about the states it may have missed (issue 13).
+
+Every stored state carries ``blind_ns``: no state missed since the previous
+stored state of its symbol lasted longer (see :mod:`booktape.capture.loop`).
+Over a stretch of a tape that gives the **guaranteed lifetime** B — every state
+that lasted longer than B was recorded — except inside **blind spots**, the
+intervals whose bound is far above the usual (over ``blind_min`` and over
+``factor`` x the median): a stalled poller, a disconnect, a machine that
+stopped scheduling the recorder. B is reported as the p99.9 and the max of
+``blind_ns`` outside the blind spots; the blind spots are listed with their
+times. A stretch holding any state without ``blind_ns`` (recorded before the
+column existed) has an unknown bound: nothing is guessed for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+BLIND_MIN_NS = 1_000_000
+BLIND_FACTOR = 10.0
+#: Blind spots listed per stretch at most (counts and totals cover them all).
+SPOTS_MAX = 200
+
+
+@dataclass
+class BlindSpot:
+    """An interval in which states up to ``blind_ns`` long may be missing."""
+
+    since_ns: int  # t_before of the stored state before it: the spot lies after this
+    until_ns: int  # t_after of the state carrying the bound (or the session's stop)
+    blind_ns: int
+
+
+@dataclass
+class Guarantee:
+    """The bound over one stretch (a session, an hour, a minute) of one symbol and collector."""
+
+    label: str
+    start_ns: int
+    end_ns: int
+    states: int
+    known: bool  # False: some state has no blind_ns, so the bound is unknown
+    lifetime_p50_ns: float | None = None  # outside blind spots
+    lifetime_p999_ns: float | None = None
+    lifetime_max_ns: float | None = None
+    spot_count: int = 0
+    spot_total_ns: int = 0
+    spot_worst_ns: int = 0
+    spots: list[BlindSpot] = field(default_factory=list)
+
+
+def threshold_ns(blind: np.ndarray, blind_min_ns: int = BLIND_MIN_NS,
+                 factor: float = BLIND_FACTOR) -> int:
+    """The blind-spot threshold of a stream: over ``blind_min`` and ``factor`` x its median."""
+    known = blind[blind >= 0]
+    med = float(np.median(known)) if known.size else 0.0
+    return int(max(blind_min_ns, factor * med))
+
+
+def guarantee(blind: np.ndarray, t_before: np.ndarray, t_after: np.ndarray, threshold: int,
+              label: str = "") -> Guarantee:
+    """The bound over one stretch, its states in time order (``blind`` -1 = unknown)."""
+    n = int(blind.size)
+    g = Guarantee(label, int(t_before[0]) if n else 0, int(t_after[-1]) if n else 0, n,
+                  known=bool(n) and bool((blind >= 0).all()))
+    if not g.known:
+        return g
+    spot = blind > threshold
+    inside = blind[~spot]
+    if inside.size:
+        g.lifetime_p50_ns = float(np.percentile(inside, 50))
+        g.lifetime_p999_ns = float(np.percentile(inside, 99.9))
+        g.lifetime_max_ns = float(inside.max())
+    idx = np.flatnonzero(spot)
+    g.spot_count = int(idx.size)
+    g.spot_total_ns = int(blind[idx].sum())
+    g.spot_worst_ns = int(blind[idx].max()) if idx.size else 0
+    g.spots = [BlindSpot(int(t_before[i - 1]) if i else int(t_after[i] - blind[i]),
+                         int(t_after[i]), int(blind[i])) for i in idx[:SPOTS_MAX].tolist()]
+    return g
+
+
+def guarantees_by(blind: np.ndarray, t_before: np.ndarray, t_after: np.ndarray,
+                  keys: np.ndarray, labels: dict[int, str], threshold: int) -> list[Guarantee]:
+    """One :class:`Guarantee` per distinct key (states in time order, keys non-decreasing)."""
+    out: list[Guarantee] = []
+    if not keys.size:
+        return out
+    cuts = np.flatnonzero(np.diff(keys)) + 1
+    for a, b in zip(np.concatenate(([0], cuts)).tolist(), np.append(cuts, keys.size).tolist()):
+        k = int(keys[a])
+        out.append(guarantee(blind[a:b], t_before[a:b], t_after[a:b], threshold,
+                             labels.get(k, str(k))))
+    return out
