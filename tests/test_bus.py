@@ -494,3 +494,24 @@ def test_no_local_keeps_no_parts_and_the_sink_holds_every_state_once(nats_server
     # The local tape says what it is: parts listed but gone.
     r = cli("verify", str(local))
     assert r.returncode == 1 and "missing" in r.stdout + r.stderr
+
+
+def test_record_config_publish_section_publishes_and_the_sink_gets_it(nats_server, tmp_path, cli):
+    """`record --config` with a [publish] section (issue 12's config file, issue 15's bus)."""
+    local, sink = tmp_path / "local", tmp_path / "sink"
+    auth = tmp_path / "nats.auth"
+    auth.write_text("# no credentials needed on this test server\n")
+    cfg = tmp_path / "booktape.toml"
+    cfg.write_text(f'out = "{local}"\nsymbols = ["RIU2"]\ncollector = "cfg"\nduration = "3s"\n'
+                   f'[thresholds]\nsync_every = "100ms"\n'
+                   f'[publish]\nurl = "{nats_server.url}"\nstream = "DESK"\n'
+                   f'nats_auth = "{auth}"\nduplicate_window = "1m"\n')
+    r = cli("record", "--config", str(cfg), "--quiet")
+    assert r.returncode == 0, r.stderr
+    r = cli("sink", nats_server.url, "--stream", "DESK", "--out", str(sink), "--until-idle", "2s")
+    assert r.returncode == 0, r.stderr
+    assert_same(sink, local)
+    # A flag overrides the file: --stream OTHER is what the recorder asks for (and JetStream
+    # refuses a second stream over the same subjects: one clear line, exit 2).
+    r = cli("record", "--config", str(cfg), "--quiet", "--stream", "OTHER", "--duration", "1s")
+    assert r.returncode == 2 and "refused stream OTHER" in r.stderr and "overlap" in r.stderr
