@@ -187,6 +187,10 @@ def e2e_once(base: Path, recorders: int, symbols: int, per_symbol: int, rate: fl
         counts = json.loads(sink.stdout.read() if sink.stdout else "{}")
         cpu["sink"] = _cpu(ru)
     finally:
+        for p in [sink, *(x[2] for x in locals().get("procs", []))]:
+            if p.poll() is None:  # a failed run leaves no process behind
+                p.kill()
+                p.wait()
         srv.stop()
     ack = np.concatenate([np.fromfile(f, np.int64) for n, d, _ in procs[:-1]
                           for f in d.glob("publish-ack-*.bin")])
