@@ -187,8 +187,8 @@ def e2e_once(base: Path, recorders: int, symbols: int, per_symbol: int, rate: fl
         counts = json.loads(sink.stdout.read() if sink.stdout else "{}")
         cpu["sink"] = _cpu(ru)
     finally:
-        for p in [sink, *(x[2] for x in locals().get("procs", []))]:
-            if p.poll() is None:  # a failed run leaves no process behind
+        for p in [locals().get("sink"), *(x[2] for x in locals().get("procs", []))]:
+            if p is not None and p.poll() is None:  # a failed run leaves no process behind
                 p.kill()
                 p.wait()
         srv.stop()
