@@ -427,3 +427,92 @@ def test_foreign_message_is_quarantined_and_the_rest_is_written(nats_server, tmp
     assert base64.b64decode(rec["payload_b64"]) == b"{\"price\": 1}"
     assert_same(sink, local)
     assert cli("verify", str(sink)).returncode == 0
+
+
+def test_nkey_seed_from_environment_and_file_against_a_real_server(tmp_path, cli):
+    import nkeys
+
+    def seed_file(name: str) -> tuple[Path, str]:
+        seed = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)
+        f = tmp_path / name
+        f.write_bytes(seed)
+        f.chmod(0o600)
+        return f, seed.decode()
+
+    good, good_seed = seed_file("desk.nk")
+    bad, bad_seed = seed_file("other.nk")
+    pub = nkeys.from_seed(good_seed.encode()).public_key.decode()
+    srv = NatsServer(tmp_path / "js", config=f"authorization {{ users: [ {{ nkey: {pub} }} ] }}"
+                     ).start()
+    try:
+        local, sink = tmp_path / "local", tmp_path / "sink"
+        # Another key is refused: one line, exit 2, no seed anywhere, the tape untouched.
+        r = cli("record", "--out", str(local), "--duration", "1s", "--publish", srv.url,
+                env={"BOOKTAPE_NATS_NKEY": str(bad)})
+        assert r.returncode == 2 and "refused the credentials" in r.stderr, r.stderr
+        assert bad_seed not in r.stderr + r.stdout and not local.exists()
+        # The server's key from the environment (recorder) and from --nats-auth (sink).
+        code, _, err = finish(record_proc(srv.url, local, "--duration", "3s",
+                                          env={"BOOKTAPE_NATS_NKEY": str(good)}))
+        assert code == 0, err
+        auth = tmp_path / "nats.auth"
+        auth.write_text(f"nkey = {good}\n")
+        r = cli("sink", srv.url, "--out", str(sink), "--until-idle", "2s", "--nats-auth",
+                str(auth))
+        assert r.returncode == 0, r.stderr
+        assert_same(sink, local)
+        for f in [*local.rglob("*"), *sink.rglob("*")]:
+            if f.is_file():
+                assert good_seed.encode() not in f.read_bytes(), f
+    finally:
+        srv.stop()
+
+
+def test_no_local_keeps_no_parts_and_the_sink_holds_every_state_once(nats_server, tmp_path, cli):
+    local, sink = tmp_path / "local", tmp_path / "sink"
+    for _ in range(2):  # a second session continues seq from the manifests left behind
+        code, out, err = finish(record_proc(nats_server.url, local, "--duration", "3s",
+                                            "--rotate-every", "1s", "--no-local"))
+        assert code == 0, out + err
+    # Every sealed part was deleted once acknowledged; the manifests stay.
+    from booktape.tape.layout import partition_dirs
+    from booktape.tape.manifest import read_manifest
+
+    listed: dict[str, int] = {}
+    for d in partition_dirs(local, None, "zero"):
+        entries = read_manifest(d)
+        assert entries and not list(d.glob("part-*.parquet")) and not list(d.glob("_part-*"))
+        sym = d.parent.parent.name.split("=", 1)[1]
+        listed[sym] = listed.get(sym, 0) + sum(e.snapshots for e in entries)
+    assert set(listed) == {"RIU2", "Si-12.22"} and all(n > 5 for n in listed.values())
+    assert "session_start" in kinds(local)
+    r = cli("sink", nats_server.url, "--out", str(sink), "--until-idle", "2s", "--json")
+    assert r.returncode == 0, r.stderr
+    for sym, n in listed.items():
+        seq = np.unique(read_arrow(sink, sym, "zero", columns=["seq"]).column("seq").to_numpy())
+        assert len(seq) == n and np.array_equal(seq, np.arange(n)), sym
+    assert cli("verify", str(sink)).returncode == 0
+    # The local tape says what it is: parts listed but gone.
+    r = cli("verify", str(local))
+    assert r.returncode == 1 and "missing" in r.stdout + r.stderr
+
+
+def test_record_config_publish_section_publishes_and_the_sink_gets_it(nats_server, tmp_path, cli):
+    """`record --config` with a [publish] section (issue 12's config file, issue 15's bus)."""
+    local, sink = tmp_path / "local", tmp_path / "sink"
+    auth = tmp_path / "nats.auth"
+    auth.write_text("# no credentials needed on this test server\n")
+    cfg = tmp_path / "booktape.toml"
+    cfg.write_text(f'out = "{local}"\nsymbols = ["RIU2"]\ncollector = "cfg"\nduration = "3s"\n'
+                   f'[thresholds]\nsync_every = "100ms"\n'
+                   f'[publish]\nurl = "{nats_server.url}"\nstream = "DESK"\n'
+                   f'nats_auth = "{auth}"\nduplicate_window = "1m"\n')
+    r = cli("record", "--config", str(cfg), "--quiet")
+    assert r.returncode == 0, r.stderr
+    r = cli("sink", nats_server.url, "--stream", "DESK", "--out", str(sink), "--until-idle", "2s")
+    assert r.returncode == 0, r.stderr
+    assert_same(sink, local)
+    # A flag overrides the file: --stream OTHER is what the recorder asks for (and JetStream
+    # refuses a second stream over the same subjects: one clear line, exit 2).
+    r = cli("record", "--config", str(cfg), "--quiet", "--stream", "OTHER", "--duration", "1s")
+    assert r.returncode == 2 and "refused stream OTHER" in r.stderr and "overlap" in r.stderr

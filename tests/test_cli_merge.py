@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from click.testing import CliRunner
 
@@ -67,6 +72,34 @@ def test_cli_merge_offset_auto_reports_and_applies_offset(pair, tmp_path):
 def test_cli_merge_bad_input_exit_2(pair, tmp_path, args, message):
     r = run("merge", pair, *args, "--out", tmp_path / "m")
     assert r.exit_code == 2 and r.output.startswith("Error: ") and message in r.output
+
+
+def test_cli_merge_collectors_sharing_no_state_exit_2_one_line(pair, tmp_path):
+    def other_market(t):
+        return t.set_column(t.schema.get_field_index("price"), "price",
+                            pc.add(t.column("price"), pa.scalar(5000.0)))
+    tape = rewrite(pair, tmp_path / "other", "one", other_market)
+    r = run("merge", tape, "--collectors", "zero,one", "--out", tmp_path / "m")
+    # After the first pass's progress bar (stderr), one line.
+    last = r.output.strip().splitlines()[-1]
+    assert r.exit_code == 2 and last.startswith("Error: collectors 'zero' and 'one' share no")
+    assert "Traceback" not in r.output
+
+
+def test_cli_merge_progress_on_stderr_report_on_stdout(pair, tmp_path):
+    p = subprocess.run([sys.executable, "-m", "booktape", "merge", str(pair), "--collectors",
+                        "zero,one", "--out", str(tmp_path / "m")], capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr
+    n = sum(len(snapshot_states(booktape.read_arrow(pair, "RIU2", c, columns=STATE_COLUMNS)
+                                .select(STATE_COLUMNS))) for c in ("zero", "one"))
+    for phase in ("reading", "merging"):
+        assert re.search(rf"{phase} .* {n}/{n} states", p.stderr), p.stderr
+    assert "booktape merge RIU2" in p.stdout
+    j = subprocess.run([sys.executable, "-m", "booktape", "merge", str(pair), "--collectors",
+                        "zero,one", "--out", str(tmp_path / "m2"), "--json"],
+                       capture_output=True, text=True, timeout=120)
+    assert json.loads(j.stdout)["ok"] and j.stderr == ""
 
 
 def test_cli_merge_existing_output_refused_at_once_and_replaced_with_force(pair, tmp_path):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import duckdb
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 import booktape
@@ -191,3 +193,58 @@ def test_merge_offset_auto_without_common_states_is_bad_input(tmp_path):
                     source_options={"lockstep": True, "seed": 4})
     with pytest.raises(BadArgument, match="cannot estimate the clock offset"):
         merge(tape, "zero,one", tmp_path / "m", offset="auto")
+
+
+def test_merge_collectors_sharing_no_state_over_the_same_time_is_bad_input(pair, tmp_path):
+    # Another market at the same times (issue 14: an IndexError in align after minutes).
+    def other_market(t):
+        return t.set_column(t.schema.get_field_index("price"), "price",
+                            pc.add(t.column("price"), pa.scalar(5000.0)))
+    tape = rewrite(pair, tmp_path / "other", "one", other_market)
+    with pytest.raises(BadArgument, match="share no book state.*did not record the same market"):
+        merge(tape, "zero,one", tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+
+
+def test_merge_collectors_at_other_times_is_their_union_with_a_note(tmp_path):
+    tape = tmp_path / "t"
+    booktape.record(tape, "RIU2", collector="zero", polls=300,
+                    source_options={"lockstep": True, "seed": 3})
+    booktape.record(tape, "RIU2", collector="one", polls=300,
+                    source_options={"lockstep": True, "seed": 4})
+    r = merge(tape, "zero,one", tmp_path / "m")
+    z, o = states(tape, "zero"), states(tape, "one")
+    assert r.ok and r.seen_by_all == 0 and r.merged_states == len(z) + len(o)
+    assert "no overlap" in r.notes[0]
+
+
+@pytest.mark.parametrize("damage", ["none", "volume", "burst"])
+def test_merge_in_small_rounds_same_report_and_tape_as_in_one(pair, tmp_path, damage):
+    """The streamed merge (issue 12) cuts the day into rounds; where it cuts changes nothing."""
+    z, o = states(pair, "zero"), states(pair, "one")
+    long_lived = int(np.argmax(np.where(np.isin(o.hash[:-1], z.hash), np.diff(o.t_mid), 0)))
+    tape = {"none": lambda: pair,
+            "volume": lambda: rewrite(pair, tmp_path / "v", "one",
+                                      set_volume(int(o.seq[long_lived]), 2, 4321)),
+            "burst": lambda: rewrite(pair, tmp_path / "b", "one",
+                                     drop_seqs(int(o.seq[5]), int(o.seq[12])))}[damage]()
+    reports, tapes = [], []
+    for k, n in enumerate((10**9, 3, 11)):
+        calls: list[tuple[str, int, int]] = []
+        r = merge(tape, "zero,one", tmp_path / f"m{k}", round_states=n, progress=lambda *a,
+                  c=calls: c.append(a))
+        d = r.to_dict()
+        d.pop("parts"), d.pop("out")
+        reports.append(d)
+        tapes.append(booktape.read_arrow(tmp_path / f"m{k}", columns=[
+            "seq", "t_before_ns", "t_after_ns", "level", "type", "price", "volume", "seen_by",
+            "first_by", "src_seq"]).drop_columns(["collector"]))
+        # Progress: both phases, monotone, each ending at every state of both collectors.
+        expected = len(states(tape, "zero")) + len(states(tape, "one"))
+        for phase in ("read", "merge"):
+            seen = [(c[1], c[2]) for c in calls if c[0] == phase]
+            assert seen and [d for d, _ in seen] == sorted(d for d, _ in seen)
+            assert seen[-1] == (expected, expected)
+    assert reports[1] == reports[0] and reports[2] == reports[0]
+    assert tapes[1].equals(tapes[0]) and tapes[2].equals(tapes[0])
+    assert (damage == "volume") == (not reports[0]["ok"])

@@ -95,8 +95,12 @@ def run_sink(bus: BusConfig, out: str | Path, *, durable: str = "booktape-sink",
              sync_every: str | int = "1s", duration: str | float | None = None,
              until_idle: str | float | None = None, gap_timeout: str | float = "5m",
              stop: StopFlag | None = None,
-             on_wait: Callable[[], None] | None = None) -> SinkSummary:
+             on_wait: Callable[[], None] | None = None,
+             diag_dir: str | None = None) -> SinkSummary:
     """Consume ``bus``'s stream into the tape at ``out`` until Ctrl-C (or ``duration``/``until_idle``).
+
+    ``diag_dir`` (benchmarks) receives ``latency-sink-PID.npy``: per state, the time from
+    its ``t_after`` to the fsync that made it durable here.
 
     Raises:
         BusRefused: wrong credentials, or the stream would lose data.
@@ -122,7 +126,7 @@ def run_sink(bus: BusConfig, out: str | Path, *, durable: str = "booktape-sink",
     waited = time.monotonic() - t0
     clock = SystemClock()
     session = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
-    tape = SinkTape(root, clock, cfg, session, gap_timeout_s=gap)
+    tape = SinkTape(root, clock, cfg, session, gap_timeout_s=gap, diag_dir=diag_dir)
     try:
         with _stop_on_signals(stop):
             asyncio.run(_consume(bus, durable, tape, stop, limit, idle))

@@ -33,6 +33,7 @@ from ..tape.lock import CollectorLock
 from ..tape.manifest import last_seq
 from ..tape.recover import recover
 from ..tape.writer import TapeWriter, WriterConfig
+from ..transport._diag import LatencyProbe
 from ..transport.sealer import BackgroundSealer
 from .codec import Chunk
 
@@ -65,7 +66,8 @@ class SinkTape:
     """Everything the sink writes; the NATS loop only hands messages in and acks what comes out."""
 
     def __init__(self, root: Path, clock: Clock, config: WriterConfig, session: str, *,
-                 gap_timeout_s: float = 300.0, max_held: int = 50_000) -> None:
+                 gap_timeout_s: float = 300.0, max_held: int = 50_000,
+                 diag_dir: str | None = None) -> None:
         self.root = root
         self.clock = clock
         self.config = config
@@ -84,6 +86,8 @@ class SinkTape:
         self._busy_logged: set[str] = set()
         self._quarantine: Any = None
         self._last_sync = clock.now_ns()
+        # Benchmarks only (`benchmarks/bench_bus.py`): t_after -> durable here, per state.
+        self.latency = LatencyProbe(diag_dir, "sink")
 
     # -- messages in -----------------------------------------------------------
     def accept(self, chunk: Chunk, msg: Any) -> bool:
@@ -124,6 +128,7 @@ class SinkTape:
             t = t.filter(keep)
         for b in t.to_batches():
             self.writers[chunk.collector].append(chunk.symbol, b)
+            self.latency.note(b)
         snaps = len(pc.unique(t.column("seq")))
         self.counts.chunks_written += 1
         self.counts.snapshots_written += snaps
@@ -167,6 +172,7 @@ class SinkTape:
             w.sync()
         for ev in self.events.values():
             ev.sync()
+        self.latency.durable(self.clock.now_ns())
         out, self._unacked = self._unacked, []
         return out
 
@@ -230,4 +236,5 @@ class SinkTape:
             lock.release()
         if self._quarantine is not None:
             self._quarantine.close()
+        self.latency.dump()
         return out

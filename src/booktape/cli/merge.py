@@ -37,18 +37,22 @@ def merge(data: str, collectors: str, out: str, symbol: str | None, offset: str 
     collectors holding different books at the same time for longer than poll
     timing explains (possible corruption). Writes OUT/symbol=S/date=D/
     collector=merged/: every distinct state once, by t_mid, with a seen_by
-    bitmask. Exit code 1 when conflicts are found, 0 otherwise.
+    bitmask. Streams a full day in bounded memory (a progress bar on stderr).
+    Exit code 1 when conflicts are found, 0 otherwise; collectors that share
+    no state over the same time are bad input (exit 2).
 
     Example: booktape merge data --collectors zero,one --out merged --offset auto
     """
     from ..outpaths import check_out_dir
     from ..read.merge import merge as do_merge
     from ._render import render_merge
+    from ._render_progress import StatesProgress
 
     if not dry_run:
         check_out_dir(out, "--out")
-    r = do_merge(data, collectors, out, symbol, offset=offset, tolerance=tolerance, name=name,
-                 write=not dry_run, force=force)
+    with StatesProgress(quiet=as_json) as progress:
+        r = do_merge(data, collectors, out, symbol, offset=offset, tolerance=tolerance,
+                     name=name, write=not dry_run, force=force, progress=progress.update)
     if as_json:
         click.echo(json.dumps(r.to_dict()))
     else:

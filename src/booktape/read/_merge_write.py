@@ -12,9 +12,9 @@ import pyarrow as pa
 from ..errors import BadArgument
 from ..model import BOOK_TYPE_NAMES
 from ..schema import BOOK_SCHEMA, MERGED_SCHEMA
-from ..tape.layout import partition_dir, utc_date
+from ..tape.layout import MANIFEST, partition_dir, utc_date
 from ..tape.manifest import read_manifest
-from ..tape.seal import seal_table
+from ..tape.part_writer import PartWriter
 from .states import States
 
 I64 = npt.NDArray[np.int64]
@@ -31,11 +31,12 @@ def _ranges(starts: I64, counts: I64) -> I64:
 
 
 def merged_table(tables: list[pa.Table], states: list[States], rep_c: I64, rep_i: I64,
-                 mask: npt.NDArray[np.uint64], blind: I64 | None = None) -> pa.Table:
+                 mask: npt.NDArray[np.uint64], seq0: int = 0,
+                 blind: I64 | None = None) -> pa.Table:
     """Level rows of each merged state, from the collector whose observation it carries.
 
     ``states`` are the collectors' states with the offsets already applied; the
-    merged ``seq`` is 0, 1, 2... in the order given. ``blind`` is each merged
+    merged ``seq`` is ``seq0``, ``seq0 + 1``... in the order given. ``blind`` is each merged
     state's union bound (:mod:`.merge_bound`; -1 or None: unknown, stored null).
     """
     base = np.cumsum([0] + [t.num_rows for t in tables[:-1]])
@@ -62,7 +63,7 @@ def merged_table(tables: list[pa.Table], states: list[States], rep_c: I64, rep_i
     b = np.full(len(rep_c), -1, np.int64) if blind is None else blind
     cols = {
         "blind_ns": pa.array(np.repeat(b, n), pa.int64(), mask=np.repeat(b < 0, n)),
-        "seq": rep(np.arange(len(rep_c), dtype=np.uint64), pa.uint64()),
+        "seq": rep(np.arange(seq0, seq0 + len(rep_c), dtype=np.uint64), pa.uint64()),
         "t_before_ns": rep(t_before, pa.int64()),
         "t_after_ns": rep(t_after, pa.int64()),
         "unchanged": pa.array(np.zeros(t.num_rows, np.uint32), pa.uint32()),
@@ -74,52 +75,107 @@ def merged_table(tables: list[pa.Table], states: list[States], rep_c: I64, rep_i
     return pa.Table.from_arrays(arrays, schema=MERGED_SCHEMA)
 
 
-def write_merged(out: Path, symbol: str, name: str, collectors: tuple[str, ...],
-                 tables: list[pa.Table], states: list[States], rep_c: I64, rep_i: I64,
-                 mask: npt.NDArray[np.uint64], applied: list[int], tolerance_ns: int,
-                 now_ns: int, blind: I64 | None = None) -> tuple[list[str], int]:
-    """Seal the merged states as parts of ``out/symbol=S/date=D/collector=NAME``.
+class MergedWriter:
+    """The merged tape's parts, written as the rounds commit states (never held whole).
 
-    Returns:
-        The parts written (paths) and the level rows in them.
-
-    Raises:
-        BadArgument: that partition already holds parts (merge into a fresh place).
+    Parts never span two UTC dates and hold at most :data:`ROWS_PER_PART` rows
+    (cut on snapshot boundaries). If the merge fails or is interrupted, every part
+    it wrote is removed again (:meth:`abort`): no half-merged tape is left behind.
     """
-    t = merged_table(tables, states, rep_c, rep_i, mask, blind)
-    seq = t.column("seq").to_numpy()
-    tb = t.column("t_before_ns").to_numpy()
-    starts = np.flatnonzero(np.r_[True, seq[1:] != seq[:-1]])
-    day_ns = 86_400_000_000_000
-    day = tb[starts] // day_ns  # UTC day of each snapshot; parts never span two dates
-    names = {int(x): utc_date(int(x) * day_ns) for x in np.unique(day)}
-    dates = np.array([names[int(x)] for x in day]) if len(day) < 2 or day[0] != day[-1] \
-        else np.full(len(day), names[int(day[0])])
-    meta = {"source": "merge", "merge_collectors": ",".join(collectors),
-            "merge_offsets_ns": json.dumps(dict(zip(collectors, applied))),
-            "merge_tolerance_ns": str(tolerance_ns), "session": f"merge-{now_ns}"}
-    written: list[str] = []
-    bounds = np.r_[starts, t.num_rows]
-    for date in dict.fromkeys(dates.tolist()):
-        d = partition_dir(out, symbol, date, name)
+
+    def __init__(self, out: Path, symbol: str, name: str, collectors: tuple[str, ...],
+                 applied: list[int], tolerance_ns: int, now_ns: int,
+                 span_ns: tuple[int, int]) -> None:
+        self.out, self.symbol, self.name, self.now_ns = out, symbol, name, now_ns
+        self.meta = {"source": "merge", "merge_collectors": ",".join(collectors),
+                     "merge_offsets_ns": json.dumps(dict(zip(collectors, applied))),
+                     "merge_tolerance_ns": str(tolerance_ns), "session": f"merge-{now_ns}"}
+        self.parts: list[str] = []
+        self.rows = 0
+        self._part: PartWriter | None = None
+        self._date = ""
+        self._created: list[Path] = []
+        day = 86_400_000_000_000
+        for d in range(span_ns[0] // day - 1, span_ns[1] // day + 2):  # refuse before working
+            self._check(partition_dir(out, symbol, utc_date(d * day), name))
+
+    @staticmethod
+    def _check(d: Path) -> None:
         if read_manifest(d) or (d.is_dir() and any(d.glob("*part-*"))):
             raise BadArgument(f"{d} already holds a tape; remove it or give another --out/--name")
-    for date in dict.fromkeys(dates.tolist()):
-        d = partition_dir(out, symbol, date, name)
-        d.mkdir(parents=True, exist_ok=True)
-        snaps = np.flatnonzero(dates == date)
-        lo_row, number = int(bounds[snaps[0]]), 1
-        end_row = int(bounds[snaps[-1] + 1])
-        while lo_row < end_row:
-            # Cut at the first snapshot boundary at or past ROWS_PER_PART rows.
-            k = int(np.searchsorted(bounds, lo_row + ROWS_PER_PART))
-            hi_row = min(int(bounds[min(k, len(bounds) - 1)]), end_row)
-            m = dict(meta, symbol=symbol, date=date, collector=name)
-            e = seal_table(t.slice(lo_row, hi_row - lo_row), d, number, m, now_ns)
+
+    def _open(self, date: str) -> None:
+        d = partition_dir(self.out, self.symbol, date, self.name)
+        if date != self._date:
+            self._check(d)
+            self._number = 1
+        if not d.is_dir():
+            d.mkdir(parents=True)
+            self._created.append(d)
+        m = dict(self.meta, symbol=self.symbol, date=date, collector=self.name)
+        self._part = PartWriter(d, self._number, MERGED_SCHEMA, m)
+        self._date = date
+        self._number += 1
+
+    def _close_part(self) -> None:
+        if self._part is not None:
+            e = self._part.close(self.now_ns)
             if e is not None:
-                written.append(str(d / e.part))
-            lo_row, number = hi_row, number + 1
-    return written, t.num_rows
+                self.parts.append(str(self._part.final))
+            self._part = None
+
+    def write(self, t: pa.Table) -> None:
+        """Append merged rows (seq continuing from the last ones written)."""
+        seq = t.column("seq").to_numpy()
+        starts = np.flatnonzero(np.r_[True, seq[1:] != seq[:-1]])
+        bounds = np.r_[starts, t.num_rows]
+        day_ns = 86_400_000_000_000
+        day = t.column("t_before_ns").to_numpy()[starts] // day_ns
+        # Runs of snapshots on one UTC date; within each, cut where a part is full.
+        cuts = np.r_[0, np.flatnonzero(np.diff(day)) + 1, len(starts)]
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            date = utc_date(int(day[a]) * day_ns)
+            lo = int(bounds[a])
+            while lo < int(bounds[b]):
+                if self._part is None or self._date != date:
+                    self._close_part()
+                    self._open(date)
+                assert self._part is not None
+                room = ROWS_PER_PART - self._part.rows
+                k = int(np.searchsorted(bounds, lo + room, "right")) - 1  # whole snapshots
+                hi = min(max(int(bounds[k]), lo), int(bounds[b]))
+                if hi == lo:
+                    if self._part.rows == 0:  # one snapshot larger than a part: alone
+                        hi = int(bounds[np.searchsorted(bounds, lo, "right")])
+                    else:
+                        self._close_part()
+                        continue
+                self._part.write(t.slice(lo, hi - lo))
+                self.rows += hi - lo
+                lo = hi
+
+    def close(self) -> tuple[list[str], int]:
+        """Seal the last part; returns the parts written and their level rows."""
+        self._close_part()
+        return self.parts, self.rows
+
+    def abort(self) -> None:
+        """Remove everything this merge wrote (the unsealed part, sealed parts, manifests)."""
+        if self._part is not None:
+            self._part.abort()
+            self._part = None
+        for p in self.parts:
+            Path(p).unlink(missing_ok=True)
+        for d in {Path(p).parent for p in self.parts} | set(self._created):
+            (d / MANIFEST).unlink(missing_ok=True)
+        for d in reversed(self._created):
+            try:
+                d.rmdir()
+                for up in (d.parent, d.parent.parent):  # date=, symbol= if now empty
+                    up.rmdir()
+            except OSError:
+                pass
+        self.parts = []
 
 
 def describe_difference(name_a: str, ta: pa.Table, sa: States, i: int,

@@ -14,6 +14,7 @@ tagged with who saw it (``seen_by``).
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,16 +25,18 @@ from ..clock import Clock, SystemClock
 from ..errors import BadArgument, TapeNotFound
 from ..tape.layout import check_name, parse_partition, partition_dirs
 from ..units import parse_duration
-from ._merge_write import describe_difference, write_merged
-from .align import OffsetEstimate, align, estimate_offset, union_order
-from .conflicts import confirmed_intervals, conflicting_overlaps, episodes
-from .merge_bound import UnionBound, union_blind, union_bound
-from .merge_report import CollectorSummary, Conflict, MergeReport, Run
+from ._merge_write import MergedWriter
+from .align import OffsetEstimate, estimate_offset
+from .merge_bound import union_bound
+from .merge_report import CollectorSummary, MergeReport
+from .merge_rounds import ROUND_STATES, MergePlan, Rounds
+from .merge_scan import CollectorScan, expected_states, scan_collector
 from .reader import read_arrow
-from .states import STATE_COLUMNS, States, distinct_runs, poll_stats, snapshot_states
 
 I64 = npt.NDArray[np.int64]
 Offset = None | str | int | dict[str, int | str]
+#: ``progress(phase, done, total)``: phase "read" (first pass) or "merge", in states.
+Progress = Callable[[str, int, int], None]
 
 #: Tolerance floor: below this, disagreements are clock-stamp noise on any OS.
 MIN_TOLERANCE_NS = 200_000
@@ -97,25 +100,36 @@ def _offsets_wanted(offset: Offset, collectors: tuple[str, ...]) -> dict[str, in
     return {collectors[1]: offset}
 
 
-def _runs_missing(name: str, seen: npt.NDArray[np.bool_], tmid: I64, masks: npt.NDArray[np.uint64],
-                  collectors: tuple[str, ...], lo: int, hi: int) -> list[Run]:
-    idx = np.flatnonzero(~seen & (tmid >= lo) & (tmid <= hi))
-    if not len(idx):
-        return []
-    cuts = np.flatnonzero(np.diff(idx) > 1) + 1
-    out = []
-    for g in np.split(idx, cuts):
-        m = int(np.bitwise_or.reduce(masks[g]))
-        out.append(Run(name, int(tmid[g[0]]), int(tmid[g[-1]]), len(g),
-                       tuple(c for k, c in enumerate(collectors) if m >> k & 1)))
-    return out
+def _overlap_notes(scans: list[CollectorScan]) -> list[str]:
+    ref = scans[0]
+    return [f"{s.name} recorded at other times than {ref.name} (no overlap): the merged tape "
+            "is their union, nothing was compared"
+            for s in scans[1:] if min(ref.t_last_ns, s.t_last_ns) <= max(ref.t_first_ns,
+                                                                        s.t_first_ns)]
+
+
+def _check_shared(ref: CollectorScan, s: CollectorScan) -> None:
+    """Collectors recording at the same time that share no book did not record one market
+    (issue 14: this was an IndexError after minutes of work). Only asked when the offset
+    estimate found too few states in common, so a normal merge pays nothing for it."""
+    overlap = min(ref.t_last_ns, s.t_last_ns) - max(ref.t_first_ns, s.t_first_ns)
+    if overlap > 0 and not len(np.intersect1d(ref.hash, s.hash)):
+        raise BadArgument(
+            f"collectors {ref.name!r} and {s.name!r} share no book state ({ref.states:,} and "
+            f"{s.states:,} states over the same time): they did not record the same market; "
+            "check --symbol and the tape each collector wrote")
 
 
 def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: str | Path | None,
           symbol: str | None = None, *, offset: Offset = None, tolerance: str | int | None = None,
           window: str | int = "1s", name: str = "merged", clock: Clock | None = None,
-          write: bool = True, force: bool = False) -> MergeReport:
+          write: bool = True, force: bool = False, progress: Progress | None = None,
+          round_states: int = ROUND_STATES) -> MergeReport:
     """Align redundant collectors of one symbol, report what differs, write the merged tape.
+
+    Streams: a first pass reads each collector once for the clock offsets and poll
+    timing (keeping ~16 bytes per state), a second aligns and writes the collectors
+    window by window (:mod:`.merge_rounds`), so a full day merges in bounded memory.
 
     Args:
         data: the tape the collectors recorded into.
@@ -131,10 +145,16 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
         name: collector name of the merged tape (``collector=merged``).
         write: False only reports.
         force: replace a merged tape of this ``name`` and symbol already in ``out``
-            (without it that is an error, found before any work).
+            (without it that is an error, found before any work; with it the old one
+            is removed once the first pass has succeeded).
+        progress: called as ``progress(phase, done, total)`` with phase ``"read"`` (first
+            pass) or ``"merge"`` (second), counting states against the manifests' total.
+        round_states: states per collector aligned at a time (memory against speed; the
+            result does not depend on it).
 
     Raises:
-        BadArgument: malformed collectors/offset, or ``"auto"`` with too few common states.
+        BadArgument: malformed collectors/offset, ``"auto"`` with too few common states,
+            or collectors that share no state over the same time.
         TapeNotFound: a collector has no data for the symbol.
     """
     cols = parse_collectors(collectors)
@@ -152,30 +172,47 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
         raise BadArgument(f"{old[0]} already holds a tape; give --force to replace it, "
                           "or another --out/--name")
     wanted = _offsets_wanted(offset, cols)
+    for v in wanted.values():  # bad input is found before minutes of reading
+        if v != "auto":
+            _signed_duration(v, "--offset")
+    if tolerance is not None:
+        _signed_duration(tolerance, "--tolerance")
     window_ns = _signed_duration(window, "--window")
-    tables = [read_arrow(root, sym, c, columns=STATE_COLUMNS).select(STATE_COLUMNS) for c in cols]
-    states = [snapshot_states(t) for t in tables]
-    for c, s in zip(cols, states):
-        if not len(s):
-            raise TapeNotFound(f"collector {c!r} has no {sym} states in {root}")
-    stats = [poll_stats(s) for s in states]
-    keeps = [distinct_runs(s) for s in states]
-    notes: list[str] = []
+    total = sum(expected_states(root, sym, c) for c in cols)
+
+    def tick(phase: str) -> Callable[[int], None] | None:
+        if progress is None:
+            return None
+        done = [0]
+        progress(phase, 0, total)
+
+        def step(n: int) -> None:
+            done[0] += n
+            progress(phase, done[0], max(total, done[0]))
+        return step
+
+    read_tick = tick("read")
+    scans = [scan_collector(root, sym, c, read_tick) for c in cols]
+    for s in scans:
+        if not s.states:
+            raise TapeNotFound(f"collector {s.name!r} has no {sym} states in {root}")
+    notes = _overlap_notes(scans)
 
     # Offsets: each collector against the reference, on distinct states.
-    ref_idx = np.flatnonzero(keeps[0])
     # A collector's first state is the book it found when it started, not a change
     # it saw happen: it says nothing about the clocks, so it is left out.
     offsets: list[OffsetEstimate] = []
     applied = [0] * len(cols)
     match_shift = [0] * len(cols)
+    ref, st0 = scans[0], scans[0].poll
     for k in range(1, len(cols)):
-        idx = np.flatnonzero(keeps[k])
-        bound = (abs(stats[k].period_p50_ns - stats[0].period_p50_ns)
-                 + max(stats[k].duration_p50_ns, stats[0].duration_p50_ns)) // 2
-        est = estimate_offset(states[0].hash[ref_idx[1:]], states[0].t_mid[ref_idx[1:]],
-                              states[k].hash[idx[1:]], states[k].t_mid[idx[1:]], bound_ns=bound,
-                              collector=cols[k], reference=cols[0])
+        sk = scans[k]
+        bound = (abs(sk.poll.period_p50_ns - st0.period_p50_ns)
+                 + max(sk.poll.duration_p50_ns, st0.duration_p50_ns)) // 2
+        est = estimate_offset(ref.hash[1:], ref.t_mid[1:], sk.hash[1:], sk.t_mid[1:],
+                              bound_ns=bound, collector=cols[k], reference=cols[0])
+        if est is None:
+            _check_shared(ref, sk)
         want = wanted.get(cols[k])
         if want == "auto":
             if est is None:
@@ -194,42 +231,10 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
                     f"{cols[k]}'s clock reads {(est.offset_ns - applied[k]) / 1e6:+.3f} ms from "
                     f"{cols[0]}'s after the offset applied: on different machines (or separate "
                     "simulated markets) use --offset auto")
-
-    # Progressive alignment: collector k joins the union of collectors 0..k-1.
-    shifted = [s.shifted(a) for s, a in zip(states, applied)]
-    mh = states[0].hash[ref_idx]
-    mt = shifted[0].t_mid[ref_idx]
-    rep_c = np.zeros(len(ref_idx), np.int64)
-    rep_i = ref_idx.astype(np.int64)
-    mask = np.ones(len(ref_idx), np.uint64)
-    run_ids = [np.cumsum(keep) - 1 for keep in keeps]
-    ids: list[I64] = [run_ids[0].astype(np.int64)]
-    for k in range(1, len(cols)):
-        idx = np.flatnonzero(keeps[k])
-        h, t = states[k].hash[idx], shifted[k].t_mid[idx]
-        ia, jb = align(mh, mt, h, t + (applied[k] - match_shift[k]), window_ns)
-        src_a, src_b = union_order(len(mh), len(h), ia, jb, mt, t)
-        has_a, has_b = src_a >= 0, src_b >= 0
-        ta = np.where(has_a, mt[np.maximum(src_a, 0)], np.iinfo(np.int64).max)
-        tb = np.where(has_b, t[np.maximum(src_b, 0)], np.iinfo(np.int64).max)
-        take_b = tb < ta
-        mh = np.where(has_a, mh[np.maximum(src_a, 0)], h[np.maximum(src_b, 0)])
-        mt = np.minimum(ta, tb)
-        rep_c = np.where(take_b, k, rep_c[np.maximum(src_a, 0)])
-        rep_i = np.where(take_b, idx[np.maximum(src_b, 0)], rep_i[np.maximum(src_a, 0)])
-        mask = np.where(has_a, mask[np.maximum(src_a, 0)], np.uint64(0))
-        mask = mask | np.where(has_b, np.uint64(1 << k), np.uint64(0))
-        pos_a = np.empty(int(has_a.sum()), np.int64)
-        pos_a[src_a[has_a]] = np.flatnonzero(has_a)
-        pos_b = np.empty(len(h), np.int64)
-        pos_b[src_b[has_b]] = np.flatnonzero(has_b)
-        ids = [pos_a[i] for i in ids] + [pos_b[run_ids[k]]]
-    reordered = int(np.sum(np.diff(mt) < 0))
-    perm = np.argsort(mt, kind="stable")
-    inv = np.empty_like(perm)
-    inv[perm] = np.arange(len(perm))
-    mt, rep_c, rep_i, mask = mt[perm], rep_c[perm], rep_i[perm], mask[perm]
-    ids = [inv[i] for i in ids]
+    stats = [s.poll for s in scans]
+    spans = [(s.t_first_ns - a, s.t_last_ns - a) for s, a in zip(scans, applied)]
+    summary_counts = [(s.states, s.distinct) for s in scans]
+    del scans, ref  # the second pass needs none of the first pass's arrays
 
     # Tolerance: how long two honest collectors can disagree.
     if tolerance is not None:
@@ -241,55 +246,42 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
                   max((o.jitter_ns for o in offsets), default=0), MIN_TOLERANCE_NS)
         tol += max((o.uncertainty_ns for o in offsets if o.applied_ns), default=0)
 
-    full = np.uint64((1 << len(cols)) - 1)
-    summaries, missing = [], []
-    for k, c in enumerate(cols):
-        seen = (mask >> np.uint64(k)) & np.uint64(1) == 1
-        lo, hi = int(shifted[k].t_mid[0]), int(shifted[k].t_mid[-1])
-        runs = _runs_missing(c, seen, mt, mask, cols, lo, hi)
-        missing += runs
-        summaries.append(CollectorSummary(
-            c, len(states[k]), int(keeps[k].sum()), lo, hi,
-            int(np.sum(mask == np.uint64(1 << k))), sum(r.states for r in runs), stats[k]))
-    missing.sort(key=lambda r: (r.t_start_ns, r.collector))
-
-    conflicts = []
-    for a in range(len(cols)):
-        for b in range(a + 1, len(cols)):
-            sa, ea = confirmed_intervals(shifted[a], ids[a], stats[a].period_p50_ns)
-            sb, eb = confirmed_intervals(shifted[b], ids[b], stats[b].period_p50_ns)
-            ov = conflicting_overlaps(sa, ea, ids[a], sb, eb, ids[b], tol)
-            for ep in episodes(ov, tol):
-                worst = max(ep, key=lambda o: o.t_end_ns - o.t_start_ns)
-                conflicts.append(Conflict(
-                    (cols[a], cols[b]), ep[0].t_start_ns, max(o.t_end_ns for o in ep),
-                    worst.t_end_ns - worst.t_start_ns,
-                    (int(states[a].seq[worst.a]), int(states[b].seq[worst.b])),
-                    describe_difference(cols[a], tables[a], states[a], worst.a,
-                                        cols[b], tables[b], states[b], worst.b)))
-    conflicts.sort(key=lambda x: x.t_start_ns)
-
-    m_blind, ubound = _union_bound(root, sym, cols, applied, shifted, rep_c, rep_i)
-    parts: list[str] = []
+    plan = MergePlan(root, sym, cols, applied, match_shift, window_ns, tol, stats, spans)
+    per = _collector_bounds(root, sym, cols, applied)
+    writer = None
     if write:
-        for d in old:  # --force: only now that the new merge is ready to be written
+        for d in old:  # --force: only once the first pass found the collectors mergeable
             shutil.rmtree(d)
         now = (clock or SystemClock()).now_ns()
-        parts, n_rows = write_merged(Path(str(out)), sym, name, cols, tables, shifted, rep_c, rep_i,
-                                     mask, applied, tol, now, m_blind)
-    else:
-        n_rows = int(np.sum(np.concatenate(
-            [s.n_rows[rep_i[rep_c == k]] for k, s in enumerate(states)])))
+        span = (min(a for a, _ in spans) - 1_000_000_000, max(b for _, b in spans) + 1_000_000_000)
+        writer = MergedWriter(Path(str(out)), sym, name, cols, applied, tol, now, span)
+    try:
+        rounds = Rounds(plan, writer, tick("merge"), round_states, per)
+        totals = rounds.run()
+        parts = writer.close()[0] if writer is not None else []
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+
+    summaries = []
+    for k, c in enumerate(cols):
+        lo, hi = spans[k]
+        summaries.append(CollectorSummary(
+            c, summary_counts[k][0], summary_counts[k][1], lo, hi, totals.only_here[k],
+            sum(r.states for r in totals.missing if r.collector == c), stats[k]))
     return MergeReport(
         symbol=sym, collectors=cols, out=str(out or ""), name=name, per_collector=summaries,
-        merged_states=len(mt), merged_rows=n_rows, seen_by_all=int(np.sum(mask == full)),
-        missing=missing, conflicts=conflicts, offsets=offsets, tolerance_ns=tol,
-        reordered=reordered, parts=parts, notes=notes, bound=ubound)
+        merged_states=totals.merged_states, merged_rows=totals.merged_rows,
+        seen_by_all=totals.seen_by_all, missing=totals.missing,
+        conflicts=sorted(totals.conflicts, key=lambda x: x.t_start_ns), offsets=offsets,
+        tolerance_ns=tol, reordered=totals.reordered, parts=parts, notes=notes,
+        bound=union_bound(list(cols), *rounds.merged_times(), per))
 
 
-def _union_bound(root: Path, sym: str, cols: tuple[str, ...], applied: list[int],
-                 shifted: list[States], rep_c: I64, rep_i: I64) -> tuple[I64, UnionBound]:
-    """Each merged state's blind_ns and the guarantees (see :mod:`.merge_bound`)."""
+def _collector_bounds(root: Path, sym: str, cols: tuple[str, ...], applied: list[int]
+                      ) -> list[tuple[I64, I64, I64]]:
+    """Each collector's states (one row each, offsets applied, by t_after) for blind_ns."""
     per = []
     for k, c in enumerate(cols):
         t = read_arrow(root, sym, c, columns=["t_before_ns", "t_after_ns", "blind_ns"],
@@ -298,11 +290,4 @@ def _union_bound(root: Path, sym: str, cols: tuple[str, ...], applied: list[int]
         o = np.argsort(ta, kind="stable")
         per.append(((t.column("t_before_ns").to_numpy() - applied[k])[o], ta[o],
                     t.column("blind_ns").fill_null(-1).to_numpy()[o]))
-    m_tb = np.empty(len(rep_c), np.int64)
-    m_ta = np.empty(len(rep_c), np.int64)
-    for k, s in enumerate(shifted):
-        sel = rep_c == k
-        m_tb[sel], m_ta[sel] = s.t_before[rep_i[sel]], s.t_after[rep_i[sel]]
-    m_blind = union_blind(m_tb, m_ta, per)
-    return m_blind, union_bound(list(cols), m_tb, m_ta, m_blind, per)
-
+    return per

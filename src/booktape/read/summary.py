@@ -16,8 +16,8 @@ import numpy as np
 from ..errors import TapeNotFound
 from ..events import read_events
 from ..tape.tape import Tape
+from .batches import collector_files, iter_batches
 from .guarantee import guarantee, threshold_ns
-from .reader import read_arrow
 
 PCTS = (50, 90, 99, 99.9)
 
@@ -139,21 +139,11 @@ def summarize(data: Path | Tape, collector: str, session: str) -> Summary:
                   parts_sealed=len(parts), bytes_sealed=sum(p.bytes for p in parts),
                   recovered_journals=int(sd.get("recovered_journals", 0)), events=ev_counts)
     for sym, first, nxt in zip(sd["symbols"], sd["start_seq"], pd_["next_seq"]):
-        t = read_arrow(tape, sym, collector, columns=["seq"], verify=False)
-        seq_all = t.column("seq").to_numpy()
-        in_session = (seq_all >= first) & (seq_all < max(nxt, first))
-        rows = int(in_session.sum())
-        lvl0 = read_arrow(tape, sym, collector,
-                          columns=["seq", "t_before_ns", "t_after_ns", "blind_ns"],
-                          snapshots_only=True, verify=False)
-        seq = lvl0.column("seq").to_numpy().astype(np.int64)
-        m = (seq >= first) & (seq < nxt)
-        seq = seq[m]
-        tb = lvl0.column("t_before_ns").to_numpy()[m]
-        ta = lvl0.column("t_after_ns").to_numpy()[m]
+        rows, seq, tb, ta, blind, pruned = _session_states(tape, sym, collector, first,
+                                                           max(nxt, first))
         uniq = np.unique(seq)
         mid = tb + (ta - tb) // 2
-        bl = lvl0.column("blind_ns").fill_null(-1).to_numpy()[m]
+        bl = blind
         tail = (pd_.get("trailing_blind_ns") or {}).get(sym)
         if tail is not None:  # the bound after the last stored state, up to the last poll
             bl, tb_g, ta_g = np.append(bl, int(tail)), np.append(tb, t1), np.append(ta, t1)
@@ -161,9 +151,10 @@ def summarize(data: Path | Tape, collector: str, session: str) -> Summary:
             tb_g, ta_g = tb, ta
         g = guarantee(bl, tb_g, ta_g, threshold_ns(bl))
         out.rows += rows
+        n = int(uniq.size) + pruned
         out.symbols.append(SymbolSummary(
-            symbol=sym, snapshots=int(uniq.size), expected=nxt - first,
-            missing=(nxt - first) - int(uniq.size), duplicated=int(seq.size - uniq.size),
+            symbol=sym, snapshots=n, expected=nxt - first,
+            missing=(nxt - first) - n, duplicated=int(seq.size - uniq.size),
             rows=rows, seq_first=first, seq_last=nxt - 1,
             time_order_ok=bool(np.all(np.diff(mid) >= 0)) if mid.size else True,
             poll_duration_ns=percentiles((ta - tb).astype(np.float64)),
@@ -173,3 +164,38 @@ def summarize(data: Path | Tape, collector: str, session: str) -> Summary:
             blind_spot_worst_ns=g.spot_worst_ns,
         ))
     return out
+
+
+def _session_states(root: Path | Tape, symbol: str, collector: str, first: int, end: int
+                    ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Level rows, and seq/t_before/t_after/blind_ns (-1: null) per state of seq
+    ``[first, end)``, streamed.
+
+    Parts that ``record --no-local`` deleted once the bus acknowledged them are
+    counted from their manifest lines (rows and states; no timing from them).
+    """
+    files, pruned, rows = [], 0, 0
+    for f in collector_files(root, symbol, collector):
+        e = f.entry
+        if e is not None and e.seq_max < first or e is not None and e.seq_min >= end:
+            continue
+        if e is not None and not f.path.exists():
+            pruned += e.snapshots
+            rows += e.rows
+            continue
+        files.append(f)
+    seqs, tbs, tas, bls = [], [], [], []
+    for t in iter_batches(root, symbol, collector, verify=False, files=files,
+                          columns=["seq", "t_before_ns", "t_after_ns", "blind_ns"]):
+        seq = t.column("seq").to_numpy().astype(np.int64)
+        m = (seq >= first) & (seq < end)
+        rows += int(m.sum())
+        starts = np.flatnonzero(np.r_[True, seq[1:] != seq[:-1]] & m)
+        seqs.append(seq[starts])
+        tbs.append(t.column("t_before_ns").to_numpy()[starts])
+        tas.append(t.column("t_after_ns").to_numpy()[starts])
+        bls.append(t.column("blind_ns").fill_null(-1).to_numpy()[starts])
+
+    def cat(a: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(a) if a else np.zeros(0, np.int64)
+    return rows, cat(seqs), cat(tbs), cat(tas), cat(bls), pruned

@@ -19,7 +19,7 @@ from ..clock import Clock
 from ..schema import BOOK_SCHEMA, with_metadata
 from .journal import Journal
 from .layout import journal_name, next_midnight_ns, part_number, partition_dir, utc_date
-from .manifest import PartEntry
+from .manifest import PartEntry, read_manifest
 from .seal import seal_journal
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,9 @@ class WriterStats:
 
 def next_part_number(dir_: Path) -> int:
     nums = [n for p in dir_.iterdir() if (n := part_number(p.name)) is not None] if dir_.is_dir() else []
+    # The manifest too: `record --no-local` deletes parts the bus has, and their numbers
+    # must not be given again (sealing would refuse the name and the session's data stall).
+    nums += [n for e in read_manifest(dir_) if (n := part_number(e.part)) is not None]
     return max(nums, default=0) + 1
 
 
