@@ -96,11 +96,14 @@ def test_collector_lock_refuses_a_second_recorder_and_is_released_when_the_holde
                          timeout=180)
     assert third.returncode == 0, third.stderr
     s = json.loads(third.stdout)
-    assert s["ok"] and s["recovered_journals"] >= 1
+    assert s["ok"]
     assert not list(tape.glob(JOURNALS))
+    # The killed session's fsync'd states are on the tape too: sealed by this recorder's
+    # recovery, or (Windows) by the killed recorder's saver, which outlives it briefly.
     res = verify(tape)
     assert res.ok, res.problems
     df = booktape.read(tape)
+    assert df["seq"].nunique() > s["stored"]
     assert df.groupby("seq").size().index.is_monotonic_increasing
     assert not df.duplicated(["seq", "level"]).any()
 
