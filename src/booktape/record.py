@@ -26,6 +26,7 @@ from .clock import SystemClock
 from .errors import BadArgument
 from .events import Event, EventLog
 from .read.summary import Summary, summarize
+from .service.runner import prepare_service
 from .sources import SourceSpec
 from .tape.layout import check_name, events_path, lock_path
 from .tape.lock import CollectorLock
@@ -90,7 +91,9 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
            on_status: Callable[[dict[str, int]], None] | None = None,
            stop: StopFlag | None = None, buffer_bytes: int | None = None,
            diag_dir: str | None = None, stats: Stats | None = None,
-           publish: str | None = None, publish_options: dict[str, Any] | None = None) -> Summary:
+           publish: str | None = None, publish_options: dict[str, Any] | None = None,
+           stale_after: str | int = "2m", log: str | None = None,
+           metrics: str | None = None) -> Summary:
     """Record order books until the duration/time/poll count is reached or Ctrl-C.
 
     Args:
@@ -118,6 +121,9 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
             stored chunk to JetStream (see :mod:`booktape.bus`).
         publish_options: ``stream``, ``duplicate_window``, ``nats_auth`` (a credentials
             file), ``buffer_bytes``, ``no_local``, ``replicas``, ``ack_timeout``, ``close_timeout``.
+        stale_after: a book unchanged this long (session open) is a ``stale`` event.
+        log: a rotating log file, one line per event (see :mod:`booktape.service`).
+        metrics: serve Prometheus metrics at ``HOST:PORT`` (a bare port: 127.0.0.1).
 
     Returns:
         A :class:`~booktape.read.summary.Summary` computed from the data read back from disk.
@@ -162,6 +168,7 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
         from .bus.plan import prepare_publish
 
         downstream = prepare_publish(publish, publish_options, collector)
+    service_opts = prepare_service(stale_after, log, metrics)
     root = _prepare_root(out)
     lock = CollectorLock(lock_path(root, collector))
     lock.acquire()
@@ -188,8 +195,11 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
             stats = stats if stats is not None else Stats()
             stats.set("started_ns", now)
             last = [0.0]
+            service = service_opts.start(root, collector, syms, session, ev_path, stats, events,
+                                         source=source, topology=topology)
 
             def on_tick() -> None:
+                service.tick()
                 if on_status is None:
                     return
                 t = time.monotonic()
@@ -198,7 +208,11 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
                     on_status(stats.as_dict())
 
             t0 = clock.now_ns()
-            result = run_topology(plan, stop, stats, events, on_tick)
+            try:
+                result = run_topology(plan, stop, stats, events, on_tick)
+            except BaseException as e:
+                service.stop(error=str(e) or type(e).__name__)
+                raise
             t1 = clock.now_ns()
             stats.set("stopped_ns", t1)
             events.emit(Event("session_stop", t1, collector=collector, count=result.polls, detail={
@@ -206,6 +220,7 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
                 "unchanged": result.unchanged, "none_results": result.none_results,
                 "next_seq": result.next_seq, "trailing_unchanged": result.trailing_unchanged,
                 "started_ns": t0}))
+            service.stop()
             events.close()
             if on_status is not None:
                 on_status(stats.as_dict())

@@ -7,17 +7,23 @@ loop's objects, so any past session can be summarised the same way.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 
 from ..errors import TapeNotFound
 from ..events import read_events
+from ..tape.journal import read_journal
 from ..tape.layout import partition_dirs
 from ..tape.manifest import read_manifest
-from .reader import read_arrow
+from ._hist import LogHist
+from .reader import tape_files
 
 PCTS = (50, 90, 99, 99.9)
 
@@ -124,26 +130,63 @@ def summarize(root: Path, collector: str, session: str) -> Summary:
                   parts_sealed=len(parts), bytes_sealed=sum(p.bytes for p in parts),
                   recovered_journals=int(sd.get("recovered_journals", 0)), events=ev_counts)
     for sym, first, nxt in zip(sd["symbols"], sd["start_seq"], pd_["next_seq"]):
-        t = read_arrow(root, sym, collector, columns=["seq"], verify=False)
-        seq_all = t.column("seq").to_numpy()
-        in_session = (seq_all >= first) & (seq_all < max(nxt, first))
-        rows = int(in_session.sum())
-        lvl0 = read_arrow(root, sym, collector, columns=["seq", "t_before_ns", "t_after_ns"],
-                          snapshots_only=True, verify=False)
-        seq = lvl0.column("seq").to_numpy().astype(np.int64)
-        m = (seq >= first) & (seq < nxt)
-        seq = seq[m]
-        tb = lvl0.column("t_before_ns").to_numpy()[m]
-        ta = lvl0.column("t_after_ns").to_numpy()[m]
-        uniq = np.unique(seq)
-        mid = tb + (ta - tb) // 2
-        out.rows += rows
-        out.symbols.append(SymbolSummary(
-            symbol=sym, snapshots=int(uniq.size), expected=nxt - first,
-            missing=(nxt - first) - int(uniq.size), duplicated=int(seq.size - uniq.size),
-            rows=rows, seq_first=first, seq_last=nxt - 1,
-            time_order_ok=bool(np.all(np.diff(mid) >= 0)) if mid.size else True,
-            poll_duration_ns=percentiles((ta - tb).astype(np.float64)),
-            state_gap_ns=percentiles(np.diff(mid).astype(np.float64)),
-        ))
+        y = _symbol_summary(root, collector, sym, int(first), int(nxt))
+        out.rows += y.rows
+        out.symbols.append(y)
     return out
+
+
+def _batches(root: Path, collector: str, sym: str, first: int,
+             nxt: int) -> Iterator[pa.RecordBatch]:
+    """The session's rows of one symbol, batch by batch, in seq order.
+
+    Sealed parts never overlap in seq (sealing refuses it), so reading them in
+    seq_min order one record batch at a time is seq order in bounded memory.
+    """
+    cols = ["seq", "level", "t_before_ns", "t_after_ns"]
+    files = [f for f in tape_files(root, sym, collector)
+             if f.entry is None or (f.entry.seq_max >= first and f.entry.seq_min < nxt)]
+    files.sort(key=lambda f: (f.entry is None, f.entry.seq_min if f.entry else 0, f.path.name))
+    flt = (pc.field("seq") >= first) & (pc.field("seq") < nxt)
+    for f in files:
+        if f.entry is not None:
+            yield from ds.dataset(str(f.path), format="parquet").to_batches(
+                columns=cols, filter=flt, batch_size=1 << 16)
+        else:
+            t, _ = read_journal(f.path)
+            yield from ds.dataset(t.select(cols)).to_batches(filter=flt)
+
+
+def _symbol_summary(root: Path, collector: str, sym: str, first: int, nxt: int) -> SymbolSummary:
+    rows = snaps = dups = 0
+    order_ok = True
+    last_seq = first - 1
+    last_mid: int | None = None
+    durations, gaps = LogHist(), LogHist()
+    for b in _batches(root, collector, sym, first, nxt):
+        rows += b.num_rows
+        lvl = b.column("level").to_numpy()
+        head = lvl <= 0
+        seq = b.column("seq").to_numpy()[head].astype(np.int64)
+        if not seq.size:
+            continue
+        tb = b.column("t_before_ns").to_numpy()[head]
+        ta = b.column("t_after_ns").to_numpy()[head]
+        # Ascending seq is new; anything at or below the last seen is a duplicate.
+        prev = np.concatenate(([last_seq], np.maximum.accumulate(seq)[:-1]))
+        new = seq > prev
+        dups += int(seq.size - np.count_nonzero(new))
+        snaps += int(np.count_nonzero(new))
+        last_seq = max(last_seq, int(seq.max()))
+        mid = tb + (ta - tb) // 2
+        d = np.diff(mid) if last_mid is None else np.diff(mid, prepend=last_mid)
+        if d.size and int(d.min()) < 0:
+            order_ok = False
+        last_mid = int(mid[-1])
+        durations.add(ta - tb)
+        gaps.add(np.maximum(d, 0))
+    return SymbolSummary(
+        symbol=sym, snapshots=snaps, expected=nxt - first, missing=(nxt - first) - snaps,
+        duplicated=dups, rows=rows, seq_first=first, seq_last=nxt - 1,
+        time_order_ok=order_ok, poll_duration_ns=durations.percentiles(),
+        state_gap_ns=gaps.percentiles())

@@ -19,8 +19,8 @@ noise of the same loop with storage disabled (BENCHMARKS.md, "Topologies").
 
 from __future__ import annotations
 
+import logging
 import os
-import secrets
 import struct
 from collections.abc import Callable
 from functools import partial
@@ -41,19 +41,23 @@ from ..capture.frame import (
 )
 from ..capture.loop import CaptureResult, StopFlag
 from ..capture.stats import Stats
+from ..clock import SystemClock
 from ..errors import BooktapeError
-from ..events import EventSink
+from ..events import Event, EventSink
 from ..model import Book
 from . import RecordPlan
 from ._channels import DATA, END
 from ._child import Control, become_helper, track_segment
 from ._helpers import limit_threads, save_loop
+from ._shm import remove_dead_segments, segment_name
 from .supervisor import Supervisor, acquire
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
     from ._child import Context
+
+log = logging.getLogger(__name__)
 
 HEADER_BYTES = 64  # [published write position, freed position], padded to a cache line
 RECORD = struct.Struct("<iiq")  # payload length, kind, chunk number
@@ -285,8 +289,25 @@ class RingPacker:
         return self.private.take()
 
 
+def _register_segment(shm: shared_memory.SharedMemory) -> None:
+    if os.name != "nt":
+        from multiprocessing import resource_tracker
+
+        resource_tracker.register(shm._name, "shared_memory")  # type: ignore[attr-defined]
+
+
 def _attach(name: str) -> shared_memory.SharedMemory:
-    return shared_memory.SharedMemory(name=name)
+    shm = shared_memory.SharedMemory(name=name)
+    if os.name != "nt":
+        from multiprocessing import resource_tracker
+
+        # Attaching registers the segment with our resource tracker (CPython
+        # bpo-39959). Normally that is the recorder's own tracker, inherited;
+        # but if it had been killed we launched one of our own, which would
+        # remove the recorder's live segment when we exit.
+        if getattr(resource_tracker._resource_tracker, "_pid", None) is not None:
+            resource_tracker.unregister(shm._name, "shared_memory")  # type: ignore[attr-defined]
+    return shm
 
 
 #: Longest the saver sleeps with nothing to do (parent checks, fsync cadence).
@@ -367,8 +388,18 @@ class RingDownstream:
 
 def run(plan: RecordPlan, stop: StopFlag, stats: Stats, events: EventSink,
         on_tick: Callable[[], None]) -> CaptureResult:
+    removed = remove_dead_segments()
+    if removed:
+        total = sum(r.bytes for r in removed)
+        events.emit(Event("shm_cleanup", SystemClock().now_ns(), collector=plan.collector,
+                          count=len(removed), detail={
+                              "segments": [r.name for r in removed], "bytes": total,
+                              "session": plan.session}))
+        log.warning("removed %d shared-memory segment(s) of recorders no longer alive "
+                    "(%d MiB): %s", len(removed), total >> 20,
+                    ", ".join(r.name for r in removed))
     cap = ring_bytes(plan.buffer_bytes, shm_free_bytes())
-    name = f"booktape-{os.getpid()}-{secrets.token_hex(4)}"
+    name = segment_name()
     try:
         shm = shared_memory.SharedMemory(name=name, create=True, size=HEADER_BYTES + cap)
     except OSError as e:
@@ -382,9 +413,15 @@ def run(plan: RecordPlan, stop: StopFlag, stats: Stats, events: EventSink,
         ring = Ring(shm.buf, cap)
         try:
             slots = plan.capture.chunk_snapshots + len(plan.capture.symbols)
+
+            def packer(sup: Supervisor) -> RingPacker:
+                # A relaunched resource tracker must know the segment, or nothing
+                # removes it if we are killed (and our unlink confuses it).
+                sup.on_tracker_restart = partial(_register_segment, shm)
+                return RingPacker(sup, ring, slots)
+
             return acquire(plan, stop, stats, events, on_tick,
-                           partial(RingDownstream, ring=ring, shm_name=name),
-                           packer=lambda sup: RingPacker(sup, ring, slots))
+                           partial(RingDownstream, ring=ring, shm_name=name), packer=packer)
         finally:
             ring.release()
     finally:
