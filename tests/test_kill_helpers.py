@@ -46,9 +46,11 @@ CASES = [
     ("fanout-queue", "status", "mid"),
     ("sequential", "status", "mid"), ("sequential", "status", "end"),
     ("pipe", "all", "mid"), ("ring", "all", "end"),
+    ("ring", "health", "mid"), ("fanout-pipe", "health", "mid"), ("sequential", "health", "end"),
 ]
 
-COMM = {"saver": "booktape-saver", "packer": "booktape-packer", "status": "booktape-status"}
+COMM = {"saver": "booktape-saver", "packer": "booktape-packer", "status": "booktape-status",
+        "health": "booktape-health"}
 
 
 def _victims(rec: psutil.Process, victim: str) -> list[psutil.Process]:
@@ -144,6 +146,8 @@ def test_killing_a_helper_never_hangs_nor_loses(tmp_path, topology, victim, when
     said = stdout + stderr + "".join(f.read_text() for f in (out / "_events").rglob("*.jsonl"))
     if killed and victim in ("saver", "packer", "all") and topology != "sequential":
         assert '"restart"' in said or "restarts" in said, said[-2000:]
+    if killed and victim == "health" and when == "mid":
+        assert '"process":"booktape-health"' in said and "booktape-health died" in stderr
     if killed and victim == "status":
         assert "status line's process died" in stderr, stderr[-2000:]
     if killed and victim == "tracker":

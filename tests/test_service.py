@@ -158,3 +158,24 @@ def test_watchdog_never_flags_outside_the_session_and_clears_when_the_book_moves
     assert ev.events[-1].detail["phase"] == "end" and stats.sym_get("stale", 0) == 0
     wd.check(t0 + 2_000, broker_lost=True)
     assert ev.events[-1].detail["reason"] == "broker_lost"
+
+
+def test_poller_side_resubscribes_only_what_the_watchdog_asked_for():
+    from booktape.transport._resub import Resubscriber
+
+    class Src:
+        def __init__(self):
+            self.calls = []
+
+        def resubscribe(self, sym):
+            self.calls.append(sym)
+
+    stats, src = Stats(), Src()
+    r = Resubscriber(src, ("A", "B", "C"), stats)
+    r()
+    assert src.calls == []
+    stats.sym_set("resubscribe", 1, 1)
+    r()
+    r()
+    assert src.calls == ["B"] and stats.sym_get("resubscribe", 1) == 0
+    Resubscriber(object(), ("A",), stats)()  # a source without resubscribe (the sim): nothing
