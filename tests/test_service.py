@@ -11,8 +11,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-
 from booktape.capture.stats import Stats
 from booktape.events import MemoryEvents
 from booktape.service.health import health_path
