@@ -177,3 +177,33 @@ def test_poller_side_resubscribes_only_what_the_watchdog_asked_for():
     r()
     assert src.calls == ["B"] and stats.sym_get("resubscribe", 1) == 0
     Resubscriber(object(), ("A",), stats)()  # a source without resubscribe (the sim): nothing
+
+
+def test_metrics_address_is_loopback_unless_told_otherwise():
+    assert parse_addr("9108") == ("127.0.0.1", 9108)
+    assert parse_addr("0.0.0.0:9108") == ("0.0.0.0", 9108)
+    assert parse_addr("[::1]:9108") == ("::1", 9108)
+
+
+def test_a_frozen_recorder_is_stuck_then_healthy_again(tmp_path, cli):
+    out = tmp_path / "data"
+    p = _start(out, "--duration", "120s", "--topology", "sequential")
+    try:
+        _health(out, lambda h: h.get("polls", 0) > 0)
+        os.killpg(p.pid, signal.SIGSTOP)  # alive, but neither polling nor writing health
+        try:
+            time.sleep(11)
+            code, rows = _status(cli, out)
+            assert code == 1 and rows[0]["verdict"] == "stuck", rows
+        finally:
+            os.killpg(p.pid, signal.SIGCONT)
+        t = time.time_ns()
+        _health(out, lambda h: h["updated_ns"] > t)
+        code, rows = _status(cli, out)
+        assert code == 0 and rows[0]["verdict"] == "healthy", rows
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=120) == 0
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
