@@ -177,7 +177,7 @@ def tracker_died() -> int | None:
     try:
         got, status = os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
-        got, status = pid, 0
+        return None  # not our child (a forked recorder shares its parent's): not ours to judge
     if got == 0:
         return None
     code = os.waitstatus_to_exitcode(status)

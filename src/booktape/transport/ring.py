@@ -297,16 +297,19 @@ def _register_segment(shm: shared_memory.SharedMemory) -> None:
 
 
 def _attach(name: str) -> shared_memory.SharedMemory:
-    shm = shared_memory.SharedMemory(name=name)
-    if os.name != "nt":
-        from multiprocessing import resource_tracker
+    if os.name == "nt":
+        return shared_memory.SharedMemory(name=name)
+    from multiprocessing import resource_tracker
 
-        # Attaching registers the segment with our resource tracker (CPython
-        # bpo-39959). Normally that is the recorder's own tracker, inherited;
-        # but if it had been killed we launched one of our own, which would
-        # remove the recorder's live segment when we exit.
-        if getattr(resource_tracker._resource_tracker, "_pid", None) is not None:
-            resource_tracker.unregister(shm._name, "shared_memory")  # type: ignore[attr-defined]
+    rt = resource_tracker._resource_tracker
+    before = getattr(rt, "_pid", None)
+    shm = shared_memory.SharedMemory(name=name)
+    # Attaching registers the segment with our resource tracker (CPython
+    # bpo-39959). Normally that is the recorder's own tracker, inherited; but
+    # if it had been killed we just launched one of our own, which would
+    # remove the recorder's live segment when we exit.
+    if getattr(rt, "_pid", None) not in (None, before):
+        resource_tracker.unregister(shm._name, "shared_memory")  # type: ignore[attr-defined]
     return shm
 
 
