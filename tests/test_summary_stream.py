@@ -71,3 +71,23 @@ def test_summary_memory_does_not_grow_with_the_tape(recorded):
     decoded = sum(booktape.read_arrow(out, y.symbol, "zero").nbytes for y in s.symbols)
     assert peak < decoded / 3, (peak, decoded)
     assert json.dumps(summarize(out, "zero", s.session).as_dict(), default=str)
+
+
+def test_summary_reads_an_open_journal_too(tmp_path):
+    """A session summarised while a journal is still open (e.g. read back after a crash)."""
+    import shutil
+
+    out = tmp_path / "data"
+    s = booktape.record(out, "RIU2", duration="1s", topology="sequential")
+    # Turn the sealed part back into a journal-only tape: the same rows, unsealed.
+    d = next(out.glob("symbol=RIU2/date=*/collector=zero"))
+    t = booktape.read_arrow(out, "RIU2", "zero").drop_columns(["symbol", "collector"])
+    import pyarrow as pa
+
+    with pa.OSFile(str(d / "_part-000009.arrows"), "wb") as f, pa.ipc.new_stream(f, t.schema) as w:
+        w.write_table(t)
+    shutil.move(str(d / "_manifest.jsonl"), str(tmp_path / "manifest.bak"))
+    for p in d.glob("part-*.parquet"):
+        p.unlink()
+    got = summarize(out, "zero", s.session)
+    assert got.symbols[0].snapshots == s.symbols[0].snapshots and got.ok

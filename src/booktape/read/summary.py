@@ -137,7 +137,7 @@ def summarize(root: Path, collector: str, session: str) -> Summary:
 
 
 def _batches(root: Path, collector: str, sym: str, first: int,
-             nxt: int) -> Iterator[pa.RecordBatch]:
+             nxt: int) -> Iterator[tuple[pa.RecordBatch, bool]]:
     """The session's rows of one symbol, batch by batch, in seq order.
 
     Sealed parts never overlap in seq (sealing refuses it), so reading them in
@@ -150,11 +150,13 @@ def _batches(root: Path, collector: str, sym: str, first: int,
     flt = (pc.field("seq") >= first) & (pc.field("seq") < nxt)
     for f in files:
         if f.entry is not None:
-            yield from ds.dataset(str(f.path), format="parquet").to_batches(
-                columns=cols, filter=flt, batch_size=1 << 16)
+            for b in ds.dataset(str(f.path), format="parquet").to_batches(
+                    columns=cols, filter=flt, batch_size=1 << 16):
+                yield b, True
         else:
             t, _ = read_journal(f.path)
-            yield from ds.dataset(t.select(cols)).to_batches(filter=flt)
+            for b in ds.dataset(t.select(cols)).to_batches(filter=flt):
+                yield b, False
 
 
 def _symbol_summary(root: Path, collector: str, sym: str, first: int, nxt: int) -> SymbolSummary:
@@ -163,7 +165,11 @@ def _symbol_summary(root: Path, collector: str, sym: str, first: int, nxt: int) 
     last_seq = first - 1
     last_mid: int | None = None
     durations, gaps = LogHist(), LogHist()
-    for b in _batches(root, collector, sym, first, nxt):
+    for b, sealed in _batches(root, collector, sym, first, nxt):
+        if not sealed and last_seq >= 0:
+            # A journal still holds rows a part already has only in the instant
+            # between a seal's manifest line and the journal's removal: not duplicates.
+            b = b.filter(pc.greater(b.column("seq"), pa.scalar(last_seq, pa.uint64())))
         rows += b.num_rows
         lvl = b.column("level").to_numpy()
         head = lvl <= 0
