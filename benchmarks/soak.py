@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psutil
@@ -66,6 +67,32 @@ def measure(code: str) -> dict[str, float]:
             "out": " ".join(lines[:-1])[-200:]}
 
 
+def flatness(samples: list[dict[str, Any]], duration_s: float) -> dict[str, dict[str, Any]]:
+    """Per role: RSS and fds over the steady state, and RSS per 5-minute window.
+
+    Only the recording's steady state counts: from 2 minutes in (imports, first
+    seals, the ring's pages, allocator warm-up) to 10 s before its end (the
+    drain and the summary).
+    """
+    steady = [s for s in samples if 120 <= float(s["t"]) <= duration_s - 10] or samples
+    out: dict[str, dict[str, Any]] = {}
+    for r in sorted({k.split("#")[0] for s in steady for k in s["procs"]}):
+        pts = [(float(s["t"]), v) for s in steady for k, v in s["procs"].items()
+               if k.split("#")[0] == r]
+        t = np.array([p[0] for p in pts])
+        rss = np.array([p[1]["rss"] for p in pts]) / 2**20
+        fds = np.array([p[1]["fds"] for p in pts])
+        slope = float(np.polyfit(t / 3600, rss, 1)[0]) if len(set(t)) > 2 else 0.0
+        windows = [round(float(np.median(rss[(t >= w) & (t < w + 300)])), 1)
+                   for w in range(120, int(t.max()) + 1, 300) if ((t >= w) & (t < w + 300)).any()]
+        out[r] = {"samples": len(pts), "rss_mib_min": round(float(rss.min()), 1),
+                  "rss_mib_max": round(float(rss.max()), 1),
+                  "rss_mib_median_per_5min": windows,
+                  "rss_slope_mib_per_hour": round(slope, 1),
+                  "fds_min": int(fds.min()), "fds_max": int(fds.max())}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=30)
@@ -74,8 +101,14 @@ def main() -> None:
     ap.add_argument("--rotate-every", default="1m")
     ap.add_argument("--every", type=float, default=10, help="sampling period, seconds")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--from-samples", action="store_true",
+                    help="only recompute the flatness table from OUT/soak-samples.json")
     ap.add_argument("extra", nargs="*", help="more `record` options, after --")
     a = ap.parse_args()
+    if a.from_samples:
+        samples = json.loads((Path(a.out) / "soak-samples.json").read_text())
+        print(json.dumps(flatness(samples, a.minutes * 60), indent=2))
+        return
     out = Path(a.out)
     data = out / "data"
     out.mkdir(parents=True, exist_ok=True)
@@ -97,24 +130,7 @@ def main() -> None:
     summary = json.loads(stdout) if proc.returncode in (0, 1) and stdout.strip() else {}
     verify = subprocess.run([sys.executable, "-m", "booktape", "verify", str(data)],
                             capture_output=True, text=True)
-    # Only the steady state counts for "flat": skip the first two minutes (imports,
-    # first seals, the ring's pages, allocator warm-up).
-    steady = [s for s in samples if float(s["t"]) >= 120] or samples
-    by_role: dict[str, dict[str, object]] = {}
-    roles = sorted({r.split("#")[0] for s in steady for r in s["procs"]})  # type: ignore[attr-defined]
-    for r in roles:
-        pts = [(float(s["t"]), v) for s in steady for k, v in s["procs"].items()  # type: ignore[attr-defined]
-               if k.split("#")[0] == r]
-        t = np.array([p[0] for p in pts])
-        rss = np.array([p[1]["rss"] for p in pts]) / 2**20
-        fds = np.array([p[1]["fds"] for p in pts])
-        slope = float(np.polyfit(t / 3600, rss, 1)[0]) if len(set(t)) > 2 else 0.0
-        by_role[r] = {"samples": len(pts), "rss_mib_first": round(float(rss[0]), 1),
-                      "rss_mib_max": round(float(rss.max()), 1),
-                      "rss_mib_last": round(float(rss[-1]), 1),
-                      "rss_slope_mib_per_hour": round(slope, 1),
-                      "fds_first": int(fds[0]), "fds_max": int(fds.max()),
-                      "fds_last": int(fds[-1])}
+    by_role = flatness(samples, a.minutes * 60)
     session = summary.get("session", "")
     tape_bytes = sum(p.stat().st_size for p in data.rglob("part-*.parquet"))
     stream = measure(

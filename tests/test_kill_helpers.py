@@ -152,3 +152,21 @@ def test_killing_a_helper_never_hangs_nor_loses(tmp_path, topology, victim, when
         assert "status line's process died" in stderr, stderr[-2000:]
     if killed and victim == "tracker":
         assert "resource tracker" in stderr or "resource_tracker: process died" in stderr, stderr[-2000:]
+
+
+def test_helpers_of_a_recorder_killed_while_they_start_do_not_outlive_it(tmp_path):
+    """Killed while its helpers still import: they must not live on as orphans (seen under load)."""
+    p = subprocess.Popen([sys.executable, "-m", "booktape", "record", "--out",
+                          str(tmp_path / "data"), "--duration", "60s"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rec = psutil.Process(p.pid)
+    kids: list[psutil.Process] = []
+    give_up = time.monotonic() + 60
+    while time.monotonic() < give_up and len(kids) < 2:
+        kids = [c for c in rec.children() if "spawn_main" in " ".join(c.cmdline())]
+        time.sleep(0.005)
+    assert kids, "the recorder started no helper"
+    p.kill()  # most likely before any helper reached become_helper()
+    p.wait()
+    gone, alive = psutil.wait_procs(kids, timeout=30)
+    assert not alive, [(k.pid, k.name()) for k in alive]

@@ -73,7 +73,9 @@ class Service:
                                    detail={"error": error, "session": self.plan.ident.session_id}))
         self.stop_flag.set()
         if self.proc is not None:
-            self.proc.join(5)
+            # It looks at the flag every 50 ms; longer means it is still starting
+            # (imports under load) and has nothing to finish: no reason to wait.
+            self.proc.join(2)
             if self.proc.exitcode is None:
                 self.proc.kill()
                 self.proc.join(5)

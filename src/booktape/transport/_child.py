@@ -61,7 +61,14 @@ def become_helper() -> int:
         except (OSError, AttributeError):
             pass
     deprioritize(HELPER_NICE)
-    return os.getppid()
+    # The parent's pid as the parent knew it, not getppid(): a recorder killed
+    # while we were still importing has re-parented us already, and watching
+    # pid 1 would keep this orphan alive forever (seen under load).
+    parent = mp.parent_process()
+    ppid = parent.pid if parent is not None and parent.pid else os.getppid()
+    if os.name != "nt" and os.getppid() != ppid:
+        os._exit(3)
+    return ppid
 
 
 #: How much helpers (packers, saver) yield the CPU to the poller. Storage only
