@@ -47,7 +47,7 @@ def close_machine_stalls(tape: Path, limit_ns: int = 20_000_000) -> None:
     """
     d = coll_dir(tape)
     (e,) = read_manifest(d)
-    t = pq.read_table(d / e.part)
+    t = pq.ParquetFile(d / e.part).read()
     seq = t.column("seq").to_numpy()
     tb, ta = t.column("t_before_ns").to_numpy(), t.column("t_after_ns").to_numpy()
     first = np.flatnonzero(np.r_[True, seq[1:] != seq[:-1]])
@@ -76,7 +76,7 @@ def split_parts(tape: Path, n: int) -> None:
     """
     d = coll_dir(tape)
     (e,) = read_manifest(d)
-    t = pq.read_table(d / e.part)
+    t = pq.ParquetFile(d / e.part).read()
     meta = t.schema.metadata
     seq = t.column("seq").to_numpy()
     cuts = [int(np.searchsorted(seq, e.seq_min + (e.seq_max - e.seq_min + 1) * i // n))
@@ -124,7 +124,7 @@ def rewrite_part(tape: Path, part: str, fn, collector: str = "zero") -> None:  #
     """Replace a part by ``fn(table)`` and make its manifest line agree with the new file."""
     d = coll_dir(tape, collector)
     path = d / part
-    t = pq.read_table(path)
+    t = pq.ParquetFile(path).read()
     t = fn(t).replace_schema_metadata(t.schema.metadata)
     pq.write_table(t, path, **PARQUET_OPTIONS)
     seq = t.column("seq")

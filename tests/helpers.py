@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -45,3 +46,15 @@ def sim_truth(log_path: Path, symbol: str) -> tuple[list[tuple], list[int]]:
         unchanged.append(run)
         prev, run = b, 0
     return books, unchanged
+
+
+def under_wine() -> bool:
+    """True in `make test-windows`: Windows Python run by Wine on Linux."""
+    if os.name != "nt":
+        return False
+    import ctypes
+
+    try:
+        return hasattr(ctypes.WinDLL("ntdll"), "wine_get_version")  # type: ignore[attr-defined]
+    except (AttributeError, OSError):
+        return False

@@ -65,7 +65,7 @@ def rewrite(src: Path, dst: Path, collector: str, fn: Callable[[pa.Table], pa.Ta
     shutil.copytree(src, dst)
     for d in partition_dirs(dst, None, collector):
         entries = read_manifest(d)
-        tables = [pq.read_table(d / e.part) for e in entries]
+        tables = [pq.ParquetFile(d / e.part).read() for e in entries]
         meta = metadata_of(tables[0].schema)
         for e in entries:
             (d / e.part).unlink()

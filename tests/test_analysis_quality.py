@@ -94,12 +94,18 @@ def test_report_stall_is_named_with_its_time(tape: Path) -> None:
     assert s.idle_ns > 1_900_000_000
 
 
-def test_report_corrupted_byte_is_named_corrupt(tape: Path) -> None:
+def test_report_corrupted_byte_is_refused_or_skipped_and_named(tape: Path) -> None:
+    from booktape.errors import TapeDamaged
+
     p = parts(tape)[1].part
     corrupt_byte(tape, p)
-    rep = report(tape)
-    assert not rep.ok and "corrupt" in kinds(rep)
-    assert any(p in x.message for x in rep.problems if x.kind == "corrupt")
+    with pytest.raises(TapeDamaged, match=p):  # issue 11: damaged data is not presented
+        report(tape)
+    rep = report(tape, skip_damaged=True)
+    assert not rep.ok and "skipped" in kinds(rep)
+    assert any(p in x.message for x in rep.problems if x.kind == "skipped")
+    # The skipped part's states are missing from the analysis, not altered.
+    assert "missing" in kinds(rep)
 
 
 def test_report_collector_that_missed_a_burst_is_named(tape: Path) -> None:

@@ -131,7 +131,7 @@ def test_cli_checksum_mismatch_names_the_part(tape, tmp_path):
     data[len(data) // 2] ^= 0xFF
     part.write_bytes(bytes(data))
     r = invoke("export", str(tape), "--csv", str(tmp_path / "x.csv"))
-    assert r.exit_code == 2
+    assert r.exit_code == 1  # damage found (issue 11)
     assert "checksum mismatch" in r.output and part.name in r.output
     with pytest.raises(booktape.BooktapeError, match=part.name):
         booktape.read(tape)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from multiprocessing import shared_memory
 
 from booktape.transport._channels import DATA
-from booktape.transport.backlog import Backlog
+from booktape.transport.backlog import SPILL_FRAME, Backlog
 from booktape.transport.ring import HEADER_BYTES, Kept, Ring, RingReader
 
 
@@ -26,7 +26,8 @@ def test_backlog_spills_past_the_limit_reads_back_and_truncates_when_acknowledge
     chunks = [bytes([i]) * 10 for i in range(6)]
     for c in chunks:
         b.add(c)
-    assert b.mem_bytes == 20 and b.spilled_chunks == 4 and path.stat().st_size == 40
+    framed = 4 * (SPILL_FRAME.size + 10)  # each spilled chunk carries its frame (issue 11)
+    assert b.mem_bytes == 20 and b.spilled_chunks == 4 and path.stat().st_size == framed
     assert [b.get(n) for n in range(6)] == chunks
     b.ack(5)
     assert b.spilled_chunks == 0 and path.stat().st_size == 0 and b.mem_bytes == 0

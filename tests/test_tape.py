@@ -38,7 +38,7 @@ def sealed_rows(root):
     rows = []
     for d in partition_dirs(root):
         for e in read_manifest(d):
-            rows.append(pq.read_table(d / e.part))
+            rows.append(pq.ParquetFile(d / e.part).read())
     return pa.concat_tables(rows) if rows else None
 
 
@@ -53,7 +53,7 @@ def test_writer_seals_part_with_manifest_checksum_and_metadata(tmp_path):
     assert part.exists() and not list(d.glob("_part-*.arrows"))
     assert entry.sha256 == sha256_file(part)
     assert (entry.rows, entry.snapshots, entry.seq_min, entry.seq_max) == (batch.num_rows, 50, 0, 49)
-    t = pq.read_table(part)
+    t = pq.ParquetFile(part).read()
     assert t.schema.remove_metadata() == BOOK_SCHEMA.remove_metadata()
     md = metadata_of(t.schema)
     assert md["symbol"] == "RIU2" and md["collector"] == "zero" and md["seq_max"] == "49"
@@ -150,7 +150,8 @@ def test_journal_torn_tail_is_cut_at_last_complete_batch(tmp_path):
     assert 0 < part.num_rows < full.num_rows
     assert part.equals(full.slice(0, part.num_rows))
     done = recover(tmp_path, clock.t)
-    [(j, entry)] = done
+    [r] = done
+    entry = r.entry
     assert entry is not None and entry.torn_tail and entry.rows == part.num_rows
     assert not jpath.exists()
 
@@ -164,7 +165,8 @@ def test_recover_after_crash_between_rename_and_journal_delete_is_idempotent(tmp
     saved = j.read_bytes()
     w.close()
     j.write_bytes(saved)  # as if the process died before unlinking the journal
-    [(_, e)] = recover(tmp_path, clock.t)
+    [r] = recover(tmp_path, clock.t)
+    e = r.entry
     d = j.parent
     assert e is not None and len(read_manifest(d)) == 1 and not j.exists()
 
@@ -174,7 +176,8 @@ def test_empty_journal_from_a_crash_before_any_write_is_removed(tmp_path):
     d.mkdir(parents=True)
     j = d / "_part-000001.arrows"
     j.write_bytes(b"")
-    [(_, e)] = recover(tmp_path, DAY0)
+    [r] = recover(tmp_path, DAY0)
+    e = r.entry
     assert e is None and not j.exists()
 
 

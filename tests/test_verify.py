@@ -96,3 +96,61 @@ def test_verify_unsealed_journal_and_orphan_part_are_listed(tape: Path) -> None:
 def test_verify_path_without_tape_raises(tmp_path: Path) -> None:
     with pytest.raises(TapeNotFound):
         verify(tmp_path)
+
+
+def test_verify_checks_journal_batches_and_lists_quarantined_ones(tmp_path: Path) -> None:
+    from booktape.tape.recover import recover
+
+    from .test_journal import batch_offsets, flip, three_batch_journal
+
+    j, _ = three_batch_journal(tmp_path)
+    a, b = batch_offsets(j)[1]
+    flip(j, b - 40)
+    res = verify(tmp_path)
+    [p] = [p for p in res.problems if p.kind == "journal-batch"]
+    assert "batch 2" in p.message and "seq 30..59" in p.message and p.file == str(j)
+    recover(tmp_path, 0)
+    res = verify(tmp_path)
+    [q] = [p for p in res.problems if p.kind == "quarantined"]
+    assert "batch 2 (seq 30..59)" in q.message and q.file.endswith(".arrows.quarantined")
+
+
+@pytest.fixture
+def sealed_tape(tmp_path: Path) -> Path:
+    """A tape sealed by booktape itself (the fixture above rewrites parts by hand)."""
+    import booktape
+
+    root = tmp_path / "sealed"
+    booktape.record(root, "RIU2", polls=1500, rotate_bytes="200KB", topology="sequential",
+                    source_options={"lockstep": True})
+    return root
+
+
+def test_verify_repair_rebuilds_a_damaged_manifest_from_the_parts(sealed_tape: Path) -> None:
+    tape = sealed_tape
+    d = coll_dir(tape)
+    good = parts(tape)
+    mf = d / "_manifest.jsonl"
+    lines = mf.read_bytes().splitlines()
+    mf.write_bytes(b"\n".join([lines[0], b"null", b'{"rows": "x"}']) + b"\n")
+    res = verify(tape)
+    assert {"manifest", "orphan"} <= kinds(res)
+    assert any("line 2" in p.message for p in res.problems)
+    res = verify(tape, repair=True)
+    assert res.ok, res.problems
+    assert res.repairs and "relisted" in res.repairs[0]
+    assert (d / "_manifest.jsonl.damaged").exists()
+    again = parts(tape)
+    assert [(e.part, e.sha256, e.rows, e.seq_min, e.seq_max) for e in again] == \
+        [(e.part, e.sha256, e.rows, e.seq_min, e.seq_max) for e in good]
+
+
+def test_verify_repair_refuses_a_part_whose_pages_are_damaged(sealed_tape: Path) -> None:
+    tape = sealed_tape
+    d = coll_dir(tape)
+    victim = parts(tape)[1]
+    _write_manifest(d, [e for e in parts(tape) if e.part != victim.part])
+    corrupt_byte(tape, victim.part)
+    res = verify(tape, repair=True)
+    assert "left unlisted" in res.repairs[0] and victim.part in res.repairs[0]
+    assert not res.ok

@@ -4,12 +4,71 @@ Windows' ``time.time_ns()``/``datetime.now()`` historically ticks in ~1 ms
 (or 15.6 ms) steps, which the notebook's CSVs show. We read the wall clock
 once and advance it with ``perf_counter_ns`` (QueryPerformanceCounter on
 Windows, CLOCK_MONOTONIC on Linux), so stamps are fine-grained and monotonic.
+
+Test facility: ``BOOKTAPE_DEV_CLOCK="<virtual start, ISO>*<speed>@<real start ns>"``
+in the environment makes every process's clock (stamps, rotation, the sim's
+market, the session scheduler) run ``speed`` times faster from a virtual start,
+so a whole trading day can be recorded in minutes. All processes given the
+same value agree on the time. :func:`dev_clock_env` builds the value. Never
+set it in production: stamps would be fiction.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import time
 from typing import Protocol
+
+DEV_CLOCK_ENV = "BOOKTAPE_DEV_CLOCK"
+
+
+def dev_clock_env(start: str, speed: float, real_start_ns: int | None = None) -> str:
+    """The ``BOOKTAPE_DEV_CLOCK`` value for a clock at ``start`` (ISO, with offset) running ``speed``x."""
+    real = time.time_ns() if real_start_ns is None else real_start_ns
+    return f"{start}*{speed:g}@{real}"
+
+
+def _parse_dev_clock(value: str | None) -> tuple[int, int, float] | None:
+    if not value:
+        return None
+    try:
+        start, rest = value.rsplit("*", 1)
+        speed_s, real_s = rest.split("@", 1)
+        t = dt.datetime.fromisoformat(start)
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=dt.UTC)
+        speed = float(speed_s)
+        if speed <= 0:
+            raise ValueError(speed)
+        return int(t.timestamp()) * 1_000_000_000 + t.microsecond * 1000, int(real_s), speed
+    except ValueError:
+        raise SystemExit(f"Error: invalid {DEV_CLOCK_ENV} {value!r}: "
+                         "use <ISO start>*<speed>@<real start ns>") from None
+
+
+_DEV = _parse_dev_clock(os.environ.get(DEV_CLOCK_ENV))
+
+if _DEV is None:
+    time_ns = time.time_ns
+    perf_counter_ns = time.perf_counter_ns
+    speed = 1.0
+
+    def sleep(seconds: float) -> None:
+        """``time.sleep`` in this clock's seconds."""
+        time.sleep(seconds)
+else:
+    _V0, _R0, speed = _DEV
+
+    def time_ns() -> int:
+        """Virtual wall time: the same formula in every process."""
+        return _V0 + int((time.time_ns() - _R0) * speed)
+
+    def perf_counter_ns() -> int:
+        return int(time.perf_counter_ns() * speed)
+
+    def sleep(seconds: float) -> None:
+        time.sleep(seconds / speed)
 
 
 class Clock(Protocol):
@@ -23,9 +82,9 @@ def _anchor_pair() -> tuple[int, int]:
     # between two wall readings, keeping the tightest of a few tries.
     best = None
     for _ in range(5):
-        w0 = time.time_ns()
-        p = time.perf_counter_ns()
-        w1 = time.time_ns()
+        w0 = time_ns()
+        p = perf_counter_ns()
+        w1 = time_ns()
         if best is None or (w1 - w0) < best[0]:
             best = (w1 - w0, (w0 + w1) // 2, p)
     assert best is not None
@@ -46,7 +105,7 @@ class SystemClock:
         return self.offset_ns
 
     def now_ns(self) -> int:
-        return self._wall0 + (time.perf_counter_ns() - self._perf0)
+        return self._wall0 + (perf_counter_ns() - self._perf0)
 
     @property
     def offset_ns(self) -> int:

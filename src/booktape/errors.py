@@ -21,12 +21,22 @@ class TapeNotFound(BooktapeError):
     """The path holds no booktape tape (no parts and no journals)."""
 
 
-class ChecksumMismatch(BooktapeError):
+class TapeDamaged(BooktapeError):
+    """A file of the tape is damaged: a checksum fails, a batch or manifest line is unreadable."""
+
+    exit_code = 1
+
+
+class ChecksumMismatch(TapeDamaged):
     """A sealed part's bytes do not match the checksum in its manifest."""
 
 
-class JournalCorrupt(BooktapeError):
+class JournalCorrupt(TapeDamaged):
     """A journal cannot be read at all (not even a readable prefix)."""
+
+
+class TapeNotWritable(BooktapeError):
+    """The tape's disk is full or not writable; what was on it is kept as it was."""
 
 
 class CollectorBusy(BooktapeError):

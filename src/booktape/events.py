@@ -103,17 +103,37 @@ def events_dir(root: Path, collector: str) -> Path:
 
 
 def read_events(root: Path, collector: str | None = None) -> list[dict[str, Any]]:
-    """All event rows under a tape, oldest first; a torn last line is skipped."""
+    """All event rows under a tape, oldest first.
+
+    A torn last line (a crash) is skipped quietly; any other line that is not
+    a JSON object with a ``kind`` and an integer ``t_ns`` (garbage bytes, a bit
+    flip) is skipped with a warning naming the file and line, and the rest is
+    read (issue 11).
+    """
     base = root / "_events"
     if not base.is_dir():
         return []
     out: list[dict[str, Any]] = []
     pattern = f"collector={collector}/*.jsonl" if collector else "collector=*/*.jsonl"
     for p in sorted(base.glob(pattern)):
-        for line in p.read_text(encoding="utf-8").splitlines():
+        try:
+            raw = p.read_bytes()
+        except OSError as e:
+            log.warning("warning: event file %s cannot be read (%s)", p, e.strerror or e)
+            continue
+        lines = raw.split(b"\n")
+        for i, line in enumerate(lines):
+            if not line.strip():
+                continue
             try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a torn tail after a crash; earlier lines are intact
+                row = json.loads(line.decode("utf-8"))
+                if not (isinstance(row, dict) and isinstance(row.get("kind"), str)
+                        and isinstance(row.get("t_ns"), int)):
+                    raise ValueError("not an event row")
+            except ValueError:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+                if i < len(lines) - 1:  # the last piece has no newline: a torn tail
+                    log.warning("warning: %s line %d is damaged; skipped", p, i + 1)
+                continue
+            out.append(row)
     out.sort(key=lambda e: e.get("t_ns", 0))
     return out

@@ -25,15 +25,18 @@ from .capture.stats import Stats
 from .clock import SystemClock
 from .errors import BadArgument
 from .events import Event, EventLog
-from .read.summary import Summary, summarize
+from .read.summary import Summary, empty_summary, summarize
+from .service.calendar import Window
 from .service.runner import prepare_service
+from .service.schedule import close_event, open_event
 from .sources import SourceSpec
-from .tape.layout import check_name, events_path, lock_path
-from .tape.lock import CollectorLock
-from .tape.manifest import last_seq
+from .tape.layout import check_name, events_path
 from .tape.recover import recover
+from .tape.tape import Tape
 from .tape.writer import WriterConfig
 from .transport import DEFAULT_TOPOLOGY, RecordPlan, get_topology
+from .transport._tracker import install as install_tracker_guard
+from .transport.spill_replay import replay_spills
 from .units import parse_duration, parse_size, parse_until
 
 log = logging.getLogger(__name__)
@@ -92,7 +95,8 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
            stop: StopFlag | None = None, buffer_bytes: int | None = None,
            diag_dir: str | None = None, stats: Stats | None = None,
            publish: str | None = None, publish_options: dict[str, Any] | None = None,
-           stale_after: str | int = "2m", log: str | None = None,
+           session: str | None = None, calendar: str | None = None,
+           stale_after: str | int = "2m", log_file: str | None = None,
            metrics: str | None = None) -> Summary:
     """Record order books until the duration/time/poll count is reached or Ctrl-C.
 
@@ -121,13 +125,22 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
             stored chunk to JetStream (see :mod:`booktape.bus`).
         publish_options: ``stream``, ``duplicate_window``, ``nats_auth`` (a credentials
             file), ``buffer_bytes``, ``no_local``, ``replicas``, ``ack_timeout``, ``close_timeout``.
+
+        session: a trading calendar (``moex-forts``, see ``booktape sessions``): wait for
+            each session to open, record through it, seal at its close and at its
+            pauses, and go on to the next trading day; ``duration``/``until`` end the
+            whole run. ``calendar``: the path of a calendar TOML file (a user's copy).
         stale_after: a book unchanged this long (session open) is a ``stale`` event.
-        log: a rotating log file, one line per event (see :mod:`booktape.service`).
+        log_file: a rotating log file, one line per event (``--log``, :mod:`booktape.service`).
         metrics: serve Prometheus metrics at ``HOST:PORT`` (a bare port: 127.0.0.1).
 
     Returns:
-        A :class:`~booktape.read.summary.Summary` computed from the data read back from disk.
+        A :class:`~booktape.read.summary.Summary` computed from the data read back from disk
+        (with a session: of the last window recorded).
     """
+    if str(out).strip() == "":
+        # Path("") is the current directory: an empty --out must not record into it.
+        raise BadArgument("--out is empty; give the tape directory")
     syms = (symbols,) if isinstance(symbols, str) else tuple(symbols)
     if not syms:
         raise BadArgument("give at least one --symbol")
@@ -136,6 +149,11 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
     if len(set(syms)) != len(syms):
         raise BadArgument(f"--symbol given twice: {', '.join(syms)}")
     check_name("collector", collector)
+    schedule = None
+    if session is not None or calendar is not None:
+        from .service.calendar import load_calendar
+
+        schedule = load_calendar(calendar if calendar is not None else str(session))
     clock = SystemClock()
     now = clock.now_ns()
     deadline = None
@@ -147,7 +165,7 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
             raise BadArgument(f"invalid --duration {duration!r}: must be positive")
         deadline = now + d
     elif until is not None:
-        local_now = dt.datetime.now().astimezone()
+        local_now = dt.datetime.fromtimestamp(now / 1e9).astimezone()
         deadline = int(parse_until(until, local_now).timestamp() * 1e9)
     if polls is not None and polls <= 0:
         raise BadArgument(f"invalid --polls {polls}: must be positive")
@@ -168,62 +186,90 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
         from .bus.plan import prepare_publish
 
         downstream = prepare_publish(publish, publish_options, collector)
-    service_opts = prepare_service(stale_after, log, metrics)
+    service_opts = prepare_service(stale_after, log_file, metrics)
     root = _prepare_root(out)
-    lock = CollectorLock(lock_path(root, collector))
-    lock.acquire()
+    tape = Tape(root)
+    tape.lock(collector)
+    install_tracker_guard()  # a killed resource tracker must not end in a traceback
     stop = stop or StopFlag()
     # Our handlers stay installed until the summary is printed: a second Ctrl-C
     # at any point exits at once (journals stay for `recover`), never a traceback.
     with _signals(stop):
         try:
-            recovered = recover(root, now, collector, lock_held=True)
-            session = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now / 1e9)) + "-" + uuid.uuid4().hex[:6]
-            ev_path = events_path(root, collector, session)
-            events = EventLog(ev_path)
-            start_seq = tuple(last_seq(root, s, collector) + 1 for s in syms)
-            cap = CaptureConfig(symbols=syms, interval_ns=parse_duration(interval, "--interval"),
-                                keep_unchanged=keep_unchanged, deadline_ns=deadline, max_polls=polls,
-                                chunk_snapshots=chunk_snapshots)
-            plan = RecordPlan(root=str(root), collector=collector, session=session, source=spec,
-                              capture=cap, writer=wcfg, start_seq=start_seq, events_path=str(ev_path),
-                              meta={"source": source, "topology": topology},
-                              buffer_bytes=buffer_bytes, diag_dir=diag_dir, downstream=downstream)
-            events.emit(Event("session_start", now, collector=collector, detail={
-                "session": session, "symbols": list(syms), "source": source, "topology": topology,
-                "start_seq": list(start_seq), "recovered_journals": len(recovered)}))
             stats = stats if stats is not None else Stats()
-            stats.set("started_ns", now)
-            last = [0.0]
-            service = service_opts.start(root, collector, syms, session, ev_path, stats, events,
-                                         source=source, topology=topology)
 
-            def on_tick() -> None:
-                service.tick()
-                if on_status is None:
-                    return
-                t = time.monotonic()
-                if t - last[0] >= 0.5:
-                    last[0] = t
+            def run(deadline_ns: int | None, window: Window | None = None) -> Summary:
+                now = clock.now_ns()
+                recovered = recover(tape, now, collector)
+                # A killed session's spill file may hold the only copy of its last states:
+                # sealed before this session numbers its own (issue 11).
+                for r in replay_spills(tape, now, collector):
+                    log.warning("%s", r.describe())
+                run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now / 1e9)) + "-" + uuid.uuid4().hex[:6]
+                ev_path = events_path(root, collector, run_id)
+                events = EventLog(ev_path)
+                start_seq = tuple(tape.last_seq(s, collector) + 1 for s in syms)
+                cap = CaptureConfig(symbols=syms, interval_ns=parse_duration(interval, "--interval"),
+                                    keep_unchanged=keep_unchanged, deadline_ns=deadline_ns, max_polls=polls,
+                                    chunk_snapshots=chunk_snapshots)
+                plan = RecordPlan(root=str(root), collector=collector, session=run_id, source=spec,
+                                  capture=cap, writer=wcfg, start_seq=start_seq, events_path=str(ev_path),
+                                  meta={"source": source, "topology": topology},
+                                  buffer_bytes=buffer_bytes, diag_dir=diag_dir, downstream=downstream)
+                events.emit(Event("session_start", now, collector=collector, detail={
+                    "session": run_id, "symbols": list(syms), "source": source, "topology": topology,
+                    "start_seq": list(start_seq), "recovered_journals": len(recovered)}))
+                if window is not None:
+                    events.emit(open_event(window, now, collector, run_id))
+                stats.set("started_ns", now)
+                stats.set("session_state", 0 if window is None else 1)
+                last = [0.0]
+                service = service_opts.start(root, collector, syms, run_id, ev_path, stats,
+                                             events, source=source, topology=topology)
+
+                def on_tick() -> None:
+                    service.tick()
+                    if on_status is None:
+                        return
+                    t = time.monotonic()
+                    if t - last[0] >= 0.5:
+                        last[0] = t
+                        on_status(stats.as_dict())
+
+                t0 = clock.now_ns()
+                stats.set("next_open_ns", 0)
+                try:
+                    result = run_topology(plan, stop, stats, events, on_tick)
+                except BaseException as e:
+                    service.stop(error=str(e) or type(e).__name__)
+                    raise
+                t1 = clock.now_ns()
+                if window is not None:
+                    reason = "stop" if stop.is_set() else "close" if t1 >= window.close_ns else "deadline"
+                    events.emit(close_event(window, t1, collector, run_id, reason))
+                stats.set("stopped_ns", t1)
+                events.emit(Event("session_stop", t1, collector=collector, count=result.polls, detail={
+                    "session": run_id, "polls": result.polls, "stored": result.stored,
+                    "unchanged": result.unchanged, "none_results": result.none_results,
+                    "next_seq": result.next_seq, "trailing_unchanged": result.trailing_unchanged,
+                    "started_ns": t0}))
+                if window is not None and not stop.is_set() and (deadline is None or t1 < deadline):
+                    stats.set("session_state", 3)  # the scheduler waits for the next window
+                    service.stop(state="waiting")
+                else:
+                    service.stop()
+                events.close()
+                if on_status is not None:
                     on_status(stats.as_dict())
+                tape.refresh()  # the topology's processes made new partitions
+                return summarize(tape, collector, run_id)
 
-            t0 = clock.now_ns()
-            try:
-                result = run_topology(plan, stop, stats, events, on_tick)
-            except BaseException as e:
-                service.stop(error=str(e) or type(e).__name__)
-                raise
-            t1 = clock.now_ns()
-            stats.set("stopped_ns", t1)
-            events.emit(Event("session_stop", t1, collector=collector, count=result.polls, detail={
-                "session": session, "polls": result.polls, "stored": result.stored,
-                "unchanged": result.unchanged, "none_results": result.none_results,
-                "next_seq": result.next_seq, "trailing_unchanged": result.trailing_unchanged,
-                "started_ns": t0}))
-            service.stop()
-            events.close()
-            if on_status is not None:
-                on_status(stats.as_dict())
-            return summarize(root, collector, session)
+            if schedule is None:
+                return run(deadline)
+            from .service.schedule import run_schedule
+
+            done = run_schedule(schedule, lambda w, d: run(d, w), clock=clock, stop=stop,
+                                end_ns=deadline, on_wait=lambda w: stats.set("next_open_ns", w.open_ns))
+            return done[-1] if done else empty_summary(root, collector, source, topology)
         finally:
-            lock.release()
+            tape.release()

@@ -20,9 +20,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..read.reader import TapeFile, tape_files
-from ..tape.journal import read_journal
+from ..tape.journal import scan_journal
 from ..tape.layout import part_number
+from ..tape.tape import Tape, TapeFile
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,8 @@ class FileInfo:
     snapshots: int = 0
     error: str = ""  # why it could not be read (then it contributes no rows)
     torn: bool = False
+    damaged: str = ""  # a journal's batches that failed their checksum (left out)
+    skipped: bool = False  # left out on purpose: damaged, and the caller said skip
 
 
 @dataclass
@@ -85,8 +87,11 @@ def _scan_part(con, f: TapeFile, where: str) -> tuple[pa.Table, int]:  # type: i
     return rel.to_arrow_table(), rows
 
 
-def _scan_journal(f: TapeFile, start_ns: int | None, end_ns: int | None) -> tuple[pa.Table, int, bool]:
-    t, torn = read_journal(f.path)
+def _scan_journal(f: TapeFile, start_ns: int | None, end_ns: int | None,
+                  info: FileInfo) -> tuple[pa.Table, int, bool]:
+    scan = scan_journal(f.path)
+    info.damaged = scan.describe() if scan.damaged else ""
+    t, torn = scan.table, scan.torn
     rows = t.num_rows
     m = pc.less_equal(t.column("level"), 0)
     if start_ns is not None:
@@ -101,10 +106,14 @@ def _sort_key(f: TapeFile) -> tuple[str, str, str, int, int]:
     return (f.symbol, f.collector, f.date, part_number(f.path.name) or 0, 0 if f.sealed else 1)
 
 
-def scan_tape(data: str | Path, symbol: str | None = None, collector: str | None = None,
-              start_ns: int | None = None, end_ns: int | None = None) -> list[Stream]:
-    """One :class:`Stream` per symbol and collector of a booktape tape."""
-    files = sorted(tape_files(data, symbol, collector, start_ns, end_ns), key=_sort_key)
+def scan_tape(data: str | Path | Tape, symbol: str | None = None, collector: str | None = None,
+              start_ns: int | None = None, end_ns: int | None = None, *,
+              exclude: frozenset[str] = frozenset()) -> list[Stream]:
+    """One :class:`Stream` per symbol and collector of a booktape tape.
+
+    ``exclude``: paths of damaged files to leave out (listed with ``skipped``).
+    """
+    files = sorted(Tape.of(data).files(symbol, collector, start_ns, end_ns), key=_sort_key)
     groups: dict[tuple[str, str], list[TapeFile]] = {}
     for f in files:
         groups.setdefault((f.symbol, f.collector), []).append(f)
@@ -117,12 +126,16 @@ def scan_tape(data: str | Path, symbol: str | None = None, collector: str | None
         for f in fs:
             info = FileInfo(f.path.name, str(f.path), "part" if f.sealed else "journal")
             try:
+                if str(f.path) in exclude:
+                    info.skipped = True
+                    raise ValueError("left out: damaged")
                 if f.sealed:
                     t, info.rows = _scan_part(con, f, where)
                 else:
-                    t, info.rows, info.torn = _scan_journal(f, start_ns, end_ns)
+                    t, info.rows, info.torn = _scan_journal(f, start_ns, end_ns, info)
             except Exception as e:  # a corrupt file must not hide the rest of the tape
-                log.warning("cannot read %s: %s", f.path, e)
+                if not info.skipped:
+                    log.warning("cannot read %s: %s", f.path, e)
                 info.error = f"{type(e).__name__}: {e}".splitlines()[0][:300]
                 t = pa.table({c: pa.array([], pa.int64()) for c in SNAP_COLS})
             info.snapshots = t.num_rows

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ..errors import BadArgument, TapeNotFound
+from ..tape.tape import Tape
 from ._scan import FileInfo, Stream, _stream, scan_tape
 
 log = logging.getLogger(__name__)
@@ -154,12 +155,13 @@ def scan_csv_folder(folder: str | Path, collector: str | None = None,
     return out
 
 
-def scan(data: str | Path, symbol: str | None = None, collector: str | None = None,
-         start_ns: int | None = None, end_ns: int | None = None) -> list[Stream]:
+def scan(data: str | Path | Tape, symbol: str | None = None, collector: str | None = None,
+         start_ns: int | None = None, end_ns: int | None = None, *,
+         exclude: frozenset[str] = frozenset()) -> list[Stream]:
     """Streams of a booktape tape or of a folder of notebook CSVs, whichever ``data`` is."""
-    if is_csv_folder(data):
+    if not isinstance(data, Tape) and is_csv_folder(data):
         return scan_csv_folder(data, collector, start_ns, end_ns, symbol=symbol or "csv")
-    streams = scan_tape(data, symbol, collector, start_ns, end_ns)
+    streams = scan_tape(data, symbol, collector, start_ns, end_ns, exclude=exclude)
     if not streams:
         from ..read.reader import tape_files
 

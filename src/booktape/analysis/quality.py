@@ -26,6 +26,7 @@ import numpy as np
 from ..read.summary import percentiles
 from ._scan import Stream
 from .notebook import clock_step_ns
+from .sessions import SessionRow, SessionWindow, gaps_in_windows, session_rows, windows_from_events
 
 LIST_MAX = 200  # rows kept per listing (counts stay exact)
 HIST_BINS = 80
@@ -160,6 +161,7 @@ class StreamReport:
     hist_state_gap: Histogram
     timeline: Timeline
     events: list[dict[str, Any]] = field(default_factory=list)
+    sessions: list[SessionRow] = field(default_factory=list)
 
 
 # --- pieces ------------------------------------------------------------------------------
@@ -394,8 +396,14 @@ def session_first_seqs(events: list[dict[str, Any]], symbol: str) -> np.ndarray:
 
 
 def analyze_stream(s: Stream, *, stall_factor: float = 10.0, stall_min_ns: int = 50_000_000,
-                   events: list[dict[str, Any]] | None = None) -> StreamReport:
-    """All numbers of one collector's stream (see the module docstring)."""
+                   events: list[dict[str, Any]] | None = None,
+                   windows: list[SessionWindow] | None = None) -> StreamReport:
+    """All numbers of one collector's stream (see the module docstring).
+
+    ``windows``: the trading sessions (a calendar's); default: those the
+    recorder's ``session_open`` events name, if any. Gaps across closed time
+    are then neither stalls nor long gaps, and each window gets a row.
+    """
     seqc, keep = seq_check(s)
     all_kept = bool(keep.all())
 
@@ -431,12 +439,16 @@ def analyze_stream(s: Stream, *, stall_factor: float = 10.0, stall_min_ns: int =
     stall_thr = int(max(stall_factor * typical, stall_min_ns))
     # The pause between two recording sessions is nobody's stall: the recorder was off.
     new_session = np.isin(sq[1:], session_first_seqs(events or [], s.symbol))
-    stalls, n_stalls = gaps_over(m, gap, polls_in, sq,
-                                 (idle > stall_thr - typical) & ~new_session, typical)
+    # Closed hours and scheduled pauses (issue 12): the market was shut, nothing to miss.
+    wins = windows if windows is not None else windows_from_events(events or [])
+    closed = ~gaps_in_windows(m, wins) if wins else np.zeros(gap.size, dtype=bool)
+    stall_mask = (idle > stall_thr - typical) & ~new_session & ~closed
+    stalls, n_stalls = gaps_over(m, gap, polls_in, sq, stall_mask, typical)
     del idle
     sg = percentiles(gap)
     long_thr = int(max(stall_factor * (sg["p50"] if gap.size else 0), stall_min_ns))
-    long_gaps, n_long = gaps_over(m, gap, polls_in, sq, gap > long_thr, typical)
+    long_gaps, n_long = gaps_over(m, gap, polls_in, sq, (gap > long_thr) & ~closed, typical)
+    sessions = session_rows(m, gap, stall_mask, wins) if wins else []
     n_states = int(m.size)
     polls = n_states + int(un.sum(dtype=np.int64))
     return StreamReport(
@@ -449,5 +461,6 @@ def analyze_stream(s: Stream, *, stall_factor: float = 10.0, stall_min_ns: int =
         long_gap_threshold_ns=long_thr, long_gaps=long_gaps, long_gap_count=n_long,
         order=order, seq=seqc, parts=part_stats(s),
         hist_poll_duration=hdur, hist_poll_gap=hpg,
-        hist_state_gap=log_hist(gap), timeline=timeline(m, gap), events=events or [])
+        hist_state_gap=log_hist(gap), timeline=timeline(m, gap), events=events or [],
+        sessions=sessions)
 

@@ -9,6 +9,7 @@ missed), checks part checksums, and names every problem found.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,16 +18,19 @@ from typing import Any
 import numpy as np
 
 from ..events import read_events
-from ..read.reader import tape_files
+from ..read.reader import damaged, warn_problems
 from ..tape.manifest import sha256_file
+from ..tape.tape import Tape
 from ..units import parse_duration, parse_time
 from ._scan import Stream
 from .notebook import is_csv_folder, scan
 from .quality import LIST_MAX, StreamReport, analyze_stream
+from .sessions import SessionWindow
 
 QUIET_EVENTS = ("session_start", "session_stop", "seal")
 #: Problem kinds that make ``analyze`` exit 1 (loss, duplicates, disorder, damage).
-ERROR_KINDS = ("missing", "duplicate", "disorder", "seq-order", "corrupt", "unreadable")
+ERROR_KINDS = ("missing", "duplicate", "disorder", "seq-order", "corrupt", "unreadable",
+               "skipped")
 
 
 @dataclass
@@ -93,7 +97,9 @@ def _hash_parts(files: list[Any]) -> dict[str, str]:
 def report(data: str | Path, symbol: str | None = None, collector: str | None = None,
            start: object = None, end: object = None, *, stall_factor: float = 10.0,
            stall_min: str | int = "50ms", burst_min: int = 10,
-           check_checksums: bool = True) -> Report:
+           check_checksums: bool = True, skip_damaged: bool = False,
+           strict: bool = False,
+           windows: Callable[[int, int], list[SessionWindow]] | None = None) -> Report:
     """Analyse the capture quality of a tape or of a folder of notebook CSVs.
 
     Args:
@@ -104,6 +110,12 @@ def report(data: str | Path, symbol: str | None = None, collector: str | None = 
         stall_min: ... and over this duration (text like ``"50ms"`` or ns).
         burst_min: states another collector stored inside one gap to call it a missed burst.
         check_checksums: hash every sealed part against its manifest (in parallel with the scan).
+        skip_damaged: leave out parts and journal batches that fail their checksum (each
+            named in a ``skipped`` problem) instead of refusing to analyse.
+        strict: damaged manifest lines or parts no manifest lists are an error, not a warning.
+        windows: the trading sessions between two times (ns), from a calendar: closed
+            time is neither stall nor gap, and each window is reported; default: the
+            windows the recorder's ``session_open`` events name.
 
     Returns:
         A :class:`Report`; ``report.tables()`` gives DataFrames, ``report.to_dict()`` JSON.
@@ -111,29 +123,47 @@ def report(data: str | Path, symbol: str | None = None, collector: str | None = 
     Raises:
         TapeNotFound: nothing to analyse at ``data``.
         BadArgument: a malformed time, duration or CSV.
+        TapeDamaged: a part or journal batch fails its checksum and not ``skip_damaged``.
     """
     start_ns, end_ns = parse_time(start, "--start"), parse_time(end, "--end")
     stall_min_ns = stall_min if isinstance(stall_min, int) else parse_duration(stall_min,
                                                                                "--stall-min")
     csv = is_csv_folder(data)
-    parts = [] if csv else [f for f in tape_files(data, symbol, collector, start_ns, end_ns)
-                            if f.sealed]
+    tape = None if csv else Tape.of(data)
+    if tape is not None:
+        warn_problems(tape, symbol, collector, strict)
+    parts = [] if tape is None else [f for f in tape.files(symbol, collector, start_ns, end_ns)
+                                     if f.sealed]
     with ThreadPoolExecutor(1) as pool:
-        hashes = pool.submit(_hash_parts, parts if check_checksums else [])
-        streams = scan(data, symbol, collector, start_ns, end_ns)
+        hashes = pool.submit(_hash_parts, [f for f in parts if f.listed] if check_checksums else [])
+        streams = scan(tape or data, symbol, collector, start_ns, end_ns)
         digests = hashes.result()
     events = [] if csv else read_events(Path(data), collector)
     rep = Report(str(data), "csv" if csv else "tape", [], checksums_checked=len(digests))
-    for f in parts:
-        got = digests.get(str(f.path))
-        if got is not None and f.entry is not None and got != f.entry.sha256:
-            rep.problems.append(Problem(
-                "corrupt", "error", f.symbol, f.collector,
-                f"checksum mismatch in {f.path.name}: the part changed after sealing "
-                "(run `booktape verify` for details)", str(f.path)))
+    bad = {str(f.path): f"checksum mismatch in {f.path}: the part changed after sealing"
+           for f in parts if f.entry is not None and digests.get(str(f.path)) not in
+           (None, f.entry.sha256)}
+    bad.update({str(f.path): f"part {f.path} is in no manifest and unreadable: {f.problem}"
+                for f in parts if f.problem})
+    for st in streams:
+        bad.update({i.path: f"journal {i.path} is damaged: {i.damaged}"
+                    for i in st.files if i.damaged})
+    for path, msg in bad.items():
+        damaged(msg, skip_damaged)  # refuses (TapeDamaged) unless told to skip
+        f = next((f for f in parts if str(f.path) == path), None)
+        rep.problems.append(Problem("skipped", "warning", f.symbol if f else "",
+                                    f.collector if f else "", f"skipped: {msg}", path))
+    if bad and any(p in {str(f.path) for f in parts} for p in bad):
+        # The parts' rows were scanned before their hashes were known: scan again without.
+        streams = scan(tape or data, symbol, collector, start_ns, end_ns,
+                       exclude=frozenset(bad))
     for s in streams:
         ev = _events_for(events, s, start_ns, end_ns)
-        r = analyze_stream(s, stall_factor=stall_factor, stall_min_ns=stall_min_ns, events=ev)
+        wins = None
+        if windows is not None and s.t_before.size:
+            wins = windows(int(s.t_before.min()), int(s.t_after.max()))
+        r = analyze_stream(s, stall_factor=stall_factor, stall_min_ns=stall_min_ns, events=ev,
+                           windows=wins)
         rep.streams.append(r)
         rep.problems.extend(stream_problems(r))
     rep.bursts = missed_bursts(streams, burst_min)

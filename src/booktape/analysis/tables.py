@@ -22,7 +22,7 @@ def _ts(ns: int | None) -> Any:
 
 def report_tables(rep: Report) -> dict[str, pd.DataFrame]:
     """``summary``, ``latency``, ``stalls``, ``long_gaps``, ``order``, ``seq``, ``events``,
-    ``parts``, ``bursts`` and ``problems``."""
+    ``parts``, ``bursts``, ``problems`` and ``sessions`` (one row per trading window)."""
     summary: list[dict[str, Any]] = []
     latency: list[dict[str, Any]] = []
     stalls: list[dict[str, Any]] = []
@@ -31,6 +31,7 @@ def report_tables(rep: Report) -> dict[str, pd.DataFrame]:
     seq: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     parts: list[dict[str, Any]] = []
+    sessions: list[dict[str, Any]] = []
     for r in rep.streams:
         key = {"symbol": r.symbol, "collector": r.collector}
         summary.append({**key, "states": r.states, "polls": r.polls, "unchanged": r.unchanged,
@@ -69,6 +70,12 @@ def report_tables(rep: Report) -> dict[str, pd.DataFrame]:
                            "duration_ms": (e.get("duration_ns") or 0) / 1e6,
                            "detail": ", ".join(f"{k}={v}" for k, v in detail.items()
                                                if k not in ("symbols", "start_seq"))[:120]})
+        for w in r.sessions:
+            sessions.append({**key, "date": w.date, "calendar": w.calendar,
+                             "open": _ts(w.open_ns), "close": _ts(w.close_ns), "states": w.states,
+                             "start_late_s": None if w.start_late_ns is None else w.start_late_ns / 1e9,
+                             "end_early_s": None if w.end_early_ns is None else w.end_early_ns / 1e9,
+                             "max_gap_ms": w.max_gap_ns / 1e6, "stalls": w.stalls})
         for p in r.parts:
             parts.append({**key, "file": p.file, "kind": p.kind, "rows": p.rows,
                           "snapshots": p.snapshots,
@@ -91,6 +98,8 @@ def report_tables(rep: Report) -> dict[str, pd.DataFrame]:
         "events": ["symbol", "collector", "time", "kind", "count", "duration_ms", "detail"],
         "bursts": ["symbol", "collector", "seen_by", "start", "end", "states_missed"],
         "problems": ["severity", "kind", "symbol", "collector", "message", "file"],
+        "sessions": ["symbol", "collector", "date", "calendar", "open", "close", "states",
+                     "start_late_s", "end_early_s", "max_gap_ms", "stalls"],
     }
     cols["long_gaps"] = cols["stalls"]
 
@@ -101,4 +110,4 @@ def report_tables(rep: Report) -> dict[str, pd.DataFrame]:
             "stalls": df("stalls", stalls), "long_gaps": df("long_gaps", longg),
             "order": df("order", order), "seq": df("seq", seq), "events": df("events", events),
             "parts": df("parts", parts), "bursts": df("bursts", bursts),
-            "problems": df("problems", problems)}
+            "problems": df("problems", problems), "sessions": df("sessions", sessions)}

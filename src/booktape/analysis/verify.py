@@ -3,14 +3,18 @@
 Per sealed part: the file exists, its SHA-256, row count and schema match the
 manifest line, its snapshots' seq run +1 without a hole or a repeat, and their
 count, seq range and time range are the manifest's. Per collector: parts follow
-each other in seq with no gap or overlap, journals continue them. Also named:
-journals left unsealed (torn or not), parts on disk that no manifest lists,
-leftover ``*.tmp`` files and unreadable manifest lines. Every problem names its file.
+each other in seq with no gap or overlap, journals continue them. Journals are checked batch by batch against their
+checksums. Also named: journals left unsealed (torn or not), quarantined
+journals (damaged batches set aside by ``recover``), parts on disk that no
+manifest lists, leftover ``*.tmp`` files and damaged manifest lines. Every
+problem names its file. ``repair=True`` first rebuilds damaged manifests
+from the parts (:mod:`booktape.tape.repair`).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,10 +24,10 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from ..errors import TapeNotFound
-from ..read.reader import tape_files
 from ..schema import BOOK_SCHEMA
-from ..tape.layout import MANIFEST, PART_RE, lock_path, partition_dirs
-from ..tape.lock import CollectorLock
+from ..tape.layout import JOURNAL_RE, PART_RE, QUARANTINE_RE, part_number
+from ..tape.repair import Repair, repair_manifests
+from ..tape.tape import Tape
 from ._scan import Stream, scan_tape
 from .report import Problem, _hash_parts
 
@@ -38,6 +42,7 @@ class VerifyResult:
     rows: int = 0
     snapshots: int = 0
     problems: list[Problem] = field(default_factory=list)
+    repairs: list[str] = field(default_factory=list)  # what ``repair=True`` did
 
     @property
     def ok(self) -> bool:
@@ -49,26 +54,34 @@ class VerifyResult:
         return d
 
 
-def verify(data: str | Path, symbol: str | None = None,
-           collector: str | None = None) -> VerifyResult:
+def verify(data: str | Path | Tape, symbol: str | None = None,
+           collector: str | None = None, *, repair: bool = False) -> VerifyResult:
     """Check the integrity of tape ``data`` (see the module docstring).
+
+    Args:
+        repair: first rebuild manifests with damaged lines or missing parts from
+            the parts themselves (each part checked against its own metadata).
 
     Raises:
         TapeNotFound: ``data`` is not a tape directory or holds no parts or journals.
     """
-    root = Path(data)
-    files = tape_files(root, symbol, collector)
-    dirs = partition_dirs(root, symbol, collector)
+    tape = Tape.of(data)
+    root = tape.root
+    repairs: list[Repair] = []
+    if repair:
+        repairs = repair_manifests(tape, time.time_ns(), symbol, collector)
+    files = tape.files(symbol, collector)
+    dirs = tape.partitions(symbol, collector)
     if not files and not dirs:
         raise TapeNotFound(f"no tape at {root}: no sealed parts or journals found")
-    res = VerifyResult(str(root))
-    sealed = [f for f in files if f.sealed and f.path.exists()]
+    res = VerifyResult(str(root), repairs=[r.describe() for r in repairs])
+    sealed = [f for f in files if f.sealed and f.listed and f.path.exists()]
     with ThreadPoolExecutor(1) as pool:
         fut = pool.submit(_hash_parts, sealed)
-        streams = scan_tape(root, symbol, collector)
+        streams = scan_tape(tape, symbol, collector)
         digests = fut.result()
     for d in dirs:
-        _check_dir(d, res)
+        _check_dir(tape, d, res)
     entries = {str(f.path): f for f in files}
     for s in streams:
         _check_stream(s, entries, digests, res)
@@ -79,32 +92,47 @@ def _problem(res: VerifyResult, kind: str, sym: str, col: str, msg: str, file: s
     res.problems.append(Problem(kind, "error", sym, col, msg, file))
 
 
-def _check_dir(d: Path, res: VerifyResult) -> None:
+def _check_dir(tape: Tape, d: Path, res: VerifyResult) -> None:
     keys = dict(p.name.split("=", 1) for p in (d.parent.parent, d.parent, d) if "=" in p.name)
     sym, col = keys.get("symbol", ""), keys.get("collector", "")
-    listed: set[str] = set()
-    mf = d / MANIFEST
-    if mf.exists():
-        lines = mf.read_text(encoding="utf-8").splitlines()
-        for i, line in enumerate(lines):
-            try:
-                listed.add(json.loads(line)["part"])
-            except (json.JSONDecodeError, KeyError, TypeError):
-                what = "a torn last line (a crash while sealing)" if i == len(lines) - 1 \
-                    else "an unreadable line"
-                _problem(res, "manifest", sym, col, f"{mf} line {i + 1} is {what}", str(mf))
-    live = CollectorLock(lock_path(d.parent.parent.parent, col)).is_held_elsewhere()
-    for p in sorted(d.iterdir()):
-        if PART_RE.match(p.name) and p.name not in listed:
-            _problem(res, "orphan", sym, col, f"{p.name} is on disk but not in the manifest "
-                     "(a seal interrupted before its manifest line: run `booktape recover`)",
+    m = tape.manifest(d)
+    for pr in m.problems:
+        _problem(res, "manifest", sym, col, f"{pr} (`booktape verify --repair` rebuilds it "
+                 "from the parts)", str(pr.file))
+    listed = m.listed
+    live = tape.busy(col)
+    names = sorted(p.name for p in d.iterdir())
+    journals = {part_number(n) for n in names if JOURNAL_RE.match(n)}
+    for n in names:
+        p = d / n
+        if PART_RE.match(n) and n not in listed:
+            why = ("a seal interrupted before its manifest line: run `booktape recover`"
+                   if part_number(n) in journals else
+                   "its manifest line is lost: run `booktape verify --repair`")
+            _problem(res, "orphan", sym, col, f"{n} is on disk but not in the manifest ({why})",
                      str(p))
-        elif p.name.endswith(".tmp"):
-            _problem(res, "tmp", sym, col, f"{p.name} is a leftover temporary file of an "
+        elif n.endswith(".tmp"):
+            _problem(res, "tmp", sym, col, f"{n} is a leftover temporary file of an "
                      "interrupted seal", str(p))
-        elif p.name.startswith("_part-") and p.name.endswith(".arrows") and not live:
-            _problem(res, "open-journal", sym, col, f"{p.name} is a journal left unsealed "
+        elif JOURNAL_RE.match(n) and not live:
+            _problem(res, "open-journal", sym, col, f"{n} is a journal left unsealed "
                      "(run `booktape recover`)", str(p))
+        elif QUARANTINE_RE.match(n):
+            _problem(res, "quarantined", sym, col, f"{n}: {_quarantine_summary(p)}", str(p))
+
+
+def _quarantine_summary(q: Path) -> str:
+    try:
+        doc = json.loads(q.with_name(q.name + ".json").read_text(encoding="utf-8"))
+        bad = [f"batch {b['batch']} (seq {b['seq'] or '?'}): {b['reason']}"
+               for b in doc.get("bad_batches", [])]
+        if doc.get("schema_damaged"):
+            bad.insert(0, f"schema {doc['schema_damaged']}")
+        what = "; ".join(bad)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        what = "its report is missing or unreadable"
+    return (f"a journal with damaged batches, set aside by `recover` after its good batches "
+            f"were sealed — {what}")
 
 
 def _check_stream(s: Stream, entries: dict[str, Any], digests: dict[str, str],
@@ -120,6 +148,10 @@ def _check_stream(s: Stream, entries: dict[str, Any], digests: dict[str, str],
         name = info.name
         if info.kind == "journal":
             res.journals += 1
+            if info.damaged:
+                _problem(res, "journal-batch", sym, col, f"{name} is damaged: {info.damaged} "
+                         "(`booktape recover` seals the good batches and sets it aside)",
+                         info.path)
             if info.torn:
                 _problem(res, "torn-journal", sym, col, f"{name} ends in a torn batch "
                          "(a crash; `booktape recover` keeps every complete batch)", info.path)
@@ -132,7 +164,11 @@ def _check_stream(s: Stream, entries: dict[str, Any], digests: dict[str, str],
                          info.path)
                 continue
             got = digests.get(info.path)
-            if got is not None and got != e.sha256:
+            if f is not None and f.problem:
+                _problem(res, "unreadable", sym, col, f"{name} cannot be read: {f.problem}",
+                         info.path)
+                continue
+            if got is not None and got != e.sha256 and f is not None and f.listed:
                 _problem(res, "checksum", sym, col, f"checksum mismatch in {name}: sha256 "
                          f"{got[:12]}… but the manifest says {e.sha256[:12]}…", info.path)
             try:

@@ -52,7 +52,9 @@ def unsent(root: Path, collector: str, symbol: str, after: int,
              if f.entry is not None and f.entry.seq_max > after]
     files.sort(key=lambda f: f.entry.seq_min if f.entry else 0)
     for f in files:
-        t = pq.read_table(f.path).replace_schema_metadata(None)
+        # One file, not pq.read_table: pyarrow 18 adds the symbol=/date=/collector=
+        # directories as columns to a single part (issue 10).
+        t = pq.ParquetFile(f.path).read().replace_schema_metadata(None)
         if after >= 0:
             t = t.filter(pc.greater(t.column("seq"), pa.scalar(after, pa.uint64())))
         t = t.cast(BOOK_SCHEMA)

@@ -10,11 +10,11 @@ every ``chunk_snapshots`` states or ``chunk_ns`` of age, whichever first;
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .. import clock as _clock
 from ..model import Book
 from .frame import ChunkBuilder
 from .stats import Stats
@@ -105,7 +105,9 @@ def run_capture(getters: Sequence[Callable[[], Book | None]], cfg: CaptureConfig
     Stored stamps never go backwards (a step back holds them until real time
     catches up), so they stay monotonic within the collector.
     """
-    perf = time.perf_counter_ns
+    # The clock module's counter: time.perf_counter_ns itself unless a test's fast
+    # clock (BOOKTAPE_DEV_CLOCK) is set.
+    perf = _clock.perf_counter_ns
     n = len(getters)
     keep = cfg.keep_unchanged
     prev: list[Book | None] = [None] * n
@@ -150,11 +152,16 @@ def run_capture(getters: Sequence[Callable[[], Book | None]], cfg: CaptureConfig
     next_anchor = chunk_start + reanchor
     floor = 0  # the last stored t_after: stamps never go below it
     ta = chunk_start
+    # A poll that starts past the deadline (a session's close) is not stored, even in a
+    # round begun before it: one int compare per poll, so nothing lands outside a session.
+    dl = deadline if deadline is not None else 1 << 62
     while True:
         for k in range(n):
             tb = perf()
             book = getters[k]()
             ta = perf()
+            if tb >= dl:
+                break
             polls += 1
             if book is None:
                 nones += 1
@@ -213,9 +220,11 @@ def run_capture(getters: Sequence[Callable[[], Book | None]], cfg: CaptureConfig
             next_t += interval
             wait = next_t - perf()
             if wait > 2_000_000:
-                time.sleep((wait - 1_000_000) / 1e9)
+                _clock.sleep((wait - 1_000_000) / 1e9)
             while perf() < next_t:
                 pass
+            if next_t >= dl:
+                break  # no round paced to start after the deadline
     if builder.snapshots:
         handoff(builder.take())
     publish(ta)

@@ -24,6 +24,7 @@ FIELDS = (
     "stale_events", "clock_steps",
     # Terminal reports it lost its broker (1) or not (0); set by the source's events.
     "broker_lost",
+    "next_open_ns",  # a scheduled recorder waiting for its session (service/schedule.py)
 )
 IDX = {name: i for i, name in enumerate(FIELDS)}
 

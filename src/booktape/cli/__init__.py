@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from ..errors import BooktapeError
+from ._streams import make_std_streams_safe
 
 
 class BooktapeGroup(click.Group):
@@ -31,6 +32,7 @@ def cli() -> None:
 
 
 def main() -> None:
+    make_std_streams_safe()
     try:
         cli(prog_name="booktape")
     except KeyboardInterrupt:
@@ -46,4 +48,5 @@ from . import merge as _merge  # noqa: E402,F401
 from . import mt5 as _mt5  # noqa: E402,F401
 from . import record as _record  # noqa: E402,F401
 from . import service as _service  # noqa: E402,F401
+from . import status as _status  # noqa: E402,F401
 from . import tapes as _tapes  # noqa: E402,F401

@@ -84,6 +84,10 @@ def _status_main(stats: Stats, stop: Any) -> None:
                 continue
             next_draw = time.monotonic() + 0.5
             s = stats.as_dict()
+            if s.get("next_open_ns"):
+                live.update(Text(_waiting_text(s["next_open_ns"])), refresh=True)
+                prev = None
+                continue
             now = time.monotonic()
             polls, stored = s["polls"], s["stored"]
             pps = sps = 0.0
@@ -99,6 +103,15 @@ def _status_main(stats: Stats, stop: Any) -> None:
                 + (f"  {s['restarts']} restarts" if s.get("restarts") else "")
                 + (f"  {human_bytes(s['spilled_bytes'])} spilled" if s.get("spilled_bytes") else "")
             ), refresh=True)
+
+
+def _waiting_text(open_ns: int) -> str:
+    from ..clock import time_ns
+
+    at = dt.datetime.fromtimestamp(open_ns / 1e9, tz=dt.UTC)
+    left = max(0, open_ns - time_ns()) // 1_000_000_000
+    return (f"○ waiting for the session: opens {at.astimezone():%Y-%m-%d %H:%M:%S %Z} "
+            f"({at:%H:%M} UTC), in {left // 3600}h{left % 3600 // 60:02d}m{left % 60:02d}s")
 
 
 def _pct_cells(d: dict[str, float]) -> list[str]:
@@ -155,14 +168,21 @@ def render_ls(rows: list[dict[str, Any]], events: dict[str, int]) -> None:
                 "time range (UTC)", "size"):
         t.add_column(col, justify="right" if col in ("rows", "snapshots", "size") else "left")
     for r in rows:
-        t.add_row(r["symbol"], r["date"], r["collector"], r["part"],
-                  "sealed" if r["sealed"] else "[yellow]open[/]", f"{r['rows']:,}",
+        state = "sealed" if r["sealed"] else "[yellow]open[/]"
+        if r.get("listed") is False:
+            state = "[yellow]unlisted[/]"
+        if r.get("damaged"):
+            state = "[red]damaged[/]"
+        t.add_row(r["symbol"], r["date"], r["collector"], r["part"], state, f"{r['rows']:,}",
                   f"{r['snapshots']:,}", f"{r['seq_min']}..{r['seq_max']}",
                   f"{fmt_ns_time(r['t_min_ns'])} → {fmt_ns_time(r['t_max_ns'])[11:]}",
                   human_bytes(r["bytes"]))
     console.print(t)
     if events:
         console.print("events: " + ", ".join(f"{k} {v}" for k, v in sorted(events.items())))
+    for r in rows:
+        if r.get("damaged"):
+            console.print(f"[red]damaged[/] {r['path']}: {r['damaged']}", soft_wrap=True)
 
 
 def render_merge(r: Any, limit: int = 20) -> None:

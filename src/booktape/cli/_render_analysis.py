@@ -69,6 +69,9 @@ def render_report(tables: dict[str, pd.DataFrame], ok: bool, explanations: list[
                        ("bursts", "Bursts a collector missed")):
         if not tables[key].empty:
             console.print(df_table(tables[key], title))
+    if not tables.get("sessions", pd.DataFrame()).empty:
+        console.print(df_table(tables["sessions"], "Per trading session (closed hours and "
+                                                   "scheduled pauses are not gaps)"))
     ev = tables["events"]
     if not ev.empty:
         console.print(df_table(ev[~ev["kind"].isin(["seal"])], "Recorded events"))

@@ -31,10 +31,22 @@ def _dump(obj: object) -> str:
 @click.option("--compare", "other", default=None, type=click.Path(),
               help="Instead: compare DATA with tape OTHER state by state (e.g. a sink's tape "
                    "with a recorder's local one); exits 1 when they differ.")
+@click.option("--session", default=None,
+              help="Trading calendar (e.g. moex-forts): closed hours and scheduled pauses are "
+                   "not stalls or gaps; one row per session. Default: the recorder's "
+                   "session_open events, if any.")
+@click.option("--calendar", default=None, type=click.Path(dir_okay=False),
+              help="A calendar TOML file instead of --session's.")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
+@click.option("--skip-damaged", is_flag=True,
+              help="Leave out parts and journal batches that fail their checksum (and say so) "
+                   "instead of refusing.")
+@click.option("--strict", is_flag=True,
+              help="Refuse a tape with damaged manifest lines or parts no manifest lists.")
 def analyze(data: str, symbol: str | None, collector: str | None, start: str | None,
             end: str | None, stall_factor: float, stall_min: str, html_out: str | None,
-            png_dir: str | None, other: str | None, as_json: bool) -> None:
+            png_dir: str | None, other: str | None, session: str | None, calendar: str | None,
+            as_json: bool, skip_damaged: bool, strict: bool) -> None:
     """Report the capture quality of tape DATA (or a folder of the notebook's CSVs).
 
     Per symbol and collector, one row per snapshot: polls, states, change rate,
@@ -48,8 +60,15 @@ def analyze(data: str, symbol: str | None, collector: str | None, start: str | N
         return
     from ..analysis.report import report
 
+    windows = None
+    if session is not None or calendar is not None:
+        from ..service.calendar import load_calendar
+        from ..service.windows import windows_between
+
+        cal = load_calendar(calendar if calendar is not None else str(session))
+        windows = windows_between(cal)
     rep = report(data, symbol, collector, start, end, stall_factor=stall_factor,
-                 stall_min=stall_min)
+                 stall_min=stall_min, skip_damaged=skip_damaged, strict=strict, windows=windows)
     pngs: dict[str, bytes] = {}
     if png_dir or html_out:
         from ..analysis.plots import report_pngs
@@ -96,19 +115,26 @@ def _compare(data: str, other: str, symbol: str | None, collector: str | None,
 @click.option("--symbol", default=None, help="Only this symbol.")
 @click.option("--collector", default=None, help="Only this collector.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def verify(data: str, symbol: str | None, collector: str | None, as_json: bool) -> None:
+@click.option("--repair", is_flag=True,
+              help="First rebuild damaged manifests from the parts (each part checked "
+                   "against its own metadata and page checksums); the old one is kept.")
+def verify(data: str, symbol: str | None, collector: str | None, as_json: bool,
+           repair: bool) -> None:
     """Check every part of tape DATA against its manifest, and seq continuity.
 
     Checksums, row counts, schema, seq and time ranges, seq within and across
-    parts, journals left unsealed, files no manifest lists. Lists problems with
-    file names; exits 1 on any.
+    parts, journals batch by batch, quarantined journals, journals left
+    unsealed, files no manifest lists. Lists problems with file names; exits 1 on any.
 
-    Example: booktape verify data
+    Example: booktape verify data --repair
     """
     from ..analysis.verify import verify as do_verify
     from ._render_analysis import render_verify
 
-    res = do_verify(data, symbol, collector)
+    res = do_verify(data, symbol, collector, repair=repair)
+    if not as_json:
+        for line in res.repairs:
+            click.echo(f"repaired {line}")
     if as_json:
         click.echo(_dump(res.to_dict()))
     else:

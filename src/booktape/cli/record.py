@@ -12,10 +12,11 @@ from ..errors import BadArgument
 from ..transport import DEFAULT_TOPOLOGY, topology_names
 from ..units import parse_anchor
 from . import cli
+from ._config import config_option
 from ._options import DURATION, SIZE
 from .bus import publish_kwargs, publish_option_decorators
 from .mt5 import mt5_option_decorators, mt5_source_options
-from .service import service_kwargs, service_option_decorators
+from .status import service_kwargs, service_option_decorators
 
 
 def sim_options(latency: int | None, seed: int | None, rate: float | None, levels: int | None,
@@ -56,6 +57,7 @@ def sim_option_decorators(f: Any) -> Any:
 
 
 @cli.command()
+@config_option
 @click.option("--source", default="sim", show_default=True, help="Where books come from.")
 @click.option("--symbol", "symbols", multiple=True, default=["RIU2"], show_default=True,
               help="Symbol to record; repeat for several (polled round-robin).")
@@ -85,19 +87,28 @@ def sim_option_decorators(f: Any) -> Any:
                    "given the same seed and anchor see one shared market (redundant collectors).")
 @click.option("--sim-log", default=None, type=click.Path(),
               help="Write the sim's ground truth (states served per call) to this JSON file.")
+@click.option("--session", default=None,
+              help="Record by a trading calendar (e.g. moex-forts): wait for each session, "
+                   "seal at its close and pauses, go on to the next day (`booktape sessions`).")
+@click.option("--calendar", default=None, type=click.Path(dir_okay=False),
+              help="A calendar TOML file (a copy of a built-in one, edited) instead of --session's.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--quiet", is_flag=True, help="No live status line.")
 def record(source: str, symbols: tuple[str, ...], out: str, duration: str | None,
            until: str | None, polls: int | None, interval: int, collector: str,
            rotate_every: int, rotate_bytes: int, keep_unchanged: bool, topology: str,
            sync_every: int, sim_anchor: str | None, sim_log: str | None, sim_latency: int | None, sim_seed: int | None, sim_rate: float | None,
-           sim_levels: int | None, sim_lockstep: bool, as_json: bool, quiet: bool,
-           **mt5: Any) -> None:
+           sim_levels: int | None, sim_lockstep: bool, session: str | None, calendar: str | None,
+           as_json: bool, quiet: bool, **mt5: Any) -> None:
     """Record order books until --duration/--until/--polls or Ctrl-C, then seal and summarise.
 
     Ctrl-C (or SIGTERM) stops polling, seals every segment and prints the
     summary; a second Ctrl-C exits at once, leaving journals that
     `booktape recover` seals.
+
+    With --session the recorder runs unattended: it waits for each session of
+    the calendar, records through it, seals at its close, and waits for the
+    next trading day; --duration/--until end the whole run.
 
     Example: booktape record --symbol RIU2 --out data --duration 20s
     """
@@ -121,7 +132,10 @@ def record(source: str, symbols: tuple[str, ...], out: str, duration: str | None
         source=source, source_options=opts, duration=duration, until=until, polls=polls,
         # DURATION options arrive as int ns; the library reads bare numbers as seconds.
         interval=f"{interval}ns", collector=collector, rotate_every=f"{rotate_every}ns",
-        rotate_bytes=rotate_bytes, keep_unchanged=keep_unchanged, topology=topology, **publish)
+        rotate_bytes=rotate_bytes, keep_unchanged=keep_unchanged, topology=topology,
+        session=session, calendar=calendar, **publish)
+    if session or calendar:
+        _say_schedule()  # on stderr: stdout stays the summary (--json)
     if quiet or as_json:
         summary = do_record(out, list(symbols), **kwargs)
     else:
@@ -133,6 +147,18 @@ def record(source: str, symbols: tuple[str, ...], out: str, duration: str | None
     else:
         render_summary(summary)
     sys.exit(0 if summary.ok else 1)
+
+
+def _say_schedule() -> None:
+    # The scheduler's waits and opens are what an unattended user looks for on stderr.
+    import logging
+
+    lg = logging.getLogger("booktape.service.schedule")
+    if not lg.handlers:
+        h = logging.StreamHandler()
+        h.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        lg.addHandler(h)
+        lg.setLevel(logging.INFO)
 
 
 @cli.command()

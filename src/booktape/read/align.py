@@ -165,7 +165,8 @@ def align(ha: U64, ta: I64, hb: U64, tb: I64, window_ns: int) -> tuple[I64, I64]
     ia = best[jb]
     # One-to-one: an `a` state claimed by several `b` states keeps the closest claim.
     o = np.lexsort((best_dt[jb], ia))
-    first = np.r_[True, ia[o][1:] != ia[o][:-1]]
+    first = np.ones(len(o), dtype=bool)  # empty when nothing matched within the window
+    first[1:] = ia[o][1:] != ia[o][:-1]
     keep = np.sort(o[first])
     ia, jb = ia[keep], jb[keep]
     m = monotone_mask(ia)

@@ -9,26 +9,41 @@ import pyarrow.compute as pc
 
 from ..errors import TapeNotFound
 from ..events import read_events
-from ..tape.journal import read_journal
-from .reader import tape_files
+from ..tape.journal import scan_journal
+from ..tape.tape import Tape
+from .reader import warn_problems
 
 
-def list_tape(data: str | Path, symbol: str | None = None,
+def list_tape(data: str | Path | Tape, symbol: str | None = None,
               collector: str | None = None) -> list[dict[str, Any]]:
-    """One dict per sealed part (from its manifest line) or open journal (read now)."""
-    files = tape_files(data, symbol, collector)
-    if not files and not tape_files(data):
+    """One dict per sealed part (from its manifest line) or open journal (read now).
+
+    A part no manifest lists is shown from its own metadata (``listed: False``),
+    a journal with damaged batches with what its good batches hold and a
+    ``damaged`` note; damaged manifest lines are logged as warnings.
+    """
+    tape = Tape.of(data)
+    files = tape.files(symbol, collector)
+    if not files and not tape.files():
         raise TapeNotFound(f"no tape at {data}: no sealed parts or journals found")
+    warn_problems(tape, symbol, collector, strict=False)
     rows = []
     for f in files:
         r: dict[str, Any] = {"symbol": f.symbol, "date": f.date, "collector": f.collector,
                              "part": f.path.name, "sealed": f.sealed, "path": str(f.path)}
+        if not f.listed:
+            r["listed"] = False
+        if f.problem:
+            r["damaged"] = f.problem
         if f.entry is not None:
             e = f.entry
             r.update(rows=e.rows, snapshots=e.snapshots, seq_min=e.seq_min, seq_max=e.seq_max,
                      t_min_ns=e.t_min_ns, t_max_ns=e.t_max_ns, bytes=e.bytes)
         else:
-            t, torn = read_journal(f.path)
+            scan = scan_journal(f.path)
+            t, torn = scan.table, scan.torn
+            if scan.damaged:
+                r["damaged"] = scan.describe()
             n = t.num_rows
             r.update(rows=n, snapshots=len(pc.unique(t.column("seq"))) if n else 0,
                      seq_min=pc.min(t.column("seq")).as_py() if n else None,
@@ -40,8 +55,8 @@ def list_tape(data: str | Path, symbol: str | None = None,
     return rows
 
 
-def event_counts(data: str | Path, collector: str | None = None) -> dict[str, int]:
+def event_counts(data: str | Path | Tape, collector: str | None = None) -> dict[str, int]:
     out: dict[str, int] = {}
-    for e in read_events(Path(data), collector):
+    for e in read_events(Tape.of(data).root, collector):
         out[e["kind"]] = out.get(e["kind"], 0) + 1
     return out

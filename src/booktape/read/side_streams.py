@@ -22,7 +22,9 @@ def read_stream(root: str | Path, stream: str, symbol: str | None = None,
     tables = []
     for d in partition_dirs(base, symbol, collector):
         for p in sorted(d.glob("part-*.parquet")):
-            t = pq.read_table(p)
+            # One file, not pq.read_table: pyarrow 18 adds the symbol=/date=/collector=
+            # directories as columns to a single part (issue 10).
+            t = pq.ParquetFile(p).read()
             sym = d.parent.parent.name.partition("=")[2]
             col = d.name.partition("=")[2]
             t = t.append_column("symbol", pa.array([sym] * t.num_rows, pa.string()))

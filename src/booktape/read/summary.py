@@ -20,10 +20,8 @@ import pyarrow.dataset as ds
 from ..errors import TapeNotFound
 from ..events import read_events
 from ..tape.journal import read_journal
-from ..tape.layout import partition_dirs
-from ..tape.manifest import read_manifest
+from ..tape.tape import Tape
 from ._hist import LogHist
-from .reader import tape_files
 
 PCTS = (50, 90, 99, 99.9)
 
@@ -106,17 +104,25 @@ def _session_events(root: Path, collector: str, session: str) -> tuple[dict[str,
     return start, stop
 
 
-def summarize(root: Path, collector: str, session: str) -> Summary:
+def empty_summary(root: Path, collector: str, source: str, topology: str) -> Summary:
+    """The summary of a scheduled run that ended before any session opened."""
+    return Summary(root=str(root), collector=collector, session="", topology=topology, source=source,
+                   seconds=0.0, polls=0, stored=0, unchanged=0, none_results=0, rows=0,
+                   parts_sealed=0, bytes_sealed=0, recovered_journals=0)
+
+
+def summarize(data: Path | Tape, collector: str, session: str) -> Summary:
     """The summary of one finished recording session, read back from the tape.
 
     Raises:
         TapeNotFound: The session's start or stop event is not in the tape.
     """
+    tape = Tape.of(data)
+    root = tape.root
     start, stop = _session_events(root, collector, session)
     sd, pd_ = start["detail"], stop["detail"]
     t0, t1 = int(pd_.get("started_ns", start["t_ns"])), int(stop["t_ns"])
-    parts = [e for d in partition_dirs(root, collector=collector)
-             for e in read_manifest(d) if e.session == session]
+    parts = [e for e in tape.entries(collector=collector) if e.session == session]
     evs = [e for e in read_events(root, collector)
            if (e.get("detail") or {}).get("session", session) == session
            and t0 - 1_000_000_000 <= e.get("t_ns", 0) <= t1 + 1_000_000_000]
@@ -130,13 +136,13 @@ def summarize(root: Path, collector: str, session: str) -> Summary:
                   parts_sealed=len(parts), bytes_sealed=sum(p.bytes for p in parts),
                   recovered_journals=int(sd.get("recovered_journals", 0)), events=ev_counts)
     for sym, first, nxt in zip(sd["symbols"], sd["start_seq"], pd_["next_seq"]):
-        y = _symbol_summary(root, collector, sym, int(first), int(nxt))
+        y = _symbol_summary(tape, collector, sym, int(first), int(nxt))
         out.rows += y.rows
         out.symbols.append(y)
     return out
 
 
-def _batches(root: Path, collector: str, sym: str, first: int,
+def _batches(tape: Tape, collector: str, sym: str, first: int,
              nxt: int) -> Iterator[tuple[pa.RecordBatch, bool]]:
     """The session's rows of one symbol, batch by batch, in seq order.
 
@@ -144,8 +150,8 @@ def _batches(root: Path, collector: str, sym: str, first: int,
     seq_min order one record batch at a time is seq order in bounded memory.
     """
     cols = ["seq", "level", "t_before_ns", "t_after_ns"]
-    files = [f for f in tape_files(root, sym, collector)
-             if f.entry is None or (f.entry.seq_max >= first and f.entry.seq_min < nxt)]
+    files = [f for f in tape.files(sym, collector) if not f.problem and (
+        f.entry is None or (f.entry.seq_max >= first and f.entry.seq_min < nxt))]
     files.sort(key=lambda f: (f.entry is None, f.entry.seq_min if f.entry else 0, f.path.name))
     flt = (pc.field("seq") >= first) & (pc.field("seq") < nxt)
     for f in files:
@@ -159,13 +165,13 @@ def _batches(root: Path, collector: str, sym: str, first: int,
                 yield b, False
 
 
-def _symbol_summary(root: Path, collector: str, sym: str, first: int, nxt: int) -> SymbolSummary:
+def _symbol_summary(tape: Tape, collector: str, sym: str, first: int, nxt: int) -> SymbolSummary:
     rows = snaps = dups = 0
     order_ok = True
     last_seq = first - 1
     last_mid: int | None = None
     durations, gaps = LogHist(), LogHist()
-    for b, sealed in _batches(root, collector, sym, first, nxt):
+    for b, sealed in _batches(tape, collector, sym, first, nxt):
         if not sealed and last_seq >= 0:
             # A journal still holds rows a part already has only in the instant
             # between a seal's manifest line and the journal's removal: not duplicates.

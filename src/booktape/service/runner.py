@@ -65,7 +65,7 @@ class Service:
         self.proc.join(1)
         self.start()
 
-    def stop(self, error: str | None = None) -> None:
+    def stop(self, error: str | None = None, state: str = "stopped") -> None:
         """Stop the helper (never waiting on anything it could hold) and write the last health."""
         if error:
             self.events.emit(Event("error", SystemClock().now_ns(),
@@ -80,7 +80,7 @@ class Service:
                 self.proc.kill()
                 self.proc.join(5)
         data = snapshot(self.plan.ident, self.stats, Rates(), SystemClock().now_ns(),
-                        state="failed" if error else "stopped", last_error=error)
+                        state="failed" if error else state, last_error=error)
         try:
             write_health(health_path(Path(self.plan.root), self.plan.ident.collector), data)
         except OSError:

@@ -62,6 +62,12 @@ def judge(h: dict[str, Any], now_ns: int) -> CollectorStatus:
     if state == "failed":
         return CollectorStatus(name, "failed", f"stopped on an error: {h.get('last_error')}", h)
     session = h.get("session", "open")
+    if state == "waiting":
+        # Between two scheduled sessions nothing polls and no helper rewrites health.
+        if _alive(h):
+            return CollectorStatus(name, "waiting", "waiting for the next session", h)
+        return CollectorStatus(name, "down", f"process {h.get('pid')} is gone "
+                               "(between sessions)", h)
     if not _alive(h):
         verdict = "dead" if session == "open" else "down"
         return CollectorStatus(name, verdict, f"process {h.get('pid')} is gone "

@@ -14,6 +14,7 @@ import time
 import zlib
 from dataclasses import dataclass
 
+from .. import clock as _clock
 from ..model import BOOK_TYPE_BUY, BOOK_TYPE_SELL, Book, BookInfo
 
 
@@ -166,7 +167,7 @@ class SimBook:
                 self._next_ns = now_perf_ns + self._gap_ns()
                 return
             # Map the wall-clock anchor onto perf_counter once, then catch up.
-            wall_minus_perf = time.time_ns() - time.perf_counter_ns()
+            wall_minus_perf = _clock.time_ns() - _clock.perf_counter_ns()
             self._next_ns = cfg.anchor_ns - wall_minus_perf + self._gap_ns()
         while self._next_ns <= now_perf_ns:
             self.step()
@@ -208,7 +209,9 @@ class SimMarket:
     def market_book_get(self, symbol: str) -> Book:
         b = self._get(symbol)
         t0 = time.perf_counter_ns()
-        b.on_call(t0)
+        # The market runs on the clock module's time (a test's fast clock speeds it up
+        # too); the emulated latency below stays real.
+        b.on_call(_clock.perf_counter_ns())
         out = b.book()
         if self.log is not None:
             self.log[symbol].append(b.events)

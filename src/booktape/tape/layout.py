@@ -5,6 +5,7 @@
 ``DATA/symbol=S/date=D/collector=C/_manifest.jsonl`` — one line per sealed part
 ``DATA/_events/collector=C/events-<session>.jsonl`` — event rows
 ``DATA/_locks/collector=C.lock`` — held by the live recorder of a collector
+``.../collector=C/_part-NNNNNN.arrows.quarantined`` (+ ``.json`` report) — a damaged journal
 
 Names starting with ``_`` are skipped by pyarrow, Spark and Polars dataset
 discovery, so the dataset of parts reads in place with no booktape code.
@@ -23,6 +24,8 @@ from ..errors import BadArgument
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-+]{0,63}$")
 PART_RE = re.compile(r"^part-(\d{6,})\.parquet$")
 JOURNAL_RE = re.compile(r"^_part-(\d{6,})\.arrows$")
+#: A journal with damaged batches, kept aside once its good ones were sealed (issue 11).
+QUARANTINE_RE = re.compile(r"^_part-(\d{6,})\.arrows\.quarantined$")
 MANIFEST = "_manifest.jsonl"
 
 
@@ -58,8 +61,12 @@ def journal_name(number: int) -> str:
     return f"_part-{number:06d}.arrows"
 
 
+def quarantine_name(journal: str) -> str:
+    return journal + ".quarantined"
+
+
 def part_number(name: str) -> int | None:
-    m = PART_RE.match(name) or JOURNAL_RE.match(name)
+    m = PART_RE.match(name) or JOURNAL_RE.match(name) or QUARANTINE_RE.match(name)
     return int(m.group(1)) if m else None
 
 

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import IO
 
-from ..errors import CollectorBusy
+from ..errors import CollectorBusy, TapeNotWritable
 
 
 class CollectorLock:
@@ -21,8 +21,12 @@ class CollectorLock:
         self._f: IO[str] | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        f = open(self.path, "a+")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            f = open(self.path, "a+")
+        except OSError as e:  # a directory in its place, a read-only tape (issue 11)
+            raise TapeNotWritable(f"cannot open the lock file {self.path}: "
+                                  f"{e.strerror or e}") from None
         try:
             if os.name == "nt":
                 import msvcrt
@@ -46,13 +50,19 @@ class CollectorLock:
         self._f = f
 
     def is_held_elsewhere(self) -> bool:
-        """True when a live process holds the lock (we try to take it briefly)."""
-        if not self.path.exists():
+        """True when a live process holds the lock (we try to take it briefly).
+
+        A lock file that cannot be opened (a read-only tape, damage) is held by
+        no live recorder: no recorder could have opened it either.
+        """
+        if not self.path.is_file():
             return False
         try:
             self.acquire()
         except CollectorBusy:
             return True
+        except TapeNotWritable:
+            return False
         self.release()
         return False
 

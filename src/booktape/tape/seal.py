@@ -4,12 +4,19 @@ Order of operations (each step durable before the next), so a crash at any
 point leaves a state :mod:`booktape.tape.recover` can finish:
 ``_part-N.parquet.tmp`` written + fsync → renamed to ``part-N.parquet`` + dir
 fsync → manifest line appended + fsync → journal deleted.
+
+A journal with damaged batches (issue 11) is sealed from the batches that
+verify, and is then kept beside its part as ``_part-N.arrows.quarantined``
+with a JSON report of what failed (which batch, bytes and seq range) — never
+deleted. Its report is written first, so a crash mid-seal still quarantines.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +26,9 @@ import pyarrow.parquet as pq
 
 from ..errors import BooktapeError
 from ..schema import SCHEMA_VERSION, metadata_of, with_metadata
-from ._fs import fsync_dir, replace_durably
-from .journal import read_journal
-from .layout import JOURNAL_RE, part_name
+from ._fs import fsync_dir, replace_durably, unlink_sealed
+from .journal import BadBatch, JournalScan, scan_journal
+from .layout import JOURNAL_RE, parse_partition, part_name, quarantine_name
 from .manifest import PartEntry, add_entry, read_manifest, sha256_file
 
 log = logging.getLogger(__name__)
@@ -37,6 +44,9 @@ PARQUET_OPTIONS = dict(
     use_dictionary=False,
     row_group_size=1 << 20,
     write_statistics=True,
+    # Page CRCs let a part that no manifest line lists any more still prove
+    # its pages intact when it is read (issue 11).
+    write_page_checksum=True,
 )
 
 
@@ -97,10 +107,14 @@ def seal_table(table: pa.Table, dir_: Path, number: int, meta: dict[str, str],
     table = table.replace_schema_metadata(with_metadata(table.schema, meta).metadata)
     final = dir_ / part_name(number)
     tmp = dir_ / f"_{part_name(number)}.tmp"
-    with open(tmp, "wb") as f:
-        pq.write_table(table, f, **PARQUET_OPTIONS)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(tmp, "wb") as f:
+            pq.write_table(table, f, **PARQUET_OPTIONS)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk must not leave half a part behind
+        raise
     digest = sha256_file(tmp)
     replace_durably(tmp, final)
     entry = PartEntry(
@@ -113,27 +127,94 @@ def seal_table(table: pa.Table, dir_: Path, number: int, meta: dict[str, str],
     return entry
 
 
+@dataclass(frozen=True)
+class Quarantine:
+    """A damaged journal kept aside after its good batches were sealed."""
+
+    path: Path  # the journal, renamed ``_part-N.arrows.quarantined``
+    report: Path  # ``....quarantined.json``
+    bad: tuple[BadBatch, ...]
+    schema_damaged: str = ""
+
+    def describe(self) -> str:
+        parts = [f"schema {self.schema_damaged}"] if self.schema_damaged else []
+        return "; ".join(parts + [str(b) for b in self.bad])
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """What sealing one journal did."""
+
+    journal: Path
+    entry: PartEntry | None  # None: nothing to seal (empty, or every batch damaged)
+    quarantine: Quarantine | None = None
+
+
+def _quarantine_paths(journal: Path) -> tuple[Path, Path]:
+    q = journal.parent / quarantine_name(journal.name)
+    return q, q.with_name(q.name + ".json")
+
+
+def _write_report(scan: JournalScan, report: Path) -> None:
+    doc = {"journal": scan.path.name, "schema_damaged": scan.schema_damaged,
+           "good_batches": scan.batches, "good_rows": scan.table.num_rows,
+           "bad_batches": [{"batch": b.index + 1, "offset": b.offset, "length": b.length,
+                            "seq": b.seq, "reason": b.reason} for b in scan.bad]}
+    tmp = report.with_name(report.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+    replace_durably(tmp, report)
+
+
+def _set_aside(journal: Path) -> Path:
+    q, _ = _quarantine_paths(journal)
+    replace_durably(journal, q)
+    return q
+
+
 def seal_journal(journal: Path, now_ns: int, meta: dict[str, str] | None = None,
                  **kw: object) -> PartEntry | None:
     """Seal one journal file (complete or torn) and delete it; idempotent after a crash."""
+    return seal_journal_report(journal, now_ns, meta, **kw).entry
+
+
+def seal_journal_report(journal: Path, now_ns: int, meta: dict[str, str] | None = None,
+                        **kw: object) -> Sealed:
+    """Seal one journal from every batch that verifies; quarantine it if any did not."""
     m = JOURNAL_RE.match(journal.name)
     if not m:
         raise BooktapeError(f"{journal} is not a journal file")
     number = int(m.group(1))
     dir_ = journal.parent
     final = dir_ / part_name(number)
+    q, report = _quarantine_paths(journal)
     entries = {e.part: e for e in read_manifest(dir_)}
     if final.name in entries:
-        # Crashed after the manifest commit but before deleting the journal.
-        journal.unlink()
+        # Crashed after the manifest commit but before deleting (or setting aside) the journal.
+        if report.exists():
+            return Sealed(journal, entries[final.name], Quarantine(_set_aside(journal), report, ()))
+        unlink_sealed(journal)
         fsync_dir(dir_)
-        return entries[final.name]
-    table, torn = read_journal(journal)
-    file_meta = metadata_of(table.schema)
+        return Sealed(journal, entries[final.name])
+    scan = scan_journal(journal)
+    if scan.damaged:
+        _write_report(scan, report)
+    file_meta = metadata_of(scan.table.schema)
+    # The path is the truth for the partition keys, even when the schema message is damaged.
+    for k, v in parse_partition(dir_).items():
+        file_meta[k] = v
     file_meta.update(meta or {})
-    entry = seal_table(table, dir_, number, file_meta, now_ns, torn=torn, **kw)  # type: ignore[arg-type]
+    entry = seal_table(scan.table, dir_, number, file_meta, now_ns, torn=scan.torn,
+                       **kw)  # type: ignore[arg-type]
     if final.exists() and entry is None:
         final.unlink()
-    journal.unlink()
+    if scan.damaged:
+        quarantine = Quarantine(_set_aside(journal), report, tuple(scan.bad), scan.schema_damaged)
+        log.warning("sealed %s from its good batches; damaged ones kept in %s: %s",
+                    journal, quarantine.path, quarantine.describe())
+        return Sealed(journal, entry, quarantine)
+    unlink_sealed(journal)
     fsync_dir(dir_)
-    return entry
+    return Sealed(journal, entry)

@@ -15,11 +15,23 @@ again to a new generation, which reads it where it is.
 
 from __future__ import annotations
 
+import struct
 from collections import deque
 from pathlib import Path
 from typing import Protocol
 
+import xxhash
+
 from .spill import SpillFile
+
+#: Each spilled chunk is framed (magic, length, xxh3-64 of the chunk), so a
+#: spill file left by a killed session can be replayed and its damage named (issue 11).
+SPILL_FRAME = struct.Struct("<4sIQ")
+SPILL_MAGIC = b"BTSP"
+
+
+def spill_frame(chunk: bytes) -> bytes:
+    return SPILL_FRAME.pack(SPILL_MAGIC, len(chunk), xxhash.xxh3_64_intdigest(chunk))
 
 
 class Held(Protocol):
@@ -82,7 +94,8 @@ class Backlog:
     def _spill(self, chunk: bytes) -> bool:
         """Append to the overflow journal; False (keep it in memory) if the disk refuses."""
         try:
-            at = self.spill.append(chunk)
+            off, length = self.spill.append(spill_frame(chunk) + chunk)
+            at = (off + SPILL_FRAME.size, length - SPILL_FRAME.size)
         except OSError as e:
             # Past the threshold but nowhere to put it: memory is the only place
             # left, and the saver (same disk) is failing too and will stop us.

@@ -45,7 +45,7 @@ from ..clock import SystemClock
 from ..errors import BooktapeError
 from ..events import Event, EventSink
 from ..model import Book
-from . import RecordPlan
+from . import RecordPlan, _tracker
 from ._channels import DATA, END
 from ._child import Control, become_helper, track_segment
 from ._helpers import limit_threads, save_loop
@@ -297,20 +297,7 @@ def _register_segment(shm: shared_memory.SharedMemory) -> None:
 
 
 def _attach(name: str) -> shared_memory.SharedMemory:
-    if os.name == "nt":
-        return shared_memory.SharedMemory(name=name)
-    from multiprocessing import resource_tracker
-
-    rt = resource_tracker._resource_tracker
-    before = getattr(rt, "_pid", None)
-    shm = shared_memory.SharedMemory(name=name)
-    # Attaching registers the segment with our resource tracker (CPython
-    # bpo-39959). Normally that is the recorder's own tracker, inherited; but
-    # if it had been killed we just launched one of our own, which would
-    # remove the recorder's live segment when we exit.
-    if getattr(rt, "_pid", None) not in (None, before):
-        resource_tracker.unregister(shm._name, "shared_memory")  # type: ignore[attr-defined]
-    return shm
+    return _tracker.attach(name)
 
 
 #: Longest the saver sleeps with nothing to do (parent checks, fsync cadence).
@@ -391,6 +378,7 @@ class RingDownstream:
 
 def run(plan: RecordPlan, stop: StopFlag, stats: Stats, events: EventSink,
         on_tick: Callable[[], None]) -> CaptureResult:
+    _tracker.install()
     removed = remove_dead_segments()
     if removed:
         total = sum(r.bytes for r in removed)
@@ -429,5 +417,8 @@ def run(plan: RecordPlan, stop: StopFlag, stats: Stats, events: EventSink,
             ring.release()
     finally:
         shm.close()
-        shm.unlink()
+        try:
+            shm.unlink()
+        except FileNotFoundError:
+            pass  # already gone (a relaunched resource tracker's cleanup): nothing to free
         track_segment(shm, live=False)

@@ -21,6 +21,7 @@ from ..tape.writer import TapeWriter
 from . import Downstream, RecordPlan, open_downstream, step_reporter
 from ._diag import LatencyProbe, traced, write_poll_trace
 from ._resub import Resubscriber
+from .supervisor import TransportFailed
 
 
 def open_writer(plan: RecordPlan, clock: SystemClock, stats: Stats,
@@ -45,6 +46,18 @@ def open_writer(plan: RecordPlan, clock: SystemClock, stats: Stats,
 
 def run(plan: RecordPlan, stop: StopFlag, stats: Stats, events: EventSink,
         on_tick: Callable[[], None]) -> CaptureResult:
+    try:
+        return _run(plan, stop, stats, events, on_tick)
+    except OSError as e:
+        # The same one line the other topologies give (issue 11), not a traceback.
+        raise TransportFailed(
+            f"cannot write the tape under {plan.root}: {e.strerror or e}. Recording stopped; "
+            "what was fsync'd is in the journals (`booktape recover` seals them once there "
+            "is room), the states captured since the last fsync could not be stored") from None
+
+
+def _run(plan: RecordPlan, stop: StopFlag, stats: Stats, events: EventSink,
+         on_tick: Callable[[], None]) -> CaptureResult:
     clock = SystemClock()
     source = make_source(plan.source)
     source.bind(events, stop.is_set)

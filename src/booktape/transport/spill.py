@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 
 class SpillFile:
@@ -16,35 +17,43 @@ class SpillFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._fd: int | None = None
+        # A plain binary file, not os.pwrite/os.pread: Windows has neither (issue 10),
+        # and only the acquirer's thread touches the file, so seek + write is safe.
+        self._f: BinaryIO | None = None
         self.size = 0
         self.total_bytes = 0  # ever spilled, for stats and events
 
     def append(self, chunk: bytes) -> tuple[int, int]:
-        if self._fd is None:
+        if self._f is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC
+                         | getattr(os, "O_BINARY", 0), 0o600)
+            self._f = os.fdopen(fd, "r+b", buffering=0)
         off = self.size
+        self._f.seek(off)
         view = memoryview(chunk)
-        while view:
-            n = os.pwrite(self._fd, view, off + len(chunk) - len(view))
-            view = view[n:]
+        while view:  # an unbuffered write may be partial
+            n = self._f.write(view)
+            view = view[n or 0:]
         self.size += len(chunk)
         self.total_bytes += len(chunk)
         return off, len(chunk)
 
     def read(self, off: int, length: int) -> bytes:
-        assert self._fd is not None
-        return os.pread(self._fd, length, off)
+        assert self._f is not None
+        self._f.seek(off)
+        data = self._f.read(length)
+        assert data is not None and len(data) == length
+        return data
 
     def reset(self) -> None:
         """Everything spilled was acknowledged: give the disk space back."""
-        if self._fd is not None and self.size:
-            os.ftruncate(self._fd, 0)
+        if self._f is not None and self.size:
+            self._f.truncate(0)
             self.size = 0
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        if self._f is not None:
+            self._f.close()  # before the unlink: Windows cannot delete an open file
+            self._f = None
             self.path.unlink(missing_ok=True)

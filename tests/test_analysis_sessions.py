@@ -1,0 +1,82 @@
+"""`analyze` and trading sessions: closed hours and clearings are not stalls or gaps."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from booktape.analysis.sessions import SessionWindow, gaps_in_windows
+from booktape.clock import DEV_CLOCK_ENV, dev_clock_env
+
+from .conftest import run_booktape
+
+MSK = dt.timezone(dt.timedelta(hours=3))
+
+
+def ns(h, mi, s=0, d=20):
+    return int(dt.datetime(2026, 3, d, h, mi, s, tzinfo=MSK).timestamp()) * 1_000_000_000
+
+
+def record_at(tape, start_iso, speed, *args):
+    env = {**os.environ, DEV_CLOCK_ENV: dev_clock_env(start_iso, speed,
+                                                       time.time_ns() + 2_500_000_000)}
+    p = subprocess.run([sys.executable, "-m", "booktape", "record", "--out", str(tape),
+                        "--topology", "sequential", "--sim-rate", "20", "--interval", "5ms",
+                        "--quiet", *args], env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    return p
+
+
+def analyze(tape, *args):
+    # A fast clock magnifies the machine's scheduling hiccups (2 ms real = 60 ms here):
+    # only gaps over 20 s of clock count; the pauses under test last minutes.
+    p = run_booktape("analyze", str(tape), "--json", "--stall-min", "20s", *args)
+    assert p.returncode == 0, p.stderr[-2000:]
+    return json.loads(p.stdout)["streams"][0]
+
+
+def test_gaps_in_windows_marks_gaps_across_closed_time():
+    w = [SessionWindow(100, 200), SessionWindow(300, 400)]
+    m = np.array([110, 150, 199, 305, 390, 450], dtype=np.int64)
+    assert gaps_in_windows(m, w).tolist() == [True, True, False, True, False]
+
+
+def test_analyze_reads_the_session_events_across_the_2025_intermediate_clearing(tape):
+    # 13:59 to 14:07 on Friday 2026-03-20 under the old schedule: recorded 13:59-14:00,
+    # sealed, waited through the 14:00-14:05 clearing, recorded 14:05-14:07.
+    p = record_at(tape, "2026-03-20T13:59:00+03:00", 30, "--session", "moex-forts",
+                  "--until", "2026-03-20T14:07:00+03:00")
+    assert "waiting for the session moex-forts-2025 2026-03-20 (weekday) 14:05–18:50 MSK" in p.stderr
+    r = analyze(tape)
+    assert r["stall_count"] == 0 and r["long_gap_count"] == 0
+    rows = r["sessions"]
+    assert [(w["calendar"], w["open_ns"], w["close_ns"]) for w in rows] == [
+        ("moex-forts-2025", ns(8, 50), ns(14, 0)), ("moex-forts-2025", ns(14, 5), ns(18, 50))]
+    assert all(w["states"] > 100 and w["stalls"] == 0 for w in rows), rows
+    assert rows[0]["last_ns"] < ns(14, 0) <= ns(14, 5) <= rows[1]["first_ns"]
+
+
+def test_analyze_with_a_calendar_on_a_tape_without_session_events(tape):
+    # Three plain recordings (no --session): 13:59-14:00, 14:05-14:06 and 14:07-14:08.
+    for start in ("13:59:00", "14:05:00", "14:07:00"):
+        record_at(tape, f"2026-03-20T{start}+03:00", 10, "--duration", "50s")
+    plain = analyze(tape)
+    assert plain["sessions"] == []
+    assert plain["long_gap_count"] == 2  # without a calendar both pauses are long gaps
+    with_cal = analyze(tape, "--session", "moex-forts-2025")
+    # The clearing is closed time; the 14:06-14:07 hole inside a session is still a gap.
+    assert with_cal["long_gap_count"] == 1
+    (g,) = with_cal["long_gaps"]
+    # (Each process starts a few real seconds late: up to a minute of this clock.)
+    assert ns(14, 5, 40) < g["t_start_ns"] < ns(14, 7) < g["t_end_ns"] < ns(14, 8, 30)
+    assert [w["open_ns"] for w in with_cal["sessions"]] == [ns(8, 50), ns(14, 5)]
+    t = run_booktape("analyze", str(tape), "--session", "moex-forts-2025", check=True)
+    assert "Per trading session" in t.stdout
+    bad = run_booktape("analyze", str(tape), "--session", "nyse")
+    assert bad.returncode == 2 and bad.stderr.startswith("Error: unknown calendar 'nyse'")
