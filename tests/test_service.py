@@ -85,11 +85,13 @@ def test_status_live_then_stale_then_dead_with_metrics_scraped_and_a_log(tmp_pat
 def test_a_healthy_recorder_exits_0_and_a_stopped_one_too(tmp_path, cli):
     out = tmp_path / "data"
     log = tmp_path / "rec.log"
-    p = _start(out, "--duration", "8s", "--log", str(log), "--rotate-every", "2s")
+    p = _start(out, "--duration", "120s", "--log", str(log), "--rotate-every", "2s")
     try:
         _health(out, lambda h: h.get("polls", 0) > 0)
         code, rows = _status(cli, out)
         assert code == 0 and rows[0]["verdict"] == "healthy", rows
+        time.sleep(3)  # a seal or two (every 2 s) for the log
+        p.send_signal(signal.SIGTERM)  # a clean stop: drain, seal, exit 0
         assert p.wait(timeout=120) == 0
     finally:
         if p.poll() is None:

@@ -38,15 +38,15 @@ class HelperPlan:
     is_open: Callable[[int], bool] | None = None
 
 
-def helper_main(plan: HelperPlan, stats: Stats, stop: StopFlag) -> None:
+def helper_main(plan: HelperPlan, stats: Stats, stop: StopFlag, ready: StopFlag) -> None:
     from ..transport._child import become_helper, parent_gone
 
     ppid = become_helper()
-    run_helper(plan, stats, stop, lambda: parent_gone(ppid))
+    run_helper(plan, stats, stop, lambda: parent_gone(ppid), ready)
 
 
 def run_helper(plan: HelperPlan, stats: Stats, stop: StopFlag,
-               gone: Callable[[], bool] = lambda: False) -> None:
+               gone: Callable[[], bool] = lambda: False, ready: StopFlag | None = None) -> None:
     clock = SystemClock()
     ident = plan.ident
     path = health_path(Path(plan.root), ident.collector)
@@ -67,6 +67,8 @@ def run_helper(plan: HelperPlan, stats: Stats, stop: StopFlag,
                   ident.stale_after_ns, plan.is_open)
     rates = Rates()
     broker_lost = False
+    if ready is not None:
+        ready.set()
     try:
         while True:
             for e in tail.read():

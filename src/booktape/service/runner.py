@@ -26,6 +26,7 @@ from .helper import HelperPlan, helper_main
 log = logging.getLogger(__name__)
 
 CHECK_EVERY_S = 1.0
+LAUNCH_DELAY_S = 5.0
 
 
 class Service:
@@ -36,15 +37,29 @@ class Service:
         self.stats = stats
         self.events = events
         self.stop_flag = StopFlag()
+        self.ready = StopFlag()  # raised by the helper once it is in its loop
         self.proc: Any = None
         self._next = 0.0
+        self._launch_at: float | None = None
         self.restarts = 0
 
     def start(self) -> None:
+        """Write a first health file now; launch the helper a moment after polling starts.
+
+        The helper's imports (``import booktape`` pulls pyarrow and pandas) cost
+        seconds of CPU on a loaded 2-core box: launched together with the
+        topology's saver they delayed its start, and a 2 s recording took 2-3 s
+        longer here. Five seconds in, the saver is up and nothing is urgent.
+        """
+        self._write(snapshot(self.plan.ident, self.stats, Rates(), SystemClock().now_ns()))
+        self._launch_at = time.monotonic() + LAUNCH_DELAY_S
+
+    def _launch(self) -> None:
         from ..transport._child import mp_context
 
         self.proc = mp_context().Process(target=helper_main, name="booktape-health",
-                                         args=(self.plan, self.stats, self.stop_flag))
+                                         args=(self.plan, self.stats, self.stop_flag,
+                                               self.ready))
         self.proc.start()
 
     def tick(self) -> None:
@@ -52,6 +67,11 @@ class Service:
         if t < self._next:
             return
         self._next = t + CHECK_EVERY_S
+        if self._launch_at is not None:
+            if t >= self._launch_at:
+                self._launch_at = None
+                self._launch()
+            return
         code = self.proc.exitcode if self.proc is not None else None
         if code is None:
             return
@@ -63,7 +83,8 @@ class Service:
                                        "session": self.plan.ident.session_id}))
         log.warning("booktape-health died (exit code %s); restarted", code)
         self.proc.join(1)
-        self.start()
+        self.ready = StopFlag()
+        self._launch()
 
     def stop(self, error: str | None = None, state: str = "stopped") -> None:
         """Stop the helper (never waiting on anything it could hold) and write the last health."""
@@ -73,14 +94,17 @@ class Service:
                                    detail={"error": error, "session": self.plan.ident.session_id}))
         self.stop_flag.set()
         if self.proc is not None:
-            # It looks at the flag every 50 ms; longer means it is still starting
-            # (imports under load) and has nothing to finish: no reason to wait.
-            self.proc.join(2)
+            # In its loop it looks at the flag every 50 ms; still starting (imports,
+            # seconds under load) it has nothing to finish: no reason to wait.
+            if self.ready.is_set():
+                self.proc.join(2)
             if self.proc.exitcode is None:
                 self.proc.kill()
                 self.proc.join(5)
-        data = snapshot(self.plan.ident, self.stats, Rates(), SystemClock().now_ns(),
-                        state="failed" if error else state, last_error=error)
+        self._write(snapshot(self.plan.ident, self.stats, Rates(), SystemClock().now_ns(),
+                             state="failed" if error else state, last_error=error))
+
+    def _write(self, data: dict[str, Any]) -> None:
         try:
             write_health(health_path(Path(self.plan.root), self.plan.ident.collector), data)
         except OSError:
