@@ -26,7 +26,7 @@ from ..capture.frame import decode, headers
 from ..capture.loop import CaptureResult, Packer, StopFlag, run_capture
 from ..capture.stats import Stats
 from ..clock import SystemClock
-from ..errors import BooktapeError
+from ..errors import BooktapeError, TapeNotWritable
 from ..events import Event, EventSink
 from ..sources import make_source
 from . import RecordPlan, step_reporter
@@ -284,10 +284,10 @@ class Supervisor:
                 saver.put(n, decode(b.get(n)))
             saver.end(b.next - 1)
             saver.close()
-        except OSError as e:
+        except (OSError, TapeNotWritable) as e:
             states = sum(int(headers(b.get(n)).size) for n in range(b.first, b.next))
             raise TransportFailed(
-                f"cannot write the tape under {self.plan.root}: {e.strerror or e}. Recording "
+                f"cannot write the tape under {self.plan.root}: {getattr(e, 'strerror', None) or e}. Recording "
                 f"stopped; what was fsync'd is in the journals (`booktape recover` seals them "
                 f"once there is room), the last {states} states captured could not be "
                 f"stored") from None
