@@ -211,7 +211,9 @@ def test_cli_status_line_is_drawn_on_a_terminal_by_a_helper_process(tape):
                           "--duration", "3s", "--sim-lockstep", "--sim-latency", "80us"],
                          stdin=sub, stdout=sub, stderr=sub, close_fds=True)
     os.close(sub)
-    most = 0  # helper processes seen at once: the ring's saver and the status line's
+    # Helper processes seen at once: the ring's saver and the status line's (and the
+    # health helper, which starts 5 s in: only if a loaded box stretched the run).
+    most = 0
     helpers: set[int] = set()
     out = b""
     while p.poll() is None or out[-1:] != b"":
@@ -234,7 +236,7 @@ def test_cli_status_line_is_drawn_on_a_terminal_by_a_helper_process(tape):
     text = out.decode(errors="replace")
     assert p.returncode == 0, text
     assert "recording" in text and "polls/s" in text and "no loss" in text
-    assert most == 2
+    assert 2 <= most <= 3
     deadline = time.monotonic() + 5
     while any(psutil.pid_exists(pid) for pid in helpers) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -208,3 +208,24 @@ def test_error_mapping_and_backoff() -> None:
     assert delays[0] <= 0.1 and max(delays[5:]) > 0.5  # grows, then stays capped
     with pytest.raises(ValueError):
         Backoff(0, 1)
+
+
+def test_mt5_resubscribe_leaves_a_quiet_feed_alone_and_restarts_a_stuck_book() -> None:
+    """Issue 12's watchdog: re-subscribe only if ticks moved while the book did not."""
+    from booktape.clock import ManualClock
+
+    clock = ManualClock(1_800_000_000_000_000_000)
+    emu.configure(EmuConfig(sim=LOCK), clock=clock)
+    src, ev = opened("RIU2")
+    released = emu.terminal.stats.get("market_book_release", 0)
+    added = emu.terminal.stats.get("market_book_add", 0)
+    assert src.resubscribe("RIU2") is False  # first request: the baseline tick only
+    assert src.resubscribe("RIU2") is False  # no tick since: a quiet market, left alone
+    assert emu.terminal.stats.get("market_book_release", 0) == released
+    clock.advance(600_000_000_000)  # ten minutes of trades, the book "unchanged"
+    assert src.resubscribe("RIU2") is True
+    assert emu.terminal.stats["market_book_release"] == released + 1
+    assert emu.terminal.stats["market_book_add"] == added + 1
+    assert [e.detail.get("phase") for e in ev.events if e.kind == "stale"] == ["resubscribed"]
+    assert src.getter("RIU2")() is not None  # still subscribed: books keep coming
+    src.close()

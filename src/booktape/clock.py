@@ -77,24 +77,32 @@ class Clock(Protocol):
     def now_ns(self) -> int: ...
 
 
+def _anchor_pair() -> tuple[int, int]:
+    # Take the anchor pair as close together as we can: the perf reading
+    # between two wall readings, keeping the tightest of a few tries.
+    best = None
+    for _ in range(5):
+        w0 = time_ns()
+        p = perf_counter_ns()
+        w1 = time_ns()
+        if best is None or (w1 - w0) < best[0]:
+            best = (w1 - w0, (w0 + w1) // 2, p)
+    assert best is not None
+    return best[1], best[2]
+
+
 class SystemClock:
     """Wall clock anchored once, advanced with ``perf_counter_ns``."""
 
     __slots__ = ("_perf0", "_wall0")
 
     def __init__(self) -> None:
-        # Take the anchor pair as close together as we can: the perf reading
-        # between two wall readings, keeping the tightest of a few tries.
-        best = None
-        for _ in range(5):
-            w0 = time_ns()
-            p = perf_counter_ns()
-            w1 = time_ns()
-            if best is None or (w1 - w0) < best[0]:
-                best = (w1 - w0, (w0 + w1) // 2, p)
-        assert best is not None
-        self._wall0 = best[1]
-        self._perf0 = best[2]
+        self._wall0, self._perf0 = _anchor_pair()
+
+    def reanchor(self) -> int:
+        """Read the wall clock again (drift, NTP steps); returns the new :attr:`offset_ns`."""
+        self._wall0, self._perf0 = _anchor_pair()
+        return self.offset_ns
 
     def now_ns(self) -> int:
         return self._wall0 + (perf_counter_ns() - self._perf0)

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 KINDS = (
     "session_start", "session_stop", "disconnect", "reconnect", "not_connected",
     "stale", "none_result", "stall", "spill", "drop", "restart", "recover", "seal",
+    "shm_cleanup", "clock_step",
 )
 
 

@@ -27,6 +27,7 @@ from .errors import BadArgument
 from .events import Event, EventLog
 from .read.summary import Summary, empty_summary, summarize
 from .service.calendar import Window
+from .service.runner import prepare_service
 from .service.schedule import close_event, open_event
 from .sources import SourceSpec
 from .tape.layout import check_name, events_path
@@ -94,7 +95,9 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
            stop: StopFlag | None = None, buffer_bytes: int | None = None,
            diag_dir: str | None = None, stats: Stats | None = None,
            publish: str | None = None, publish_options: dict[str, Any] | None = None,
-           session: str | None = None, calendar: str | None = None) -> Summary:
+           session: str | None = None, calendar: str | None = None,
+           stale_after: str | int = "2m", log_file: str | None = None,
+           metrics: str | None = None) -> Summary:
     """Record order books until the duration/time/poll count is reached or Ctrl-C.
 
     Args:
@@ -127,6 +130,9 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
             each session to open, record through it, seal at its close and at its
             pauses, and go on to the next trading day; ``duration``/``until`` end the
             whole run. ``calendar``: the path of a calendar TOML file (a user's copy).
+        stale_after: a book unchanged this long (session open) is a ``stale`` event.
+        log_file: a rotating log file, one line per event (``--log``, :mod:`booktape.service`).
+        metrics: serve Prometheus metrics at ``HOST:PORT`` (a bare port: 127.0.0.1).
 
     Returns:
         A :class:`~booktape.read.summary.Summary` computed from the data read back from disk
@@ -180,6 +186,7 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
         from .bus.plan import prepare_publish
 
         downstream = prepare_publish(publish, publish_options, collector)
+    service_opts = prepare_service(stale_after, log_file, metrics)
     root = _prepare_root(out)
     tape = Tape(root)
     tape.lock(collector)
@@ -215,9 +222,13 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
                 if window is not None:
                     events.emit(open_event(window, now, collector, run_id))
                 stats.set("started_ns", now)
+                stats.set("session_state", 0 if window is None else 1)
                 last = [0.0]
+                service = service_opts.start(root, collector, syms, run_id, ev_path, stats,
+                                             events, source=source, topology=topology)
 
                 def on_tick() -> None:
+                    service.tick()
                     if on_status is None:
                         return
                     t = time.monotonic()
@@ -227,7 +238,11 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
 
                 t0 = clock.now_ns()
                 stats.set("next_open_ns", 0)
-                result = run_topology(plan, stop, stats, events, on_tick)
+                try:
+                    result = run_topology(plan, stop, stats, events, on_tick)
+                except BaseException as e:
+                    service.stop(error=str(e) or type(e).__name__)
+                    raise
                 t1 = clock.now_ns()
                 if window is not None:
                     reason = "stop" if stop.is_set() else "close" if t1 >= window.close_ns else "deadline"
@@ -239,6 +254,11 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
                     "next_seq": result.next_seq, "trailing_unchanged": result.trailing_unchanged,
                     "trailing_blind_ns": dict(zip(syms, result.trailing_blind)),
                     "started_ns": t0}))
+                if window is not None and not stop.is_set() and (deadline is None or t1 < deadline):
+                    stats.set("session_state", 3)  # the scheduler waits for the next window
+                    service.stop(state="waiting")
+                else:
+                    service.stop()
                 events.close()
                 if on_status is not None:
                     on_status(stats.as_dict())

@@ -52,6 +52,9 @@ class CaptureConfig:
     max_polls: int | None = None
     chunk_snapshots: int = 128
     chunk_ns: int = 50_000_000
+    #: Re-read the wall clock this often (issue 12: a 15-hour day of
+    #: ``perf_counter`` drift, or an NTP step, must not skew the stamps).
+    reanchor_ns: int = 60_000_000_000
 
 
 class StopFlag:
@@ -87,16 +90,31 @@ class CaptureResult:
     trailing_blind: list[int]
 
 
+class Anchor(Protocol):
+    """Where the loop re-reads the wall clock: ``SystemClock`` (tests inject their own)."""
+
+    def reanchor(self) -> int:
+        """A fresh offset to add to ``perf_counter_ns`` for wall ns."""
+
+
+#: Wall-clock steps larger than this are reported (``on_step``, a clock_step row).
+STEP_REPORT_NS = 1_000_000
+
+
 def run_capture(getters: Sequence[Callable[[], Book | None]], cfg: CaptureConfig,
                 wall_offset_ns: int, start_seq: Sequence[int],
                 handoff: Callable[[Any], None], stop: StopFlag, stats: Stats,
                 housekeeping: Callable[[], None] | None = None,
-                packer: Packer | None = None) -> CaptureResult:
+                packer: Packer | None = None, anchor: Anchor | None = None,
+                on_step: Callable[[int, int], None] | None = None) -> CaptureResult:
     """Poll until the deadline, ``max_polls`` or ``stop``; hand chunks to ``handoff``.
 
     ``handoff`` receives what ``packer.take()`` returns: by default packed
     frames (see :mod:`booktape.capture.frame`); ``housekeeping`` runs after
-    each hand-off.
+    each hand-off. With ``anchor``, the wall offset is re-read every
+    ``cfg.reanchor_ns``; ``on_step(t_ns, step_ns)`` hears of steps over 1 ms.
+    Stored stamps never go backwards (a step back holds them until real time
+    catches up), so they stay monotonic within the collector.
     """
     # The clock module's counter: time.perf_counter_ns itself unless a test's fast
     # clock (BOOKTAPE_DEV_CLOCK) is set.
@@ -125,6 +143,28 @@ def run_capture(getters: Sequence[Callable[[], Book | None]], cfg: CaptureConfig
     from .stats import IDX
 
     i_polls, i_stored, i_unch, i_last = IDX["polls"], IDX["stored"], IDX["unchanged"], IDX["last_poll_ns"]
+    i_at = IDX["last_poll_at_ns"]
+    from .stats import MAX_SYMBOLS, symbol_index
+
+    # Health and the watchdog (another process) read when each book last
+    # changed: published per chunk (<= 50 ms late), nothing added per poll.
+    n_pub = min(n, MAX_SYMBOLS)
+    i_lc, i_ns = symbol_index("last_change_ns", 0), symbol_index("next_seq", 0)
+    pub = list(seq)
+    for k in range(n_pub):
+        arr[i_ns + k] = seq[k]
+
+    def publish(ta: int) -> None:
+        arr[i_at] = ta + off
+        for k in range(n_pub):
+            if seq[k] != pub[k]:
+                pub[k] = seq[k]
+                arr[i_lc + k] = ta + off
+                arr[i_ns + k] = seq[k]
+
+    reanchor = cfg.reanchor_ns if anchor is not None else 0
+    next_anchor = chunk_start + reanchor
+    floor = 0  # the last stored t_after: stamps never go below it
     ta = chunk_start
     # A poll that starts past the deadline (a session's close) is not stored, even in a
     # round begun before it: one int compare per poll, so nothing lands outside a session.
@@ -150,7 +190,14 @@ def run_capture(getters: Sequence[Callable[[], Book | None]], cfg: CaptureConfig
                 unch_total += 1
                 continue
             prev[k] = book
-            add(k, seq[k], tb + off, ta + off, unchanged[k], blind[k], book)
+            sb = tb + off
+            if sb < floor:
+                sb = floor
+            sa = ta + off
+            if sa < sb:
+                sa = sb
+            floor = sa
+            add(k, seq[k], sb, sa, unchanged[k], blind[k], book)
             seq[k] += 1
             unchanged[k] = 0
             blind[k] = 0
@@ -162,6 +209,7 @@ def run_capture(getters: Sequence[Callable[[], Book | None]], cfg: CaptureConfig
             arr[i_stored] = stored
             arr[i_unch] = unch_total
             arr[i_last] = ta - tb
+            publish(ta)
             if housekeeping is not None:
                 housekeeping()
         elif ta - chunk_start >= chunk_ns:
@@ -169,8 +217,21 @@ def run_capture(getters: Sequence[Callable[[], Book | None]], cfg: CaptureConfig
             arr[i_polls] = polls
             arr[i_unch] = unch_total
             arr[i_last] = ta - tb
+            publish(ta)
             if housekeeping is not None:
                 housekeeping()
+        if reanchor and ta >= next_anchor:
+            assert anchor is not None
+            next_anchor = ta + reanchor
+            new_off = anchor.reanchor()
+            step = new_off - off
+            off = new_off
+            if deadline is not None and cfg.deadline_ns is not None:
+                deadline = cfg.deadline_ns - off
+            if abs(step) > STEP_REPORT_NS:
+                stats.add("clock_steps")
+                if on_step is not None:
+                    on_step(ta + off, step)
         if raw_stop.value or (deadline is not None and ta >= deadline) or (
             max_polls is not None and polls >= max_polls
         ):
@@ -186,6 +247,7 @@ def run_capture(getters: Sequence[Callable[[], Book | None]], cfg: CaptureConfig
                 break  # no round paced to start after the deadline
     if builder.snapshots:
         handoff(builder.take())
+    publish(ta)
     arr[i_polls] = polls
     arr[i_stored] = stored
     arr[i_unch] = unch_total

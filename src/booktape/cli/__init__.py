@@ -53,4 +53,5 @@ from . import merge as _merge  # noqa: E402,F401
 from . import mt5 as _mt5  # noqa: E402,F401
 from . import record as _record  # noqa: E402,F401
 from . import service as _service  # noqa: E402,F401
+from . import status as _status  # noqa: E402,F401
 from . import tapes as _tapes  # noqa: E402,F401

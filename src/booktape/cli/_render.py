@@ -52,12 +52,18 @@ class StatusLine:
     """
 
     def __init__(self, stats: Stats) -> None:
+        from ..capture.loop import StopFlag
         from ..transport._child import mp_context
 
         ctx = mp_context()
-        self._stop = ctx.Event()
+        # A plain shared word, never a multiprocessing Event: Event.set() waits
+        # in Condition.notify for a waiter that may have been killed (CPython
+        # gh-75158), which hung the recorder at exit when this helper died.
+        self._stop = StopFlag()
         self._proc = ctx.Process(target=_status_main, args=(stats, self._stop),
                                  name="booktape-status", daemon=True)
+        #: Set at exit when the helper had died during the recording (e.g. killed).
+        self.died: str | None = None
 
     def __enter__(self) -> StatusLine:
         self._proc.start()
@@ -66,9 +72,15 @@ class StatusLine:
     def __exit__(self, *exc: Any) -> None:
         self._stop.set()
         self._proc.join(5)
-        if self._proc.exitcode is None:
+        code = self._proc.exitcode
+        if code is None:
             self._proc.kill()
-            self._proc.join()
+            self._proc.join(5)
+        elif code != 0:
+            # It exits 0 when told to stop; anything else means it died on its own.
+            self.died = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+            err_console.print(f"[yellow]note:[/] the status line's process died during the "
+                              f"recording ({self.died}); the recording went on without it")
 
 
 def _status_main(stats: Stats, stop: Any) -> None:
@@ -76,9 +88,14 @@ def _status_main(stats: Stats, stop: Any) -> None:
 
     ppid = become_helper()
     prev: tuple[float, int, int] | None = None
+    next_draw = 0.0
     with Live(Text("starting..."), console=err_console, auto_refresh=False,
               transient=True) as live:
-        while not stop.wait(0.5) and not parent_gone(ppid):
+        while not stop.is_set() and not parent_gone(ppid):
+            if time.monotonic() < next_draw:
+                time.sleep(0.05)
+                continue
+            next_draw = time.monotonic() + 0.5
             s = stats.as_dict()
             if s.get("next_open_ns"):
                 live.update(Text(_waiting_text(s["next_open_ns"])), refresh=True)
@@ -280,3 +297,30 @@ def render_merge(r: Any, limit: int = 20) -> None:
     if r.parts:
         console.print(f"wrote {r.merged_rows:,} rows in {len(r.parts)} part(s) under {r.out} "
                       f"(collector={r.name})")
+
+
+def render_status(rows: list[Any]) -> None:
+    """``booktape status``: one row per collector (a :class:`~booktape.service.status.CollectorStatus`)."""
+    colour = {"healthy": "green", "stopped": "green", "waiting": "cyan", "closed": "cyan"}
+    t = Table(title_justify="left")
+    for col in ("collector", "verdict", "why", "pid", "session", "last poll (UTC)", "polls/s",
+                "states/s", "buffered", "parts", "restarts", "stale"):
+        t.add_column(col, justify="right" if col in ("polls/s", "states/s", "parts",
+                                                      "restarts") else "left")
+    for r in rows:
+        h = r.health
+        c = colour.get(r.verdict, "red")
+        stale = [s for s, v in (h.get("symbols") or {}).items() if v.get("stale")]
+        t.add_row(r.collector, f"[{c}]{r.verdict}[/]", r.why, str(h.get("pid", "-")),
+                  str(h.get("session", "-")), fmt_ns_time(h.get("last_poll_ns")),
+                  f"{h.get('polls_per_s', 0):,.0f}", f"{h.get('states_per_s', 0):,.0f}",
+                  human_bytes(int(h.get("buffered_bytes") or 0)), str(h.get("parts_sealed", "-")),
+                  str(h.get("restarts", "-")), ", ".join(stale) or "-")
+    console.print(t)
+    for r in rows:
+        for sym, v in (r.health.get("symbols") or {}).items():
+            console.print(f"  {r.collector} {sym}: last change {fmt_ns_time(v.get('last_change_ns'))}"
+                          f" UTC, next seq {v.get('next_seq')}"
+                          + (" [red]stale[/]" if v.get("stale") else ""))
+        if r.health.get("last_error"):
+            console.print(f"  {r.collector} last error: {r.health['last_error']}")

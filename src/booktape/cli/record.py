@@ -16,6 +16,7 @@ from ._config import config_option
 from ._options import DURATION, SIZE
 from .bus import publish_kwargs, publish_option_decorators
 from .mt5 import mt5_option_decorators, mt5_source_options
+from .status import service_kwargs, service_option_decorators
 
 
 def sim_options(latency: int | None, seed: int | None, rate: float | None, levels: int | None,
@@ -80,6 +81,7 @@ def sim_option_decorators(f: Any) -> Any:
 @sim_option_decorators
 @mt5_option_decorators
 @publish_option_decorators
+@service_option_decorators
 @click.option("--sim-anchor", default=None,
               help="Wall time the sim's market starts (HH:MM[:SS] today, or ISO): recorders "
                    "given the same seed and anchor see one shared market (redundant collectors).")
@@ -115,6 +117,7 @@ def record(source: str, symbols: tuple[str, ...], out: str, duration: str | None
     from ._render import StatusLine, render_summary
 
     publish = publish_kwargs(mt5)
+    publish.update(service_kwargs(mt5))
     opts = sim_options(sim_latency, sim_seed, sim_rate, sim_levels, sim_lockstep, source)
     opts.update(mt5_source_options(source, **mt5))
     if sim_anchor:

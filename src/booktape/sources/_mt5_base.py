@@ -113,6 +113,7 @@ class MT5SourceBase:
         self._next_probe_ns = 0
         self._broker_down_since_ns: int | None = None
         self._none_streak: dict[str, tuple[int, int, tuple[int, str]]] = {}
+        self._stale_ticks: dict[str, int | None] = {}  # resubscribe(): last tick seen
         self.ticks = bool(ticks)
         self._ticks_args = (ticks_out, ticks_collector, ticks_every_s)
         self.recorder: TicksRecorder | None = None
@@ -226,6 +227,39 @@ class MT5SourceBase:
 
     def symbol_info(self, symbol: str) -> dict[str, Any]:
         return dict(self.infos.get(symbol, {}))
+
+    def resubscribe(self, symbol: str) -> bool:
+        """The watchdog found the book unchanged too long: re-subscribe it if ticks moved.
+
+        Called between polls, at most once per ``--stale-after`` per symbol.
+        The first call only notes the last tick's ``time_msc``; a later one
+        releases and re-adds the book (``market_book_release``/``_add``) only
+        if ticks arrived meanwhile while the book stayed the same. A quiet
+        market (no ticks either) is healthy and is never restarted (issue 12).
+        Returns True when it re-subscribed.
+        """
+        if self._down_since_ns is not None:
+            return False  # reconnecting re-subscribes everything anyway
+        try:
+            tick, _ = self.link.call("symbol_info_tick", symbol)
+        except self.link.link_errors as e:
+            self._lost(_exc(e), symbol)
+            return False
+        t = _tick_msc(tick)
+        seen = self._stale_ticks.get(symbol)
+        self._stale_ticks[symbol] = t
+        if t is None or seen is None or t == seen:
+            return False
+        try:
+            self.link.call("market_book_release", symbol)
+            ok, err = self.link.call("market_book_add", symbol)
+        except self.link.link_errors as e:
+            self._lost(_exc(e), symbol)
+            return False
+        log.warning("%s: book unchanged while ticks kept coming; re-subscribed", symbol)
+        self._emit("stale", symbol, phase="resubscribed", ok=bool(ok),
+                   error=None if ok else errs.describe(err))
+        return True
 
     def close(self) -> None:
         for s in list(self._none_streak):
@@ -406,6 +440,19 @@ class MT5SourceBase:
             self.link.close()
         except Exception:  # a half-dead link may fail to close; it is being replaced
             log.debug("closing %s failed", self.link.where, exc_info=True)
+
+
+def _tick_msc(tick: Any) -> int | None:
+    """``time_msc`` of a ``symbol_info_tick`` answer (a dict, a named tuple or None)."""
+    if tick is None:
+        return None
+    if isinstance(tick, dict):
+        v = tick.get("time_msc")
+    else:
+        v = getattr(tick, "time_msc", None)
+        if v is None and isinstance(tick, tuple) and len(tick) > 5:
+            v = tick[5]
+    return None if v is None else int(v)
 
 
 def _exc(e: BaseException) -> str:

@@ -68,6 +68,16 @@ class RecordPlan:
     downstream: DownstreamSpec | None = None
 
 
+def step_reporter(plan: RecordPlan, events: EventSink) -> Callable[[int, int], None]:
+    """``on_step`` for the capture loop: a wall-clock step becomes a ``clock_step`` row."""
+    from ..events import Event
+
+    def on_step(t_ns: int, step_ns: int) -> None:
+        events.emit(Event("clock_step", t_ns, collector=plan.collector, duration_ns=step_ns,
+                          detail={"session": plan.session, "step_ms": step_ns / 1e6}))
+    return on_step
+
+
 class Topology(Protocol):
     def __call__(self, plan: RecordPlan, stop: StopFlag, stats: Stats, events: EventSink,
                  on_tick: Callable[[], None]) -> CaptureResult: ...

@@ -53,10 +53,22 @@ def become_helper() -> int:
             libc = ctypes.CDLL(None, use_errno=True)
             pr_set_pdeathsig = 1
             libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+            # `ps -o comm`/`top` show "booktape-saver" rather than "python": an
+            # operator (and the kill tests) can tell the helpers apart.
+            pr_set_name = 15
+            name = mp.current_process().name.encode()[:15]
+            libc.prctl(pr_set_name, ctypes.c_char_p(name), 0, 0, 0)
         except (OSError, AttributeError):
             pass
     deprioritize(HELPER_NICE)
-    return os.getppid()
+    # The parent's pid as the parent knew it, not getppid(): a recorder killed
+    # while we were still importing has re-parented us already, and watching
+    # pid 1 would keep this orphan alive forever (seen under load).
+    parent = mp.parent_process()
+    ppid = parent.pid if parent is not None and parent.pid else os.getppid()
+    if os.name != "nt" and os.getppid() != ppid:
+        os._exit(3)
+    return ppid
 
 
 #: How much helpers (packers, saver) yield the CPU to the poller. Storage only
@@ -152,3 +164,46 @@ def unlink_segments() -> None:
         except OSError:
             pass
     _SEGMENTS.clear()
+
+
+def tracker_died() -> int | None:
+    """If multiprocessing's resource tracker (our child) was killed: relaunch it, its exit code.
+
+    Reads the tracker's private pid (CPython 3.8-3.13 keep it in
+    ``_resource_tracker._pid``): the public API only notices a dead tracker at
+    the next registration, and then with a bare warning.
+    """
+    if os.name == "nt":
+        return None  # Windows has no resource tracker
+    from multiprocessing import resource_tracker
+
+    rt: Any = resource_tracker._resource_tracker
+    pid = getattr(rt, "_pid", None)
+    if pid is None:
+        return None
+    try:
+        got, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return None  # not our child (a forked recorder shares its parent's): not ours to judge
+    if got == 0:
+        return None
+    code = os.waitstatus_to_exitcode(status)
+    # ensure_running() would reap it with a blocking waitpid (done above) and warn.
+    with rt._lock:
+        try:
+            os.close(rt._fd)
+        except (OSError, TypeError):
+            pass
+        rt._fd = None
+        rt._pid = None
+    rt.ensure_running()
+    # The new tracker knows none of our semaphores: tell it, or each one's
+    # unregistering at exit prints a KeyError traceback from the tracker.
+    from multiprocessing import util
+    from multiprocessing.synchronize import SemLock
+
+    cleanup = getattr(SemLock, "_cleanup", None)
+    for f in list(util._finalizer_registry.values()):  # type: ignore[attr-defined]
+        if cleanup is not None and getattr(f, "_callback", None) is cleanup and f._args:
+            resource_tracker.register(f._args[0], "semaphore")
+    return code

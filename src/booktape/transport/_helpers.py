@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from ..capture.frame import decode
 from ..capture.stats import Stats
+from ..errors import TapeNotWritable
 from ..schema import BOOK_SCHEMA
 from . import RecordPlan
 from ._channels import DATA, END, BlockingSender, Receiver, message, parse
@@ -40,7 +41,7 @@ def save_loop(plan: RecordPlan, stats: Stats, control: Control, first: int,
     """
     try:
         _save(plan, stats, control, first, recv, decoder, ppid, pressed)
-    except OSError as e:
+    except (OSError, TapeNotWritable) as e:
         # A full or failing disk: one line, not a traceback per restart; the
         # supervisor restarts us, and stops the recording if it keeps failing.
         print(f"{current_process().name}: cannot write the tape: {e}", file=sys.stderr)

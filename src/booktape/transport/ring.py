@@ -19,8 +19,8 @@ noise of the same loop with storage disabled (BENCHMARKS.md, "Topologies").
 
 from __future__ import annotations
 
+import logging
 import os
-import secrets
 import struct
 from collections.abc import Callable
 from functools import partial
@@ -41,19 +41,23 @@ from ..capture.frame import (
 )
 from ..capture.loop import CaptureResult, StopFlag
 from ..capture.stats import Stats
+from ..clock import SystemClock
 from ..errors import BooktapeError
-from ..events import EventSink
+from ..events import Event, EventSink
 from ..model import Book
 from . import RecordPlan, _tracker
 from ._channels import DATA, END
 from ._child import Control, become_helper, track_segment
 from ._helpers import limit_threads, save_loop
+from ._shm import remove_dead_segments, segment_name
 from .supervisor import Supervisor, acquire
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
     from ._child import Context
+
+log = logging.getLogger(__name__)
 
 HEADER_BYTES = 64  # [published write position, freed position], padded to a cache line
 RECORD = struct.Struct("<iiq")  # payload length, kind, chunk number
@@ -285,6 +289,13 @@ class RingPacker:
         return self.private.take()
 
 
+def _register_segment(shm: shared_memory.SharedMemory) -> None:
+    if os.name != "nt":
+        from multiprocessing import resource_tracker
+
+        resource_tracker.register(shm._name, "shared_memory")  # type: ignore[attr-defined]
+
+
 def _attach(name: str) -> shared_memory.SharedMemory:
     return _tracker.attach(name)
 
@@ -368,8 +379,18 @@ class RingDownstream:
 def run(plan: RecordPlan, stop: StopFlag, stats: Stats, events: EventSink,
         on_tick: Callable[[], None]) -> CaptureResult:
     _tracker.install()
+    removed = remove_dead_segments()
+    if removed:
+        total = sum(r.bytes for r in removed)
+        events.emit(Event("shm_cleanup", SystemClock().now_ns(), collector=plan.collector,
+                          count=len(removed), detail={
+                              "segments": [r.name for r in removed], "bytes": total,
+                              "session": plan.session}))
+        log.warning("removed %d shared-memory segment(s) of recorders no longer alive "
+                    "(%d MiB): %s", len(removed), total >> 20,
+                    ", ".join(r.name for r in removed))
     cap = ring_bytes(plan.buffer_bytes, shm_free_bytes())
-    name = f"booktape-{os.getpid()}-{secrets.token_hex(4)}"
+    name = segment_name()
     try:
         shm = shared_memory.SharedMemory(name=name, create=True, size=HEADER_BYTES + cap)
     except OSError as e:
@@ -383,9 +404,15 @@ def run(plan: RecordPlan, stop: StopFlag, stats: Stats, events: EventSink,
         ring = Ring(shm.buf, cap)
         try:
             slots = plan.capture.chunk_snapshots + len(plan.capture.symbols)
+
+            def packer(sup: Supervisor) -> RingPacker:
+                # A relaunched resource tracker must know the segment, or nothing
+                # removes it if we are killed (and our unlink confuses it).
+                sup.on_tracker_restart = partial(_register_segment, shm)
+                return RingPacker(sup, ring, slots)
+
             return acquire(plan, stop, stats, events, on_tick,
-                           partial(RingDownstream, ring=ring, shm_name=name),
-                           packer=lambda sup: RingPacker(sup, ring, slots))
+                           partial(RingDownstream, ring=ring, shm_name=name), packer=packer)
         finally:
             ring.release()
     finally:

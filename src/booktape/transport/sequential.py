@@ -18,8 +18,9 @@ from ..events import Event, EventSink
 from ..sources import make_source
 from ..tape.manifest import PartEntry
 from ..tape.writer import TapeWriter
-from . import Downstream, RecordPlan, open_downstream
+from . import Downstream, RecordPlan, open_downstream, step_reporter
 from ._diag import LatencyProbe, traced, write_poll_trace
+from ._resub import Resubscriber
 from .supervisor import TransportFailed
 
 
@@ -77,7 +78,10 @@ def _run(plan: RecordPlan, stop: StopFlag, stats: Stats, events: EventSink,
                 writer.append(symbols[k], batch)
                 latency.note(batch)
 
+        resub = Resubscriber(source, symbols, stats)
+
         def housekeeping() -> None:
+            resub()
             writer.tick()
             if writer.stats.syncs != syncs[0]:
                 syncs[0] = writer.stats.syncs
@@ -87,7 +91,8 @@ def _run(plan: RecordPlan, stop: StopFlag, stats: Stats, events: EventSink,
             on_tick()
 
         result = run_capture(getters, plan.capture, clock.offset_ns, plan.start_seq, handoff,
-                             stop, stats, housekeeping)
+                             stop, stats, housekeeping, anchor=clock,
+                             on_step=step_reporter(plan, events))
         if plan.diag_dir:
             write_poll_trace(plan.diag_dir, starts, clock.offset_ns)
         return result

@@ -26,13 +26,14 @@ from ..capture.frame import decode, headers
 from ..capture.loop import CaptureResult, Packer, StopFlag, run_capture
 from ..capture.stats import Stats
 from ..clock import SystemClock
-from ..errors import BooktapeError
+from ..errors import BooktapeError, TapeNotWritable
 from ..events import Event, EventSink
 from ..sources import make_source
-from . import RecordPlan
+from . import RecordPlan, step_reporter
 from ._child import Control, mp_context
 from ._diag import traced, write_poll_trace
 from ._helpers import WRITE_FAILED
+from ._resub import Resubscriber
 from .backlog import Backlog, Held
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ CHECK_EVERY_NS = 20_000_000
 STALL_EVENT_NS = 100_000_000  # shorter hold-ups are normal pipe back-pressure, not worth a row
 MAX_RESTARTS = 5  # within RESTART_WINDOW_NS; past that a helper is failing for good
 RESTART_WINDOW_NS = 10_000_000_000
+TRACKER_CHECK_NS = 1_000_000_000
 
 
 class TransportFailed(BooktapeError):
@@ -100,10 +102,15 @@ class Supervisor:
         self._restarts: deque[int] = deque()
         self._next_check = 0
         self._stall_since: int | None = None
+        self._next_tracker_check = 0
+        #: Called after the resource tracker was relaunched (re-register what we own).
+        self.on_tracker_restart: Callable[[], None] | None = None
         self._spill_since: int | None = None
 
     # -- generations ---------------------------------------------------------
     def start(self) -> None:
+        # Spawning a helper relaunches a dead resource tracker silently: look first.
+        self._check_tracker()
         control = Control(self.ctx)
         self.gen = self._start(self.ctx, self.plan, self.stats, control, self.backlog.first)
         self.generation += 1
@@ -146,10 +153,34 @@ class Supervisor:
             return
         self.start()
 
+    def _check_tracker(self) -> None:
+        """Relaunch multiprocessing's resource tracker if it was killed, and say so.
+
+        Nothing waits on it, so its death never blocks us; but it removes our
+        shared memory if we die, so a dead one is replaced (with our segment
+        registered again) and reported like any other helper's death.
+        """
+        from ._child import tracker_died
+
+        died = tracker_died()
+        if died is None:
+            return
+        if self.on_tracker_restart is not None:
+            self.on_tracker_restart()
+        self.stats.add("restarts")
+        self.events.emit(Event("restart", self.clock.now_ns(), collector=self.plan.collector,
+                               detail={"process": "resource-tracker", "exitcode": died,
+                                       "session": self.plan.session}))
+        log.warning("the multiprocessing resource tracker died (exit code %s); relaunched", died)
+
     def check(self) -> None:
         """Restart the generation if a helper died (or exited before it was told to)."""
         if self.gen is None or self.broken:
             return
+        now = time.perf_counter_ns()
+        if now >= self._next_tracker_check:
+            self._next_tracker_check = now + TRACKER_CHECK_NS
+            self._check_tracker()
         for p in self.gen.procs:
             code = p.exitcode
             if code is not None and (code != 0 or not self.end_sent):
@@ -253,10 +284,10 @@ class Supervisor:
                 saver.put(n, decode(b.get(n)))
             saver.end(b.next - 1)
             saver.close()
-        except OSError as e:
+        except (OSError, TapeNotWritable) as e:
             states = sum(int(headers(b.get(n)).size) for n in range(b.first, b.next))
             raise TransportFailed(
-                f"cannot write the tape under {self.plan.root}: {e.strerror or e}. Recording "
+                f"cannot write the tape under {self.plan.root}: {getattr(e, 'strerror', None) or e}. Recording "
                 f"stopped; what was fsync'd is in the journals (`booktape recover` seals them "
                 f"once there is room), the last {states} states captured could not be "
                 f"stored") from None
@@ -268,6 +299,7 @@ class Supervisor:
 
     def close(self) -> None:
         self.kill()
+        self._check_tracker()  # before the ring's unlink talks to it
         self.backlog.close()
         try:
             spill_path(self.plan).parent.rmdir()
@@ -299,13 +331,17 @@ def acquire(plan: RecordPlan, stop: StopFlag, stats: Stats, events: EventSink,
             if plan.diag_dir:
                 getters = traced(getters, starts)
 
+            resub = Resubscriber(source, plan.capture.symbols, stats)
+
             def housekeeping() -> None:
                 sup.housekeeping()
+                resub()
                 on_tick()
 
             result = run_capture(getters, plan.capture, clock.offset_ns, plan.start_seq,
                                  sup.handoff, stop, stats, housekeeping,
-                                 packer(sup) if packer is not None else None)
+                                 packer(sup) if packer is not None else None,
+                                 anchor=clock, on_step=step_reporter(plan, events))
             if plan.diag_dir:
                 write_poll_trace(plan.diag_dir, starts, clock.offset_ns)
         finally:

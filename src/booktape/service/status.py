@@ -1,0 +1,105 @@
+"""``booktape status DATA``: every collector's health, judged.
+
+A recorder is **healthy** while it writes its health file every second,
+polls, and no book is stale; **stale** when a book is unchanged past
+``--stale-after`` or the terminal lost its broker; **stuck** when its health
+file or its polls stopped advancing although its process lives; **dead**
+when its process is gone without a clean stop. Outside an open session
+(``waiting``/``closed``) staleness is not a fault. A recorder that stopped
+cleanly is **stopped**, one that stopped on an error **failed**.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import TapeNotFound
+from .health import read_health
+
+#: Health not rewritten for this long (it is every second) means the recorder is stuck.
+STUCK_AFTER_NS = 10_000_000_000
+#: No poll for this long while the session is open: the poller is stuck in a call.
+NO_POLL_AFTER_NS = 30_000_000_000
+BAD = ("stale", "stuck", "dead", "failed")
+
+
+@dataclass
+class CollectorStatus:
+    collector: str
+    verdict: str
+    why: str
+    health: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict not in BAD
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"collector": self.collector, "verdict": self.verdict, "why": self.why,
+                "ok": self.ok, "health": self.health}
+
+
+def _alive(h: dict[str, Any]) -> bool:
+    from ..transport._shm import start_mark
+
+    pid = h.get("pid")
+    if not isinstance(pid, int):
+        return False
+    now = start_mark(pid)
+    return now is not None and (h.get("pid_start") in (None, now))
+
+
+def judge(h: dict[str, Any], now_ns: int) -> CollectorStatus:
+    """One collector's verdict from its health file."""
+    name = str(h.get("collector", "?"))
+    if "error" in h:
+        return CollectorStatus(name, "dead", str(h["error"]), h)
+    state = h.get("state")
+    if state == "stopped":
+        return CollectorStatus(name, "stopped", "stopped cleanly", h)
+    if state == "failed":
+        return CollectorStatus(name, "failed", f"stopped on an error: {h.get('last_error')}", h)
+    session = h.get("session", "open")
+    if state == "waiting":
+        # Between two scheduled sessions nothing polls and no helper rewrites health.
+        if _alive(h):
+            return CollectorStatus(name, "waiting", "waiting for the next session", h)
+        return CollectorStatus(name, "down", f"process {h.get('pid')} is gone "
+                               "(between sessions)", h)
+    if not _alive(h):
+        verdict = "dead" if session == "open" else "down"
+        return CollectorStatus(name, verdict, f"process {h.get('pid')} is gone "
+                               f"(no clean stop)", h)
+    age = now_ns - int(h.get("updated_ns") or 0)
+    if age > STUCK_AFTER_NS:
+        return CollectorStatus(name, "stuck", f"health not updated for {age / 1e9:.0f} s", h)
+    if session != "open":
+        return CollectorStatus(name, session, f"session {session}", h)
+    last_poll = int(h.get("last_poll_ns") or 0)
+    if last_poll and now_ns - last_poll > NO_POLL_AFTER_NS:
+        return CollectorStatus(name, "stuck", f"no poll for {(now_ns - last_poll) / 1e9:.0f} s", h)
+    stale = [s for s, v in (h.get("symbols") or {}).items() if v.get("stale")]
+    if h.get("broker_lost"):
+        return CollectorStatus(name, "stale", "the terminal lost its broker", h)
+    if stale:
+        return CollectorStatus(name, "stale", f"unchanged past {h.get('stale_after_s')} s: "
+                               f"{', '.join(stale)}", h)
+    return CollectorStatus(name, "healthy", "recording", h)
+
+
+def status(data: str | Path, now_ns: int) -> list[CollectorStatus]:
+    """Every collector with a health file under the tape ``data``.
+
+    Raises:
+        TapeNotFound: no tape there, or no recorder has written health into it.
+    """
+    root = Path(data)
+    if not root.is_dir():
+        raise TapeNotFound(f"no tape at {root}: the path does not exist or is not a directory")
+    hs = read_health(root)
+    if not hs:
+        raise TapeNotFound(f"no health files under {root}/_health: no recorder has run "
+                           f"with this version on this tape")
+    return [judge(h, now_ns) for h in hs]
