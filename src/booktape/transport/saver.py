@@ -123,10 +123,12 @@ class Saver:
     def close(self) -> None:
         """Seal everything (waiting for the seal thread) and acknowledge it all."""
         self.writer.close()
-        if self.downstream is not None:
-            self.downstream.close()
+        # The seals first: with --no-local the publisher deletes, as it closes, each
+        # sealed part the stream has acknowledged; a part sealed after it closed stayed.
         if self.sealer is not None:
             self.sealer.close()
+        if self.downstream is not None:
+            self.downstream.close()
         self.writer.stats.syncs += 1
         self._after_sync()
         self.latency.dump()
