@@ -24,8 +24,9 @@ def ns(h, mi, s=0, d=20):
 
 
 def record_at(tape, start_iso, speed, *args):
-    env = {**os.environ, DEV_CLOCK_ENV: dev_clock_env(start_iso, speed,
-                                                       time.time_ns() + 2_500_000_000)}
+    # The clock reads start_iso now, so a recording never stamps before it, however fast
+    # the process starts (a later anchor made a quick start read minutes early).
+    env = {**os.environ, DEV_CLOCK_ENV: dev_clock_env(start_iso, speed, time.time_ns())}
     p = subprocess.run([sys.executable, "-m", "booktape", "record", "--out", str(tape),
                         "--topology", "sequential", "--sim-rate", "20", "--interval", "5ms",
                         "--quiet", *args], env=env, capture_output=True, text=True, timeout=120)
