@@ -38,7 +38,17 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=not os.environ
     "BOOKTAPE_FUZZ_RANDOM"), suppress_health_check=list(HealthCheck), database=None)
 
 pytestmark = pytest.mark.timeout(max(300, EXAMPLES * 3))
-logging.getLogger("booktape").setLevel(logging.ERROR)  # warnings are expected by the thousand
+
+
+@pytest.fixture(autouse=True)
+def _quiet_booktape_warnings():
+    """Warnings are expected by the thousand here; only here (a module-level setLevel
+    silenced booktape's warnings for every test collected with this file)."""
+    lg = logging.getLogger("booktape")
+    before = lg.level
+    lg.setLevel(logging.ERROR)
+    yield
+    lg.setLevel(before)
 
 
 # -- mutations ------------------------------------------------------------------------------
