@@ -136,7 +136,10 @@ def test_killing_a_helper_never_hangs_nor_loses(tmp_path, topology, victim, when
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
     assert took < duration + HANG_LIMIT_S
-    assert killed or victim in ("tracker", "health") and when == "end", f"no {victim} found to kill"
+    # At "end" the kill races the recorder's own clean exit: on a quick machine the victim
+    # may have finished already (nothing to kill, nothing to say); no hang and no loss
+    # are still required below.
+    assert killed or when == "end", f"no {victim} found to kill"
     assert p.returncode == 0, stdout + stderr
     # Nothing lost: the stored states are all on disk, seq contiguous from 0.
     tbl = booktape.read_arrow(out, "RIU2", "zero", columns=["seq"], snapshots_only=True)
@@ -147,13 +150,16 @@ def test_killing_a_helper_never_hangs_nor_loses(tmp_path, topology, victim, when
     assert stop and stop[0]["detail"]["stored"] == len(seq)
     # It says what happened.
     said = stdout + stderr + "".join(f.read_text() for f in (out / "_events").rglob("*.jsonl"))
-    if killed and victim in ("saver", "packer", "all") and topology != "sequential":
+    # Killed during the final drain, a helper may die after its work is done: only a
+    # kill while polling is sure to need (and report) a restart.
+    if killed and victim in ("saver", "packer", "all") and topology != "sequential" \
+            and when != "end":
         assert '"restart"' in said or "restarts" in said, said[-2000:]
     if killed and victim == "health" and when == "mid":
         assert '"process":"booktape-health"' in said and "booktape-health died" in stderr
     if killed and victim == "status":
         assert "status line's process died" in stderr, stderr[-2000:]
-    if killed and victim == "tracker":
+    if killed and victim == "tracker" and when != "end":
         assert "resource tracker" in stderr or "resource_tracker: process died" in stderr, stderr[-2000:]
 
 

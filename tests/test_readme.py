@@ -32,6 +32,7 @@ SKIP = {
     r"read_stream\(": "needs a --ticks recording from an MT5 source (test_ticks)",
     r"my-forts\.toml|booktape\.toml": "a file the user writes (the service and config tests)",
     r"^sudo |systemctl|journalctl": "installs a system service",
+    r"^curl ": "scrapes a live recorder's metrics port (test_service scrapes it over a socket)",
 }
 RECORDS = re.compile(r"^(T=\S+\s+)?booktape record|booktape\.record\(")
 
