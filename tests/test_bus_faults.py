@@ -170,17 +170,20 @@ def test_recorder_killed_and_restarted_continues_seq_and_resends(nats_server, tm
 
 
 def test_several_recorders_into_one_sink_with_one_recorders_server_killed(tmp_path):
+    # Long enough that the stream's new leader is elected while every recorder still
+    # records: a recorder that stops with the bus down leaves the rest to its next session.
+    DURATION = "25s"
     cluster = NatsCluster(tmp_path / "cluster").start()
     n0, _, n2 = cluster.nodes
     try:
         _replicated_stream(n0.url)
         local, sink = tmp_path / "local", tmp_path / "sink"
         s = sink_proc(n0.url, sink)
-        recs = [record_proc(n0.url, local, "--duration", "12s", collector="zero",
+        recs = [record_proc(n0.url, local, "--duration", DURATION, collector="zero",
                             symbols=("RIU2", "Si-12.22")),
-                record_proc(n0.url, local, "--duration", "12s", collector="one",
+                record_proc(n0.url, local, "--duration", DURATION, collector="one",
                             symbols=("RIU2", "BR-1.23")),
-                record_proc(n2.url, local, "--duration", "12s", collector="two",
+                record_proc(n2.url, local, "--duration", DURATION, collector="two",
                             symbols=("RIU2", "Si-12.22", "GAZP"))]
         try:
             wait_for_states(sink, 300)
