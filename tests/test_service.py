@@ -66,6 +66,11 @@ def test_status_live_then_stale_then_dead_with_metrics_scraped_and_a_log(tmp_pat
         assert 'booktape_symbol_stale{collector="zero",symbol="RIU2"} 1.0' in body
         assert float(next(ln for ln in body.splitlines()
                           if ln.startswith("booktape_stale_events_total{")).split()[-1]) >= 1
+        # The log is written by the health helper from the events, a second or so behind
+        # the health file: let it catch up before the kill.
+        give_up = time.monotonic() + 30
+        while " WARNING stale RIU2" not in log.read_text() and time.monotonic() < give_up:
+            time.sleep(0.2)
         # Dead: the recorder and its helpers vanish without a clean stop.
         os.killpg(p.pid, signal.SIGKILL)
         p.wait()
