@@ -199,9 +199,19 @@ def stall(tape: Path, seq: int, ns: int) -> None:
 
 
 def corrupt_byte(tape: Path, part: str) -> Path:
+    """Flip one byte inside page data (which a page CRC covers), never in a page header.
+
+    The middle byte of the file can land in a page header's statistics, which no
+    checksum covers and no read uses: a flip there is harmless and undetectable by
+    design. The last byte of the largest column chunk is the last page's data.
+    """
     p = coll_dir(tape) / part
+    rg = pq.ParquetFile(p).metadata.row_group(0)
+    cols = [rg.column(i) for i in range(rg.num_columns)]
+    c = max(cols, key=lambda c: c.total_compressed_size)
+    start = c.dictionary_page_offset if c.has_dictionary_page else c.data_page_offset
     b = bytearray(p.read_bytes())
-    b[len(b) // 2] ^= 0xFF
+    b[start + c.total_compressed_size - 2] ^= 0xFF
     p.write_bytes(bytes(b))
     return p
 
