@@ -62,3 +62,31 @@ def test_backlog_with_a_keeping_ring_frees_ring_space_on_ack_and_never_resends_i
         ring.release()
         shm.close()
         shm.unlink()
+
+
+def test_an_end_accepted_by_a_full_pipe_is_pushed_until_the_reader_has_it_whole():
+    # CI hang (fanout-pipe, saver killed): the restarted generation got the whole
+    # backlog at once, the pipe filled, END was accepted with its tail left in
+    # the sender's buffer and, being the last message, was never pushed again.
+    import multiprocessing as mp
+
+    from booktape.transport._channels import END, PipeSender, Receiver, SenderDownstream, parse
+    from booktape.transport._child import Control
+
+    r, w = mp.get_context("spawn").Pipe(duplex=False)
+    down = SenderDownstream([], Control(mp.get_context("spawn")), PipeSender(w))
+    sent = 0
+    while down.try_send(sent, b"x" * 100_000):
+        sent += 1
+    inbox = Receiver(conns=[r])
+    got = []
+    # Make just enough room for END's first bytes, not the whole message.
+    while not down.try_end(sent - 1):
+        msg = inbox.recv(1.0)
+        assert msg is not None, "the reader starved while END was still pending"
+        got.append(parse(msg)[:2])
+    assert down.try_end(sent - 1)  # idempotent once done
+    while (msg := inbox.recv(0.2)) is not None:
+        got.append(parse(msg)[:2])
+    assert got[-1] == (END, sent - 1)
+    assert [n for k, n in got[:-1]] == list(range(sent))

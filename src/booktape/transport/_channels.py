@@ -110,6 +110,18 @@ class PipeSender:
         self.flush()
         return True
 
+    def drained(self) -> bool:
+        """True once every accepted message is wholly in the pipe (the feeder thread's
+        own blocking sends finish what it holds).
+
+        ``try_send`` accepts a message whose tail still waits in ``_out``; only the
+        next ``try_send`` would push it. The END message has no next one: without
+        this, an END accepted while the pipe was full (a restarted generation gets
+        the whole backlog at once) stayed half-written and the recorder waited on
+        its helpers forever.
+        """
+        return self._threaded or self.flush()
+
     def close(self) -> None:
         if self._threaded:
             try:
@@ -131,6 +143,9 @@ class QueueSender:
             return True
         except queue.Full:
             return False
+
+    def drained(self) -> bool:
+        return True  # put_nowait hands the whole message to the queue
 
     def close(self) -> None:
         # The reader may be dead: never let interpreter exit wait on the feeder thread.
@@ -183,12 +198,15 @@ class SenderDownstream:
         self.procs = procs
         self.control = control
         self.out = out
+        self._end_accepted = False
 
     def try_send(self, n: int, chunk: bytes) -> bool:
         return self.out.try_send(message(DATA, n, chunk))
 
     def try_end(self, last: int) -> bool:
-        return self.out.try_send(message(END, last))
+        if not self._end_accepted:
+            self._end_accepted = self.out.try_send(message(END, last))
+        return self._end_accepted and self.out.drained()
 
     def close(self) -> None:
         self.out.close()

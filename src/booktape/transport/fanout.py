@@ -83,7 +83,8 @@ class FanoutDownstream:
         for i, out in enumerate(self.outs):
             if not self._ended[i]:
                 self._ended[i] = out.try_send(message(END, last))
-        return all(self._ended)
+        # Called again until True: each call pushes what is left of an accepted END.
+        return all(self._ended) and all(out.drained() for out in self.outs)
 
     def close(self) -> None:
         for out in self.outs:
