@@ -27,11 +27,11 @@ from ..capture.frame import decode, headers
 from ..capture.loop import CaptureResult, Packer, StopFlag, run_capture
 from ..capture.stats import Stats
 from ..clock import SystemClock
-from ..errors import BooktapeError, TapeNotWritable
+from ..errors import BooktapeError, TapeNotWritable, UnguardedMain
 from ..events import Event, EventSink
 from ..sources import make_source
 from . import RecordPlan, step_reporter
-from ._child import Control, mp_context
+from ._child import UNGUARDED_MAIN, UNGUARDED_MESSAGE, Control, mp_context
 from ._diag import traced, write_poll_trace
 from ._helpers import WRITE_FAILED
 from ._resub import Resubscriber
@@ -119,6 +119,8 @@ class Supervisor:
         self.broken = False
         #: Why the drain gave up on a live generation (its helpers made no progress).
         self.hung: str | None = None
+        #: A helper found itself re-running the user's script (no __main__ guard).
+        self.unguarded = False
         self._restarts: deque[int] = deque()
         self._next_check = 0
         self._stall_since: int | None = None
@@ -203,6 +205,13 @@ class Supervisor:
             self._check_tracker()
         for p in self.gen.procs:
             code = p.exitcode
+            if code == UNGUARDED_MAIN:
+                # A new generation would re-run the user's script again: stop.
+                log.info("%s exited: %s", p.name, UNGUARDED_MESSAGE)
+                self.unguarded = True
+                self.broken = True
+                self.stop.set()
+                return
             if code is not None and (code != 0 or not self.end_sent):
                 self._restart(p)
                 return
@@ -359,6 +368,9 @@ class Supervisor:
                 f"once there is room), the last {states} states captured could not be "
                 f"stored") from None
         b.ack(b.next - 1)
+        if self.unguarded:
+            raise UnguardedMain(f"{UNGUARDED_MESSAGE}; recording stopped, what was captured "
+                                f"was sealed")
         if self.hung is not None:
             raise TransportFailed(
                 f"{self.hung}; they were killed and everything captured was sealed by the "
