@@ -138,11 +138,6 @@ def test_two_collectors_on_one_market_union_misses_no_more_than_either(tmp_path)
         assert u.missed <= int((~s.stored_mask[a + lo:a + hi]).sum())
 
 
-# Open (issue 13): once in a fresh clone's run the truth check below failed (r.ok or
-# stored > 10; not yet told apart), and it passed on rerun. Kept running, not strict,
-# until the cause is found.
-@pytest.mark.xfail(reason="intermittent truth-score failure on the merged tape (open, issue 13)",
-                   strict=False)
 def test_merged_tape_bound_is_sound_and_never_looser_than_the_better_collector(tmp_path):
     from booktape.read.merge import merge
     from booktape.read.merge_bound import collector_bound
