@@ -206,11 +206,23 @@ def _interval_bounds(s: dict[str, np.ndarray], birth: np.ndarray, death: np.ndar
     """Per missed state of a merged tape: the smallest bound of the merged intervals
     ``(t_before[i-1], t_after[i]]`` near it that hold it, and that ``i`` (-1: none)."""
     n, m = s["seq"].size, birth.size
-    if n < 2 or not m:
-        return np.full(m, -1, np.int64), np.full(m, -1, np.int64)
+    bound, where = np.full(m, -1, np.int64), np.full(m, -1, np.int64)
+    if n < 2:
+        return bound, where
     # The first merged state whose poll ended at or after the death (t_after is not
     # sorted in t_mid order; its running maximum is, and crosses d at that state).
     first = np.searchsorted(np.maximum.accumulate(s["ta"]), death, "left")
+    step = 1 << 16  # states per block: (2 NEAR + 1) candidates each, memory bounded
+    for a in range(0, m, step):
+        bound[a:a + step], where[a:a + step] = _near_claims(
+            s, birth[a:a + step], death[a:a + step], first[a:a + step])
+    return bound, where
+
+
+def _near_claims(s: dict[str, np.ndarray], birth: np.ndarray, death: np.ndarray,
+                 first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_interval_bounds` for one block, over the NEAR claims around ``first``."""
+    n, m = s["seq"].size, birth.size
     cand = first[:, None] + np.arange(-NEAR, NEAR + 1)[None, :]
     ok = (cand >= 1) & (cand < n)
     c = np.clip(cand, 1, n - 1)
@@ -289,7 +301,9 @@ def _score(tape: Path, symbol: str, collector: str, tl: dict[str, Any], path: st
     life = deaths[idx] - births[idx]
     missed = ~stored
     if merged:
-        bound, at_i = _interval_bounds(whole, births[idx], deaths[idx])
+        bound, at_i = np.full(idx.size, -1, np.int64), np.full(idx.size, -1, np.int64)
+        bound[missed], at_i[missed] = _interval_bounds(whole, births[idx][missed],
+                                                       deaths[idx][missed])
         bound_seq = np.where(at_i >= 0, whole["seq"][np.maximum(at_i, 0)], -1)
     else:
         trailing = _trailing_bound(tape, collector, symbol, w1)
