@@ -208,7 +208,8 @@ def report(data: str | Path, symbol: str | None = None, collector: str | None = 
         rep.streams.append(r)
         rep.problems.extend(stream_problems(r))
         if not csv:
-            sb = stream_bound(s, ev, by_ns=by_ns, blind_min_ns=blind_min_ns, factor=blind_factor)
+            sb = stream_bound(s, ev, by_ns=by_ns, blind_min_ns=blind_min_ns, factor=blind_factor,
+                              windows=wins)
             rep.bounds.append(sb)
             rep.problems.extend(bound_problems(sb))
     rep.bursts = missed_bursts(streams, burst_min)
