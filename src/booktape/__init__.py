@@ -11,6 +11,8 @@ Public API::
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 from .errors import BooktapeError
@@ -47,3 +49,17 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """Keeps ``booktape.read`` and ``booktape.record`` the functions: importing the submodule
+    of the same name (``booktape.read.views``, ``booktape.record``) would otherwise bind the
+    module over the name, as the eager imports here used to undo by importing after it."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _LAZY and isinstance(value, types.ModuleType):
+            return  # the submodule stays reachable through sys.modules and its own imports
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
