@@ -115,7 +115,7 @@ win_install() {
   "$PY_LINUX" -m pip install -q --no-compile --disable-pip-version-check --no-warn-conflicts \
     --root-user-action=ignore --platform win_amd64 \
     --python-version 3.11 --implementation cp --only-binary=:all: --no-index \
-    --find-links "$LANE/wheels" --target "$SITE" "$@" 2>&1 | grep -v "is ignored: it is neither" >&2
+    --find-links "$LANE/wheels" --target "$SITE" "$@" 2>&1 | { grep -v "is ignored: it is neither" >&2 || true; }
   return "${PIPESTATUS[0]}"
 }
 # The dependencies change only with pyproject.toml or this script: reinstall them then.
