@@ -93,3 +93,63 @@ def test_analyze_with_a_calendar_on_a_tape_without_session_events(tape):
     assert "Per trading session" in t.stdout
     bad = run_booktape("analyze", str(tape), "--session", "nyse")
     assert bad.returncode == 2 and bad.stderr.startswith("Error: unknown calendar 'nyse'")
+
+
+_RECORD_CLOSED = (
+    "import sys, booktape; from booktape.sources import register; "
+    "register('closed-sim', 'tests.closed_source:ClosedSim'); "
+    "booktape.record(sys.argv[1], 'RIU2', duration='31min', interval='300ms', "
+    "topology='sequential', source='closed-sim', source_options=dict(rate=20.0, seed=3, "
+    "closed_from_ns=int(sys.argv[2]), closed_until_ns=int(sys.argv[3])))"
+)
+
+
+def test_a_scheduled_pause_between_two_polls_is_no_blind_spot(tmp_path):
+    # A plain recording (no --session) from ~13:35 to 14:06 on Friday 2026-03-20 under
+    # the old schedule, whose terminal serves no book during the 14:00-14:05 clearing:
+    # the first state after it carries a blind_ns of over five minutes. (At 60x a
+    # loaded machine's slow start, seen up to ~11 s, is minutes of clock: the clock
+    # starts 25 s of real time before the pause.)
+    from booktape.analysis import report
+    from booktape.read.guarantee import clip_to_open
+    from booktape.service.calendar import load_calendar
+    from booktape.service.windows import windows_between
+
+    tape = tmp_path / "data"
+    c0, c1 = ns(14, 0), ns(14, 5)
+    env = {**os.environ, DEV_CLOCK_ENV: dev_clock_env("2026-03-20T13:35:00+03:00", 60,
+                                                       time.time_ns())}
+    p = subprocess.run([sys.executable, "-c", _RECORD_CLOSED, str(tape), str(c0), str(c1)],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    import booktape
+
+    t = booktape.read_arrow(tape, "RIU2", "zero", snapshots_only=True,
+                            columns=["t_before_ns", "t_after_ns", "blind_ns"])
+    tb, ta, b = (t.column(k).to_numpy() for k in ("t_before_ns", "t_after_ns", "blind_ns"))
+    i = int(np.searchsorted(ta, c1))  # the first state after the pause
+    assert i > 10 and ta[i - 1] < c0, "the recorder started after the pause"
+    assert b[i] >= c1 - c0
+    assert tb[-1] > ns(14, 5, 30)
+
+    # Without a calendar the pause is a blind spot of its length (the worst one).
+    (pb,) = report(tape).bounds
+    assert pb.overall.spot_worst_ns == b[i] and pb.overall.closed_count == 0
+    # With it, the bound there is the open time around the pause; nothing else changes.
+    (sb,) = report(tape, windows=windows_between(load_calendar("moex-forts-2025"))).bounds
+    assert sb.overall.closed_count == 1 and sb.threshold_ns == pb.threshold_ns
+    opened = int((c0 - tb[i - 1]) + (ta[i] - c1))
+    assert opened < 120_000_000_000  # seconds of clock (60x) around it, not five minutes
+    clipped, cut = clip_to_open(b, tb, ta, np.array([ns(8, 50), c1]), np.array([c0, ns(18, 50)]))
+    assert np.flatnonzero(cut).tolist() == [i] and clipped[i] == opened
+    still = opened > sb.threshold_ns  # a stall in trading time next to the pause stays one
+    g, pg = sb.overall, pb.overall
+    assert g.spot_count == pg.spot_count - 1 + still
+    assert g.spot_total_ns == pg.spot_total_ns - b[i] + opened * still
+    assert g.spot_worst_ns < c1 - c0
+    # The CLI: the same through --session, and the count in the guarantee table.
+    r = run_booktape("analyze", str(tape), "--json", "--session", "moex-forts-2025")
+    doc = json.loads(r.stdout)
+    assert doc["bounds"][0]["overall"]["closed_count"] == 1
+    assert not [s for s in doc["bounds"][0]["overall"]["spots"] if s["blind_ns"] >= c1 - c0]
+    assert doc["bounds"][0]["overall"]["spot_worst_ns"] == g.spot_worst_ns

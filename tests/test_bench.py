@@ -325,3 +325,30 @@ def test_bench_collectors_2_scores_two_collectors_on_one_market_and_their_union(
     assert "fewest true missed states" in rec_s and "two collectors side by side" in rec_s
     with pytest.raises(BadArgument, match="--collectors"):
         make_config(collectors=3)
+
+
+def test_p999_ratio_view_is_each_p999_over_the_best_qualified_one(tmp_path):
+    # Issue 14: the chart and table give each topology's p99.9 as a ratio to the best.
+    import matplotlib.image as mpimg
+
+    from booktape.bench.rank import fmt_us
+    from booktape.bench.report import CSV_COLUMNS, TERMINAL, cell, plot_p999
+
+    runs = [run("ring", 40.0), run("queue", 52.0), run("pipe", 80.0),
+            run("fast-but-lossy", 4.0, lost=2), run("sequential", 1.0, error="exit 1")]
+    runs += [run("ring", 100.0, lat=0), run("queue", 150.0, lat=0)]
+    rows = aggregate(runs)
+    want = {("ring", 80_000): 1.0, ("queue", 80_000): 1.3, ("pipe", 80_000): 2.0,
+            ("fast-but-lossy", 80_000): 0.1, ("ring", 0): 1.0, ("queue", 0): 1.5}
+    for (topo, lat), ratio in want.items():
+        r = row(rows, topo, lat=lat)
+        assert r["p999_vs_best"] == pytest.approx(r["gap_p999_us"] / (40.0 if lat else 100.0))
+        assert r["p999_vs_best"] == pytest.approx(ratio)
+    assert math.isnan(row(rows, "sequential")["p999_vs_best"])  # failed: no p99.9
+    assert cell(row(rows, "queue"), "p999_vs_best") == "1.30×"
+    assert "p999_vs_best" in CSV_COLUMNS and "p999_vs_best" in dict(TERMINAL)
+    drawn = plot_p999({"rows": rows}, tmp_path / "p.png")
+    # Best first per latency (lat 0 panel, then 80 µs); the lossy bar keeps its ratio.
+    assert drawn == [f"{fmt_us(v)}\n{v / best:.2f}×" for v, best in
+                     ((100, 100), (150, 100), (4, 40), (40, 40), (52, 40), (80, 40))] + ["failed"]
+    assert mpimg.imread(tmp_path / "p.png").shape[0] > 100

@@ -291,7 +291,9 @@ def test_unreachable_bus_at_start_records_locally_then_publishes_when_it_appears
     port = free_port()
     srv = NatsServer(tmp_path / "js", port)
     local, sink = tmp_path / "local", tmp_path / "sink"
-    rec = record_proc(srv.url, local, "--duration", "8s")
+    # Long enough for the server's start and one reconnect backoff on a loaded
+    # machine (8 s ended before bus_up under load 12).
+    rec = record_proc(srv.url, local, "--duration", "15s")
     wait_for_event(local, "bus_down")
     srv.start()
     try:

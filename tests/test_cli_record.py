@@ -211,8 +211,8 @@ def test_cli_status_line_is_drawn_on_a_terminal_by_a_helper_process(tape):
                           "--duration", "3s", "--sim-lockstep", "--sim-latency", "80us"],
                          stdin=sub, stdout=sub, stderr=sub, close_fds=True)
     os.close(sub)
-    # Helper processes seen at once: the ring's saver and the status line's (and the
-    # health helper, which starts 5 s in: only if a loaded box stretched the run).
+    # Helper processes seen at once: the ring's saver, the status line's and the
+    # health helper (it may not be up yet when a loaded box stretches the others).
     most = 0
     helpers: set[int] = set()
     out = b""

@@ -26,7 +26,7 @@ def test_importing_booktape_does_not_import_the_cli_stack():
 # The layers, bottom up (README, "Architecture"): a module may import its own
 # layer and those below, never one above. A new package gets a rank here.
 LAYERS = {
-    "errors": 0, "model": 0, "schema": 0, "clock": 0, "events": 0, "units": 0, "outpaths": 0,
+    "errors": 0, "interrupts": 0, "model": 0, "schema": 0, "clock": 0, "events": 0, "units": 0, "outpaths": 0,
     "tape": 1, "capture": 1,
     "sources": 2, "transport": 2, "emulator": 2,
     "read": 3, "bus": 3,

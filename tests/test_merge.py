@@ -237,8 +237,8 @@ def test_merge_in_small_rounds_same_report_and_tape_as_in_one(pair, tmp_path, da
         d.pop("parts"), d.pop("out")
         reports.append(d)
         tapes.append(booktape.read_arrow(tmp_path / f"m{k}", columns=[
-            "seq", "t_before_ns", "t_after_ns", "level", "type", "price", "volume", "seen_by",
-            "first_by", "src_seq"]).drop_columns(["collector"]))
+            "seq", "t_before_ns", "t_after_ns", "blind_ns", "level", "type", "price", "volume",
+            "seen_by", "first_by", "src_seq"]).drop_columns(["collector"]))
         # Progress: both phases, monotone, each ending at every state of both collectors.
         expected = len(states(tape, "zero")) + len(states(tape, "one"))
         for phase in ("read", "merge"):

@@ -112,6 +112,42 @@ def test_a_healthy_recorder_exits_0_and_a_stopped_one_too(tmp_path, cli):
     assert all(line[:4].isdigit() and "Z " in line for line in text.splitlines())
 
 
+def test_the_health_helper_starts_with_the_recording(tmp_path, cli):
+    """Health is visible from the start: the helper is launched with the first health file.
+
+    (It used to start 5 s in, leaving the file unrefreshed, and `status`
+    calling a loaded recorder stuck, for up to ~10 s.)
+    """
+    out = tmp_path / "data"
+    # sequential and --quiet: the health helper is the recorder's only spawned child.
+    p = _start(out, "--duration", "60s", "--topology", "sequential")
+    try:
+        _health(out, lambda h: True)  # the recorder's own first health file
+        t0 = time.monotonic()
+        found = None
+        while found is None and time.monotonic() < t0 + 10:
+            for c in Path(f"/proc/{p.pid}/task/{p.pid}/children").read_text().split():
+                try:
+                    if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text():
+                        found = time.monotonic() - t0
+                except OSError:
+                    pass
+            time.sleep(0.01)
+        assert found is not None and found < 2.0, found
+        # ...and it refreshes the health file while recording.
+        first = _health(out, lambda h: h.get("polls", 0) > 0)["updated_ns"]
+        h = _health(out, lambda h: h["updated_ns"] > first)
+        assert h["state"] == "recording"
+        code, rows = _status(cli, out)
+        assert code == 0 and rows[0]["verdict"] == "healthy", rows
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=120) == 0
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
 def test_killed_health_helper_is_restarted_and_reported(tmp_path):
     out = tmp_path / "data"
     p = _start(out, "--duration", "15s")

@@ -2,8 +2,9 @@
 
 The recorder, its helper processes, the sim's market and the scheduler all
 run on one clock (``BOOKTAPE_DEV_CLOCK``, a test facility) 600 times faster
-than real time: Tuesday 2026-03-24 08:20 MSK to Wednesday 09:10 in about three
-minutes. The proof is read back from the tape.
+than real time: Tuesday 2026-03-24 08:00 MSK to Wednesday 09:10 in about three
+minutes. The proof is read back from the tape, and from its health file and
+`booktape status` sampled before, during and after the session.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -21,11 +23,13 @@ import pytest
 import booktape
 from booktape.clock import DEV_CLOCK_ENV, dev_clock_env
 from booktape.events import read_events
+from booktape.service.health import health_path
 from booktape.tape.layout import partition_dirs
 from booktape.tape.manifest import read_manifest
 
 MSK = dt.timezone(dt.timedelta(hours=3))
 SPEED = 600
+START = "2026-03-24T08:00:00+03:00"
 
 
 def ns(d, h, mi):
@@ -36,20 +40,62 @@ def ns(d, h, mi):
 @pytest.mark.timeout(600)
 def test_record_session_through_a_whole_weekday_into_the_next_day(tmp_path):
     tape = tmp_path / "data"
-    # The virtual clock starts a few real seconds from now, when the CLI is up.
-    env = {**os.environ, DEV_CLOCK_ENV: dev_clock_env("2026-03-24T08:20:00+03:00", SPEED,
-                                                       time.time_ns() + 3_000_000_000),
+    # The virtual clock starts a few real seconds from now, when the CLI is up (a loaded
+    # machine took over 8 s: the recorder came up after the open, nothing seen before it).
+    real0 = time.time_ns() + 8_000_000_000
+    env = {**os.environ, DEV_CLOCK_ENV: dev_clock_env(START, SPEED, real0),
            "TZ": "America/New_York"}  # the machine's zone must not matter
+
+    def virtual_now() -> int:
+        return ns(24, 8, 0) + (time.time_ns() - real0) * SPEED
+
     t0 = time.monotonic()
-    p = subprocess.run(
+    p = subprocess.Popen(
         [sys.executable, "-m", "booktape", "record", "--session", "moex-forts", "--out", str(tape),
          "--symbol", "RIU2", "--symbol", "SiZ2", "--until", "2026-03-25T09:10:00+03:00",
          "--sim-rate", "0.1", "--interval", "2s", "--rotate-every", "24h", "--sync-every", "60s",
-         "--json"], env=env, capture_output=True, text=True, timeout=560)
+         "--json"], env=env, stdout=(tmp_path / "out.txt").open("w"),
+        stderr=(tmp_path / "err.txt").open("w"), text=True)
+    # Health while it runs: the file itself, read often (cheap), and `booktape status`
+    # (a process each, slower) on a thread; both against the clock they are judged on.
+    seen: list[tuple[int, str, str]] = []
+    verdicts: list[tuple[int, int, int, str]] = []
+    done = threading.Event()
+
+    def ask_status() -> None:
+        while not done.is_set():
+            t = virtual_now()
+            r = subprocess.run([sys.executable, "-m", "booktape", "status", str(tape), "--json"],
+                               env=env, capture_output=True, text=True, timeout=120)
+            if r.stdout.strip():  # judged somewhere in [t, now]: seconds of real time
+                verdicts.append((t, virtual_now(), r.returncode,
+                                 json.loads(r.stdout)[0]["verdict"]))
+            time.sleep(0.5)
+
+    asker = threading.Thread(target=ask_status, daemon=True)
+    asker.start()
+    try:
+        give_up = time.monotonic() + 500
+        while p.poll() is None and time.monotonic() < give_up:
+            try:
+                h = json.loads(health_path(tape, "zero").read_text())
+                seen.append((virtual_now(), h["state"], h["session"]))
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(0.1)
+        p.wait(timeout=60)
+    finally:
+        done.set()
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    asker.join(180)
+    # Files, not pipes: nobody reads a pipe while it runs, and a full one stalls it.
+    stdout, stderr = (tmp_path / "out.txt").read_text(), (tmp_path / "err.txt").read_text()
     real_s = time.monotonic() - t0
-    assert p.returncode == 0, p.stderr[-3000:]
+    assert p.returncode == 0, stderr[-3000:]
     assert real_s < 300
-    last = json.loads(p.stdout)  # the summary of the last window (Wednesday's morning)
+    last = json.loads(stdout)  # the summary of the last window (Wednesday's morning)
     assert last["ok"] and last["lost"] == 0
 
     evs = read_events(tape, "zero")
@@ -112,5 +158,35 @@ def test_record_session_through_a_whole_weekday_into_the_next_day(tmp_path):
         assert r["sessions"][0]["states"] > 1000 and r["sessions"][1]["states"] > 10
 
     # The scheduler said what it waited for.
-    assert "waiting for the session moex-forts 2026-03-24 (weekday) 08:50–23:50 MSK" in p.stderr
-    assert "waiting for the session moex-forts 2026-03-25 (weekday)" in p.stderr
+    assert "waiting for the session moex-forts 2026-03-24 (weekday) 08:50–23:50 MSK" in stderr
+    assert "waiting for the session moex-forts 2026-03-25 (weekday)" in stderr
+
+    # Health before, during and after (a few minutes of clock around each change of
+    # state allowed: at 600x a real second is ten minutes).
+    def states(lo, hi):
+        return {(st, se) for t, st, se in seen if lo <= t < hi}
+
+    assert states(0, ns(24, 8, 45)) == {("waiting", "waiting")}, seen[:20]
+    assert states(ns(24, 9, 20), ns(24, 23, 20)) == {("recording", "open")}
+    # The night: from the end of the close's drain (hours of clock under load) and the
+    # health helper's stop (up to 7 real s: over an hour of clock) to the open.
+    night_from = closes[0]["t_ns"] + 2 * 3600 * 1_000_000_000
+    night = states(night_from, ns(25, 8, 40))
+    assert night == {("waiting", "waiting")}, night
+    assert states(ns(25, 9, 0), ns(25, 9, 5)) <= {("recording", "open")}
+    final = json.loads(health_path(tape, "zero").read_text())
+    assert final["state"] == "stopped"
+
+    def judged(lo, hi):
+        return {(code, v) for t0, t1, code, v in verdicts if lo <= t0 and t1 < hi}
+
+    # `status` said so too: waiting (exit 0) before and between, healthy while open
+    # (stale at worst, if the sim's random book sat still for over --stale-after).
+    assert judged(0, ns(24, 8, 50)) <= {(0, "waiting")}
+    day = judged(ns(24, 9, 30), ns(24, 23, 20))
+    assert (0, "healthy") in day and day <= {(0, "healthy"), (1, "stale")}, day
+    night = judged(night_from, ns(25, 8, 40))
+    assert night == {(0, "waiting")}, night
+    r = subprocess.run([sys.executable, "-m", "booktape", "status", str(tape), "--json"],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and json.loads(r.stdout)[0]["verdict"] == "stopped", r.stdout

@@ -167,3 +167,100 @@ def test_truth_of_a_lockstep_recording(tmp_path):
     for s in rep.scores:
         # Every state a call served was stored; those a call stepped over lived 0 ns.
         assert s.missed == s.missed_by_lifetime["<100us"] and s.stored > 500
+
+
+# A merged tape, built by hand from two collectors' polls of one known market
+# (times in µs from T0). Collector zero's poll z3 is slow (-4450..4930 µs) and
+# reads state 3 before state 4 is born; collector one's only mid poll o2 is slow
+# too (3560..8470) and reads state 5, while zero's quick polls z4, z5 read the
+# later states 6 and 7. By t_mid the merged tape holds o2 *after* z4 and z5: the
+# tape's order is not the market's. State 4 (0..1650 µs) is missed by both.
+T0 = 1_800_000_000_000_000_000
+MARKET = [(-10_000, -5_000), (-5_000, -600), (-600, 0), (0, 1_650), (1_650, 3_900),
+          (3_900, 5_120), (5_120, 6_500), (6_500, 8_900), (8_900, 12_000)]
+# (t_before, t_after, state read, blind_ns µs) per stored state, in poll order.
+POLLS = {"zero": [(-9_000, -8_900, 0, 0), (-4_500, -4_470, 1, 100), (-4_450, 4_930, 2, 9_430),
+                  (5_107, 5_138, 5, 9_590), (5_185, 5_216, 6, 110), (6_310, 6_630, 7, 1_090),
+                  (8_905, 8_966, 8, 960)],
+         "one": [(-9_500, -9_400, 0, 0), (3_560, 8_470, 4, 17_970), (11_180, 11_300, 8, 7_740)]}
+
+
+def _level(state: int) -> tuple[float, float, float, float]:
+    return (1.0, 100.0 + state, 1.0, 1.0)  # type, price, volume, volume_dbl: one level
+
+
+def _hand_built(tmp_path: Path) -> tuple[Path, Path]:
+    """The two collectors' tapes, the truth file of MARKET, and their merged tape."""
+    import struct
+
+    from booktape.read.merge import merge
+    from booktape.schema import BOOK_SCHEMA
+    from booktape.sources.sim_timeline import TRUTH_VERSION, packed_hash
+    from booktape.tape.layout import partition_dir, utc_date
+    from booktape.tape.seal import seal_table
+
+    tape = tmp_path / "data"
+    for c, polls in POLLS.items():
+        cols: dict[str, list] = {f.name: [] for f in BOOK_SCHEMA}
+        for seq, (tb, ta, state, blind) in enumerate(polls):
+            typ, price, vol, vol_d = _level(state)
+            for k, v in (("seq", seq), ("t_before_ns", T0 + tb * 1000),
+                         ("t_after_ns", T0 + ta * 1000), ("unchanged", 0),
+                         ("blind_ns", blind * 1000), ("level", 0), ("type", int(typ)),
+                         ("price", price), ("volume", int(vol)), ("volume_dbl", vol_d)):
+                cols[k].append(v)
+        d = partition_dir(tape, "RIU2", utc_date(T0), c)
+        d.mkdir(parents=True)
+        seal_table(pa.table(cols, schema=BOOK_SCHEMA), d, 1,
+                   {"collector": c, "symbol": "RIU2", "source": "sim"}, T0)
+    merge(tape, "zero,one", tape, name="merged")
+    truth = tmp_path / "truth.json"
+    hashes = [packed_hash(struct.pack("<4d", *_level(s))) for s in range(len(MARKET))]
+    truth.write_text(json.dumps({"version": TRUTH_VERSION, "config": {}, "symbols": {"RIU2": {
+        "events": list(range(len(MARKET))),
+        "birth_ns": [T0 + b * 1000 for b, _ in MARKET],
+        "death_ns": [T0 + d * 1000 for _, d in MARKET], "hash": hashes,
+        "calls": 10, "window_ns": [T0 - 9_500_000, T0 + 11_300_000]}}}))
+    return tape, truth
+
+
+def test_truth_checks_a_merged_tape_by_the_intervals_its_bound_covers(tmp_path):
+    tape, truth = _hand_built(tmp_path)
+    m = booktape.read_arrow(tape, "RIU2", "merged", snapshots_only=True,
+                            columns=["t_before_ns", "t_after_ns", "blind_ns"]).to_pandas()
+    tb = (m.t_before_ns - T0) // 1000
+    # The case: o2 (which read state 4) comes after z4 and z5 in the merged tape, and
+    # its bound covers only (t_before of z5, t_after of o2]: zero's 1.09 ms there.
+    assert tb.tolist() == [-9_500, -4_500, -4_450, 5_107, 5_185, 3_560, 6_310, 8_905]
+    assert m.blind_ns.tolist()[5] == 1_090_000
+    # Each collector alone keeps its promise; state 3 (1.65 ms) is missed by both.
+    for c in POLLS:
+        assert score_truth(tape, truth, collector=c).ok
+    rep = score_truth(tape, truth, collector="merged")
+    (sc,) = rep.scores
+    assert sc.missed == 1 and sc.missed_life_ns is not None
+    assert sc.missed_life_ns.tolist() == [1_650_000]
+    # The merged states whose interval (t_before[i-1], t_after[i]] holds state 3 are
+    # z3 and z4, both bounded by 9.59 ms: no violation (o2's 1.09 ms does not cover it).
+    assert rep.ok, [v.describe() for v in rep.violations]
+    assert sc.missed_bound_ns is not None and sc.missed_bound_ns.tolist() == [9_590_000]
+
+
+def test_truth_names_a_violation_of_a_merged_tapes_bound(tmp_path):
+    import pyarrow.compute as pc
+
+    tape, truth = _hand_built(tmp_path)
+
+    def shrink(t: pa.Table) -> pa.Table:  # the merged tape claims 1 ms where it had 9.59 ms
+        if "seen_by" not in t.schema.names:
+            return t
+        i = t.schema.get_field_index("blind_ns")
+        b = t.column("blind_ns")
+        return t.set_column(i, "blind_ns", pc.if_else(pc.greater(b, 9_000_000),
+                                                      pa.scalar(1_000_000, pa.int64()), b))
+
+    rewrite_parts(tape, shrink)
+    assert score_truth(tape, truth, collector="zero").ok
+    rep = score_truth(tape, truth, collector="merged")
+    (v,) = rep.violations
+    assert v.events == 3 and v.bound_ns == 1_000_000

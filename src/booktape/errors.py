@@ -60,3 +60,9 @@ class BusUnavailable(BooktapeError):
 
 class BusRefused(BooktapeError):
     """The NATS server refused us for good: bad credentials, or a stream that would lose data."""
+
+
+class UnguardedMain(BooktapeError):
+    """A script called ``record()`` without ``if __name__ == "__main__":`` under spawn."""
+
+    exit_code = 2

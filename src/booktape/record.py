@@ -138,6 +138,9 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
         A :class:`~booktape.read.summary.Summary` computed from the data read back from disk
         (with a session: of the last window recorded).
     """
+    from .transport._child import refuse_in_spawned_child
+
+    refuse_in_spawned_child()
     if str(out).strip() == "":
         # Path("") is the current directory: an empty --out must not record into it.
         raise BadArgument("--out is empty; give the tape directory")
@@ -225,7 +228,8 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
                 stats.set("session_state", 0 if window is None else 1)
                 last = [0.0]
                 service = service_opts.start(root, collector, syms, run_id, ev_path, stats,
-                                             events, source=source, topology=topology)
+                                             events, source=source, topology=topology,
+                                             stop=stop)
 
                 def on_tick() -> None:
                     service.tick()
@@ -244,6 +248,13 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
                     service.stop(error=str(e) or type(e).__name__)
                     raise
                 t1 = clock.now_ns()
+                if service.unguarded:  # what was captured is sealed; now say why we stopped
+                    from .errors import UnguardedMain
+                    from .transport._child import UNGUARDED_MESSAGE
+
+                    service.stop(error=UNGUARDED_MESSAGE)
+                    raise UnguardedMain(f"{UNGUARDED_MESSAGE}; recording stopped, what was "
+                                        f"captured was sealed")
                 if window is not None:
                     reason = "stop" if stop.is_set() else "close" if t1 >= window.close_ns else "deadline"
                     events.emit(close_event(window, t1, collector, run_id, reason))
@@ -269,8 +280,14 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
                 return run(deadline)
             from .service.schedule import run_schedule
 
+            def on_wait(w: Any) -> None:
+                stats.set("next_open_ns", w.open_ns)
+                stats.set("session_state", 3)
+                service_opts.waiting(root, collector, syms, stats, source=source,
+                                     topology=topology)
+
             done = run_schedule(schedule, lambda w, d: run(d, w), clock=clock, stop=stop,
-                                end_ns=deadline, on_wait=lambda w: stats.set("next_open_ns", w.open_ns))
+                                end_ns=deadline, on_wait=on_wait)
             return done[-1] if done else empty_summary(root, collector, source, topology)
         finally:
             tape.release()

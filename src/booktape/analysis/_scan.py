@@ -11,6 +11,7 @@ the reader's own dedupe (:func:`booktape.read_arrow`) is deliberately not used.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ..interrupts import watch_interrupts
 from ..tape.journal import scan_journal
 from ..tape.layout import part_number
 from ..tape.tape import Tape, TapeFile
@@ -71,12 +73,6 @@ def _duck() -> Any:
     con = duckdb.connect(config={"threads": 2, "memory_limit": "512MB",
                                  "preserve_insertion_order": True})
     return con
-
-
-def _duck_interrupt() -> type[BaseException]:
-    import duckdb
-
-    return duckdb.InterruptException
 
 
 def _where(start_ns: int | None, end_ns: int | None) -> str:
@@ -133,37 +129,47 @@ def scan_tape(data: str | Path | Tape, symbol: str | None = None, collector: str
     con = _duck() if any(f.sealed for f in files) else None
     where = _where(start_ns, end_ns)
     out = []
-    for (sym, col), fs in sorted(groups.items()):
-        tables: list[dict[str, np.ndarray]] = []
-        infos: list[FileInfo] = []
-        for f in fs:
-            info = FileInfo(f.path.name, str(f.path), "part" if f.sealed else "journal")
-            try:
-                if str(f.path) in exclude:
-                    info.skipped = True
-                    raise ValueError("left out: damaged")
-                if f.sealed:
-                    t, info.rows = _scan_part(con, f, where)
-                else:
-                    t, info.rows, info.torn = _scan_journal(f, start_ns, end_ns, info)
-            except _duck_interrupt():
-                # DuckDB turns Ctrl-C into this: it is the user's interrupt, not a damaged
-                # file to note and skip (issue 14: analyze went on after Ctrl-C).
-                raise KeyboardInterrupt from None
-            except Exception as e:  # a corrupt file must not hide the rest of the tape
-                if not info.skipped:
-                    log.warning("cannot read %s: %s", f.path, e)
-                info.error = f"{type(e).__name__}: {e}".splitlines()[0][:300]
-                t = pa.table({c: pa.array([], pa.int64()) for c in SNAP_COLS})
-            info.snapshots = t.num_rows
-            infos.append(info)
-            tables.append(_columns(t))
-            del t
-        out.append(_stream(sym, col, "tape", tables, infos, has_seq=True))
-    if con is not None:
-        con.close()
+    try:
+        with watch_interrupts() as interrupted:
+            for (sym, col), fs in sorted(groups.items()):
+                out.append(_scan_group(con, sym, col, fs, where, start_ns, end_ns, exclude,
+                                       interrupted))
+    finally:
+        if con is not None:
+            con.close()
     pa.default_memory_pool().release_unused()  # give the scan's buffers back before analysis
     return out
+
+
+def _scan_group(con: Any, sym: str, col: str, fs: list[TapeFile], where: str,
+                start_ns: int | None, end_ns: int | None, exclude: frozenset[str],
+                interrupted: Callable[[], bool]) -> Stream:
+    tables: list[dict[str, np.ndarray]] = []
+    infos: list[FileInfo] = []
+    for f in fs:
+        info = FileInfo(f.path.name, str(f.path), "part" if f.sealed else "journal")
+        try:
+            if str(f.path) in exclude:
+                info.skipped = True
+                raise ValueError("left out: damaged")
+            if f.sealed:
+                t, info.rows = _scan_part(con, f, where)
+            else:
+                t, info.rows, info.torn = _scan_journal(f, start_ns, end_ns, info)
+        except Exception as e:  # a corrupt file must not hide the rest of the tape
+            if interrupted():
+                # DuckDB turned the user's Ctrl-C into an error of its own: it is the
+                # interrupt, not a damaged file to note and skip (issue 14).
+                raise KeyboardInterrupt from None
+            if not info.skipped:
+                log.warning("cannot read %s: %s", f.path, e)
+            info.error = f"{type(e).__name__}: {e}".splitlines()[0][:300]
+            t = pa.table({c: pa.array([], pa.int64()) for c in SNAP_COLS})
+        info.snapshots = t.num_rows
+        infos.append(info)
+        tables.append(_columns(t))
+        del t
+    return _stream(sym, col, "tape", tables, infos, has_seq=True)
 
 
 def _columns(t: pa.Table) -> dict[str, np.ndarray]:

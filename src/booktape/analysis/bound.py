@@ -21,11 +21,13 @@ from ..read.guarantee import (
     BLIND_FACTOR,
     BLIND_MIN_NS,
     Guarantee,
+    clip_to_open,
     guarantee,
     guarantees_by,
     threshold_ns,
 )
 from ._scan import Stream
+from .sessions import SessionWindow, windows_from_events
 
 HOUR_NS = 3_600_000_000_000
 SERIES_BINS = 800
@@ -77,21 +79,33 @@ def stream_arrays(s: Stream, events: list[dict[str, Any]]) -> tuple[np.ndarray, 
 
 
 def stream_bound(s: Stream, events: list[dict[str, Any]], *, by_ns: int | None = None,
-                 blind_min_ns: int = BLIND_MIN_NS, factor: float = BLIND_FACTOR) -> StreamBound:
-    """The bound of one stream; ``events`` are its collector's event rows."""
+                 blind_min_ns: int = BLIND_MIN_NS, factor: float = BLIND_FACTOR,
+                 windows: list[SessionWindow] | None = None) -> StreamBound:
+    """The bound of one stream; ``events`` are its collector's event rows.
+
+    ``windows``: the trading sessions (a calendar's; default: those the
+    recorder's ``session_open`` events name). Each bound is cut to the open time
+    of the interval it covers: closed hours and scheduled pauses hold no state,
+    so they are no blind spot (:func:`~booktape.read.guarantee.clip_to_open`).
+    """
     b, tb, ta = stream_arrays(s, events)
+    wins = windows if windows is not None else windows_from_events(events)
+    b, clipped = clip_to_open(b, tb, ta, np.array([w.open_ns for w in wins], np.int64),
+                              np.array([w.close_ns for w in wins], np.int64))
     thr = threshold_ns(b, blind_min_ns, factor)
-    out = StreamBound(s.symbol, s.collector, thr, guarantee(b, tb, ta, thr, "all"), by_ns=by_ns)
+    out = StreamBound(s.symbol, s.collector, thr, guarantee(b, tb, ta, thr, "all", clipped),
+                      by_ns=by_ns)
     starts = sorted((int(e["t_ns"]), str((e.get("detail") or {}).get("session", "")))
                     for e in events if e.get("kind") == "session_start"
                     and e.get("collector") in (None, s.collector))
     if starts:
         st = np.array([t for t, _ in starts], np.int64)
         keys = np.maximum(np.searchsorted(st, ta, "right") - 1, 0)
-        out.sessions = guarantees_by(b, tb, ta, keys, dict(enumerate(n for _, n in starts)), thr)
+        out.sessions = guarantees_by(b, tb, ta, keys, dict(enumerate(n for _, n in starts)), thr,
+                                     clipped)
     hk = ta // HOUR_NS
     out.hours = guarantees_by(b, tb, ta, hk, {int(k): _iso(int(k) * HOUR_NS)
-                                             for k in np.unique(hk).tolist()}, thr)
+                                             for k in np.unique(hk).tolist()}, thr, clipped)
     if ta.size:
         span = int(ta[-1] - ta[0]) + 1
         out.series_t0_ns = int(ta[0])
@@ -102,7 +116,7 @@ def stream_bound(s: Stream, events: list[dict[str, Any]], *, by_ns: int | None =
     if by_ns:
         bk = ta // by_ns
         out.bins = guarantees_by(b, tb, ta, bk, {int(k): _iso(int(k) * by_ns, by_ns)
-                                                for k in np.unique(bk).tolist()}, thr)
+                                                for k in np.unique(bk).tolist()}, thr, clipped)
     return out
 
 
@@ -120,7 +134,8 @@ def bound_rows(bounds: list[StreamBound]) -> tuple[list[dict[str, Any]], list[di
                              "B_p50_us": _us(g.lifetime_p50_ns), "B_p99.9_us": _us(g.lifetime_p999_ns),
                              "B_max_us": _us(g.lifetime_max_ns), "blind_spots": g.spot_count,
                              "blind_total_ms": g.spot_total_ns / 1e6,
-                             "blind_worst_ms": g.spot_worst_ns / 1e6})
+                             "blind_worst_ms": g.spot_worst_ns / 1e6,
+                             "closed_clipped": g.closed_count})
         for p in sb.overall.spots:
             spots.append({**key, "since_ns": p.since_ns, "until_ns": p.until_ns,
                           "blind_ms": p.blind_ns / 1e6})

@@ -3,7 +3,9 @@
 Binned with NumPy, never plotted row by row: each time column shows the book
 as it stood at the end of that column (the last snapshot in it, carried
 forward through columns with no change), each row one price step. A 15-minute
-window of a busy tape (~10 M level rows) bins in about a second.
+window of a busy tape (~10 M level rows) bins in about a second; a whole day
+streams in snapshot-aligned batches (two passes), in memory that grows with the
+number of snapshots (three numbers each), not with the level rows.
 
 Trades are marked when a ticks stream exists (``record --ticks`` writes
 ``DATA/_ticks/...``; trade times are moved onto the local clock with the
@@ -21,10 +23,13 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import BadArgument, TapeNotFound
+from ..read.batches import iter_batches
 from ..read.filters import check_filters
 from ..read.reader import read_arrow, tape_files
 from ..units import parse_duration, parse_time
 
+#: Level rows per batch of the two passes (module-level so tests can force many batches).
+BATCH_ROWS = 1 << 18
 SELL_TYPES = (1, 3)
 BUY_TYPES = (2, 4)
 
@@ -126,49 +131,44 @@ def heatmap(data: str | Path, symbol: str, collector: str | None = None, start: 
     if wns <= 0:
         raise BadArgument(f"invalid --window {window!r}: must be positive, e.g. 15m or 1h")
     s, e, col = _window(data, symbol, collector, start, end, wns)
-    t = read_arrow(data, symbol, col, s, e,
-                   columns=["seq", "t_before_ns", "t_after_ns", "level", "type", "price",
-                            "volume"])
-    if t.num_rows == 0:
+    s_read, e_read = s, e
+    # Two passes over snapshot-aligned batches, never the window whole (a day of a
+    # busy symbol is 300 M level rows): the books' times and best prices first,
+    # then each selected row's volume by exact price and column.
+    snaps = _snapshots(data, symbol, col, s_read, e_read)
+    if snaps is None:
         raise TapeNotFound(f"no {symbol} states of collector {col} between "
                            f"{np.datetime64(s, 'ns')} and {np.datetime64(e, 'ns')}")
-    seq = t.column("seq").to_numpy()
-    starts = np.flatnonzero(np.r_[True, seq[1:] != seq[:-1]])
-    tb = t.column("t_before_ns").to_numpy()[starts]
-    ta = t.column("t_after_ns").to_numpy()[starts]
-    snap_t = tb + (ta - tb) // 2
+    snap_t, bid, ask, n_rows = snaps
+    n_snaps = snap_t.size
     # Never draw past the data: a window longer than the tape ends at its last state.
     s, e = max(s, int(snap_t.min())), min(e, int(snap_t.max()) + 1)
-    level = t.column("level").to_numpy()
-    typ = t.column("type").to_numpy()
-    price = t.column("price").to_numpy()
-    vol = t.column("volume").to_numpy().astype(np.float64)
-    snap_of_row = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, seq.size]))
-    # Best ask / bid of every snapshot, by reduceat over its contiguous rows.
-    ask = np.minimum.reduceat(np.where(np.isin(typ, SELL_TYPES) & (level >= 0), price, np.inf),
-                              starts)
-    bid = np.maximum.reduceat(np.where(np.isin(typ, BUY_TYPES) & (level >= 0), price, -np.inf),
-                              starts)
-    W = int(max(1, min(width, starts.size)))
+    W = int(max(1, min(width, n_snaps)))
     t_edges = np.linspace(s, e, W + 1).astype(np.int64)
     col_of_snap = np.clip(np.searchsorted(t_edges, snap_t, "right") - 1, 0, W - 1)
     # The last snapshot in each column; empty columns keep the previous column's book.
     last = np.full(W, -1, np.int64)
-    last[col_of_snap] = np.arange(starts.size)  # later snapshots overwrite earlier ones
+    last[col_of_snap] = np.arange(n_snaps)  # later snapshots overwrite earlier ones
     present = last >= 0
     fill = np.maximum.accumulate(np.where(present, np.arange(W), -1))
     shown = np.where(fill >= 0, last[np.maximum(fill, 0)], -1)
     mean = agg == "mean" or (agg == "auto" and (e - s) / W > 1e9)
     in_win = (snap_t >= s) & (snap_t < e)
-    # Price rows: the tick (smallest step between prices) over the range the window shows.
-    sel_rows = (in_win[snap_of_row] if mean else np.isin(snap_of_row, shown[shown >= 0])) \
-        & (level >= 0)
-    p = price[sel_rows]
-    if p.size == 0:
+    # Each selected snapshot's column: mean mode, its own; last mode, the first
+    # column that shows it (carried-forward columns copy that one below).
+    target = np.full(n_snaps, -1, np.int64)
+    if mean:
+        target[in_win] = col_of_snap[in_win]
+    else:
+        valid_cols = np.flatnonzero(shown >= 0)
+        first = np.unique(shown[valid_cols], return_index=True)
+        target[first[0]] = valid_cols[first[1]]
+    prices, by_price = _volume_by_price(data, symbol, col, s_read, e_read, target, W)
+    if prices.size == 0:
         raise TapeNotFound(f"the {symbol} books between the window's bounds are all empty")
-    up = np.unique(p)
-    tick = float(np.min(np.diff(up))) if up.size > 1 else 1.0
-    lo, hi = float(up[0]), float(up[-1])
+    # Price rows: the tick (smallest step between prices) over the range the window shows.
+    tick = float(np.min(np.diff(prices))) if prices.size > 1 else 1.0
+    lo, hi = float(prices[0]), float(prices[-1])
     if ticks is None:
         ticks = _ticks(data, symbol, col, s, e)
     elif not isinstance(ticks, pa.Table):
@@ -186,40 +186,89 @@ def heatmap(data: str | Path, symbol: str, collector: str | None = None, start: 
     H = int(np.floor((hi - lo) / step + 1e-9)) + 1
     p_edges = lo - step / 2 + step * np.arange(H + 1)
     grid = np.zeros((H, W), np.float64)
-    r_idx = np.flatnonzero(sel_rows)
-    prow_f = np.floor((price[r_idx] - lo) / step + 0.5).astype(np.int64)
-    keep = (prow_f >= 0) & (prow_f < H)  # levels outside the zoom are left out, not piled up
-    r_idx, prow = r_idx[keep], prow_f[keep]
+    prow = np.floor((prices - lo) / step + 0.5).astype(np.int64)
+    keep = (prow >= 0) & (prow < H)  # levels outside the zoom are left out, not piled up
+    np.add.at(grid, prow[keep], by_price[keep])
     if mean:
         # Each column: the average book of the states in it; empty columns carry forward.
-        cs = col_of_snap[snap_of_row[r_idx]]
-        grid.ravel()[:] = np.bincount(prow * W + cs, weights=vol[r_idx], minlength=H * W)
         n = np.bincount(col_of_snap[in_win], minlength=W).astype(np.float64)
         grid[:, n > 0] /= n[n > 0]
         for ci in np.flatnonzero(n == 0):
             if ci > 0:
                 grid[:, ci] = grid[:, ci - 1]
     else:
-        # Scatter-add the volume of each shown snapshot into every column that shows it.
-        cols_of_snap: dict[int, list[int]] = {}
-        for c, sn in enumerate(shown):
-            if sn >= 0:
-                cols_of_snap.setdefault(int(sn), []).append(c)
-        uniq_snaps = np.array(sorted(cols_of_snap), dtype=np.int64)
-        first_col = np.full(starts.size, -1, np.int64)
-        first_col[uniq_snaps] = [cols_of_snap[int(x)][0] for x in uniq_snaps]
-        flat = prow * W + first_col[snap_of_row[r_idx]]
-        grid.ravel()[:] = np.bincount(flat, weights=vol[r_idx], minlength=H * W)
-        for cl in cols_of_snap.values():  # carried-forward columns copy their first column
-            if len(cl) > 1:
-                grid[:, cl[1:]] = grid[:, [cl[0]]]
+        for ci in np.flatnonzero(shown >= 0):  # carried-forward columns copy their first
+            c0 = target[shown[ci]]
+            if c0 != ci:
+                grid[:, ci] = grid[:, c0]
     valid = shown >= 0
     best_ask = np.where(valid, ask[np.maximum(shown, 0)], np.nan)
     best_bid = np.where(valid, bid[np.maximum(shown, 0)], np.nan)
     best_ask[~np.isfinite(best_ask)] = np.nan
     best_bid[~np.isfinite(best_bid)] = np.nan
-    return Heatmap(symbol, col, t_edges, p_edges, grid, best_bid, best_ask, int(starts.size),
-                   int(t.num_rows), ticks)
+    return Heatmap(symbol, col, t_edges, p_edges, grid, best_bid, best_ask, n_snaps, n_rows,
+                   ticks)
+
+
+def _snapshots(data: str | Path, symbol: str, col: str, s: int, e: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int] | None:
+    """Per snapshot of the window: mid time, best bid, best ask; and the level rows read."""
+    times, bids, asks, rows = [], [], [], 0
+    for t in iter_batches(data, symbol, col, s, e,
+                          columns=["seq", "t_before_ns", "t_after_ns", "level", "type", "price"],
+                          batch_rows=BATCH_ROWS):
+        seq = t.column("seq").to_numpy()
+        starts = np.flatnonzero(np.r_[True, seq[1:] != seq[:-1]])
+        tb = t.column("t_before_ns").to_numpy()[starts]
+        ta = t.column("t_after_ns").to_numpy()[starts]
+        times.append(tb + (ta - tb) // 2)
+        level, typ = t.column("level").to_numpy(), t.column("type").to_numpy()
+        price = t.column("price").to_numpy()
+        # Best ask / bid of every snapshot, by reduceat over its contiguous rows.
+        asks.append(np.minimum.reduceat(
+            np.where(np.isin(typ, SELL_TYPES) & (level >= 0), price, np.inf), starts))
+        bids.append(np.maximum.reduceat(
+            np.where(np.isin(typ, BUY_TYPES) & (level >= 0), price, -np.inf), starts))
+        rows += t.num_rows
+    if not rows:
+        return None
+    return np.concatenate(times), np.concatenate(bids), np.concatenate(asks), rows
+
+
+def _volume_by_price(data: str | Path, symbol: str, col: str, s: int, e: int,
+                     target: np.ndarray, W: int) -> tuple[np.ndarray, np.ndarray]:
+    """Resting volume by exact price and column of the snapshots with a target column.
+
+    Returns the sorted distinct prices and a ``len(prices) x W`` matrix. Exact
+    prices (a few thousand a day) rather than price rows: the rows' size and
+    zoom depend on every price shown, known only once all are read.
+    """
+    acc: dict[float, np.ndarray] = {}
+    first = 0
+    for t in iter_batches(data, symbol, col, s, e, columns=["seq", "level", "price", "volume"],
+                          verify=False, batch_rows=BATCH_ROWS):  # pass 1 checked the parts
+        seq = t.column("seq").to_numpy()
+        starts = np.flatnonzero(np.r_[True, seq[1:] != seq[:-1]])
+        snap_of_row = first + np.repeat(np.arange(starts.size), np.diff(np.r_[starts, seq.size]))
+        first += starts.size
+        cs = target[snap_of_row]
+        sel = (cs >= 0) & (t.column("level").to_numpy() >= 0)
+        if not sel.any():
+            continue
+        up, inv = np.unique(t.column("price").to_numpy()[sel], return_inverse=True)
+        m = np.bincount(inv * W + cs[sel],
+                        weights=t.column("volume").to_numpy()[sel].astype(np.float64),
+                        minlength=up.size * W).reshape(up.size, W)
+        for k, pr in enumerate(up.tolist()):
+            row = acc.get(pr)
+            if row is None:
+                acc[pr] = m[k].copy()
+            else:
+                row += m[k]
+    prices = np.array(sorted(acc), dtype=np.float64)
+    return prices, (np.stack([acc[pr] for pr in prices.tolist()]) if acc
+                    else np.zeros((0, W)))
+
 
 
 #: Price levels with no resting volume: white, apart from every colour of the map (issue 14:

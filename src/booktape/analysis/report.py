@@ -9,6 +9,7 @@ missed), checks part checksums, and names every problem found.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -88,14 +89,35 @@ class Report:
         return report_tables(self)
 
 
-def _hash_parts(files: list[Any]) -> dict[str, str]:
+def _hash_parts(files: list[Any], stop: threading.Event | None = None) -> dict[str, str]:
     out = {}
     for f in files:
+        if stop is not None and stop.is_set():
+            break
         try:
             out[str(f.path)] = sha256_file(f.path)
         except OSError as e:
             out[str(f.path)] = f"unreadable: {e}"
     return out
+
+
+def scan_and_hash(files: list[Any], scan_rows: Callable[[], list[Stream]]
+                  ) -> tuple[list[Stream], dict[str, str]]:
+    """``scan_rows()`` while the parts ``files`` are hashed beside it: their sha256 by path.
+
+    The hashing is told to stop when the scan fails or is interrupted: leaving the
+    executor joins its thread, and a Ctrl-C must not wait for a day's parts to be
+    hashed (issue 14).
+    """
+    stop = threading.Event()
+    with ThreadPoolExecutor(1) as pool:
+        hashes = pool.submit(_hash_parts, files, stop)
+        try:
+            streams = scan_rows()
+        except BaseException:
+            stop.set()
+            raise
+        return streams, hashes.result()
 
 
 def report(data: str | Path, symbol: str | None = None, collector: str | None = None,
@@ -152,10 +174,9 @@ def report(data: str | Path, symbol: str | None = None, collector: str | None = 
         warn_problems(tape, symbol, collector, strict)
     parts = [] if tape is None else [f for f in tape.files(symbol, collector, start_ns, end_ns)
                                      if f.sealed]
-    with ThreadPoolExecutor(1) as pool:
-        hashes = pool.submit(_hash_parts, [f for f in parts if f.listed] if check_checksums else [])
-        streams = scan(tape or data, symbol, collector, start_ns, end_ns)
-        digests = hashes.result()
+    streams, digests = scan_and_hash(
+        [f for f in parts if f.listed] if check_checksums else [],
+        lambda: scan(tape or data, symbol, collector, start_ns, end_ns))
     if not streams and (symbol or collector or start_ns is not None or end_ns is not None):
         raise TapeNotFound(f"no snapshots in {data} match {_filters(symbol, collector, start, end)}")
     events = [] if csv else read_events(Path(data), collector)
@@ -187,7 +208,8 @@ def report(data: str | Path, symbol: str | None = None, collector: str | None = 
         rep.streams.append(r)
         rep.problems.extend(stream_problems(r))
         if not csv:
-            sb = stream_bound(s, ev, by_ns=by_ns, blind_min_ns=blind_min_ns, factor=blind_factor)
+            sb = stream_bound(s, ev, by_ns=by_ns, blind_min_ns=blind_min_ns, factor=blind_factor,
+                              windows=wins)
             rep.bounds.append(sb)
             rep.problems.extend(bound_problems(sb))
     rep.bursts = missed_bursts(streams, burst_min)

@@ -110,7 +110,7 @@ def report_tables(rep: Report) -> dict[str, pd.DataFrame]:
                      "start_late_s", "end_early_s", "max_gap_ms", "stalls"],
         "guarantee": ["symbol", "collector", "scope", "label", "states", "bound", "B_p50_us",
                       "B_p99.9_us", "B_max_us", "blind_spots", "blind_total_ms",
-                      "blind_worst_ms", "start", "end"],
+                      "blind_worst_ms", "closed_clipped", "start", "end"],
         "blind_spots": ["symbol", "collector", "since", "until", "blind_ms"],
     }
     cols["long_gaps"] = cols["stalls"]

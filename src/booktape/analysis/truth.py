@@ -12,6 +12,17 @@ stored state and the last poll is *missed*, and is checked against the
 ``blind_ns`` covering it: that of the next stored state, or the trailing value
 of the ``session_stop`` event after the last one. A missed state that lived at
 least as long as its bound breaks the promise the tape makes: a violation.
+
+A merged tape (``booktape merge``) is ordered by ``t_mid`` over several
+collectors' polls, which can run against the market's order (a slow poll of
+one collector lands after quicker, later reads of another), so "the next
+stored state" names no claim there. Its ``blind_ns`` promises, per merged state
+``i``, that no state missed by every collector and living inside
+``(t_before[i-1], t_after[i]]`` lasted that long (:mod:`booktape.read.merge_bound`):
+a missed state is checked against the smallest bound of those intervals that
+hold it, among the merged states near the first whose ``t_after`` is at or
+after its death (that one always holds it: the poll before it ended before
+the state died, so it read before the state was born).
 """
 
 from __future__ import annotations
@@ -22,10 +33,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.parquet as pq
 
 from ..errors import BadArgument, TapeNotFound
 from ..events import read_events
 from ..read.reader import read_arrow, tape_files
+from ..schema import metadata_of
 from ..sources.sim_timeline import TRUTH_VERSION, packed_hash
 
 #: How far a poll's window is widened when looking for the state it read: the
@@ -35,6 +48,10 @@ SLACK_NS = 1_000_000
 #: Lifetime buckets of the report: (upper bound ns or None, label).
 BUCKETS: tuple[tuple[int | None, str], ...] = (
     (100_000, "<100us"), (1_000_000, "<1ms"), (10_000_000, "<10ms"), (None, ">=10ms"))
+
+#: Merged states on either side of a missed state's first candidate whose intervals
+#: are checked too (a merged tape is near ``t_mid`` order: far ones cannot hold it).
+NEAR = 16
 
 _COLS = ["seq", "t_before_ns", "t_after_ns", "blind_ns", "level", "type", "price", "volume",
          "volume_dbl"]
@@ -176,6 +193,51 @@ def _trailing_bound(tape: Path, collector: str, symbol: str, end_ns: int) -> int
     return None if best is None else best[1]
 
 
+def _is_merged(tape: Path, symbol: str, collector: str) -> bool:
+    """Whether the collector is a merged tape (its parts say ``source: merge``)."""
+    for f in tape_files(tape, symbol, collector):
+        if f.sealed and f.path.suffix == ".parquet":
+            return metadata_of(pq.read_schema(f.path)).get("source") == "merge"
+    return False
+
+
+def _interval_bounds(s: dict[str, np.ndarray], birth: np.ndarray, death: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Per missed state of a merged tape: the smallest bound of the merged intervals
+    ``(t_before[i-1], t_after[i]]`` near it that hold it, and that ``i`` (-1: none)."""
+    n, m = s["seq"].size, birth.size
+    bound, where = np.full(m, -1, np.int64), np.full(m, -1, np.int64)
+    if n < 2:
+        return bound, where
+    # The first merged state whose poll ended at or after the death (t_after is not
+    # sorted in t_mid order; its running maximum is, and crosses d at that state).
+    first = np.searchsorted(np.maximum.accumulate(s["ta"]), death, "left")
+    step = 1 << 16  # states per block: (2 NEAR + 1) candidates each, memory bounded
+    for a in range(0, m, step):
+        bound[a:a + step], where[a:a + step] = _near_claims(
+            s, birth[a:a + step], death[a:a + step], first[a:a + step])
+    return bound, where
+
+
+def _near_claims(s: dict[str, np.ndarray], birth: np.ndarray, death: np.ndarray,
+                 first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_interval_bounds` for one block, over the NEAR claims around ``first``."""
+    n, m = s["seq"].size, birth.size
+    cand = first[:, None] + np.arange(-NEAR, NEAR + 1)[None, :]
+    ok = (cand >= 1) & (cand < n)
+    c = np.clip(cand, 1, n - 1)
+    # A claim needs the merged state before it on the tape (seq consecutive, not cut
+    # away by the window's filter) and a known bound.
+    ok &= (s["seq"][c] - s["seq"][c - 1] == 1) & (s["blind"][c] >= 0)
+    ok &= (s["tb"][c - 1] <= birth[:, None]) & (death[:, None] <= s["ta"][c])
+    big = np.iinfo(np.int64).max
+    b = np.where(ok, s["blind"][c], big)
+    j = np.argmin(b, axis=1)
+    best = b[np.arange(m), j]
+    found = best < big
+    return np.where(found, best, -1), np.where(found, c[np.arange(m), j], -1)
+
+
 def _score(tape: Path, symbol: str, collector: str, tl: dict[str, Any], path: str) -> TruthScore:
     births = np.asarray(tl["birth_ns"], np.int64)
     deaths = np.asarray(tl["death_ns"], np.int64)
@@ -185,6 +247,8 @@ def _score(tape: Path, symbol: str, collector: str, tl: dict[str, Any], path: st
     t = read_arrow(tape, symbol, collector, start=w0 - SLACK_NS, end=w1 + SLACK_NS,
                    columns=_COLS, verify=False)
     s = _snapshots(t)  # polls that started inside the window (read_arrow filters t_before)
+    merged = _is_merged(tape, symbol, collector)
+    whole = dict(s)  # a merged tape's intervals: every state read, matched or not
     if not s["seq"].size:
         raise BadArgument(f"{symbol}/{collector} stored no state inside the window of "
                           f"--sim-log {path} (another recording?)")
@@ -235,9 +299,16 @@ def _score(tape: Path, symbol: str, collector: str, tl: dict[str, Any], path: st
     repeat = ~is_match & (hashes[prev] == hashes[idx])
     stored = is_match | repeat
     life = deaths[idx] - births[idx]
-    trailing = _trailing_bound(tape, collector, symbol, w1)
-    bound = np.where(k < m_idx.size, m_blind[at], -1 if trailing is None else trailing)
     missed = ~stored
+    if merged:
+        bound, at_i = np.full(idx.size, -1, np.int64), np.full(idx.size, -1, np.int64)
+        bound[missed], at_i[missed] = _interval_bounds(whole, births[idx][missed],
+                                                       deaths[idx][missed])
+        bound_seq = np.where(at_i >= 0, whole["seq"][np.maximum(at_i, 0)], -1)
+    else:
+        trailing = _trailing_bound(tape, collector, symbol, w1)
+        bound = np.where(k < m_idx.size, m_blind[at], -1 if trailing is None else trailing)
+        bound_seq = np.where(k < m_idx.size, m_seq[at], -1)
     unchecked = missed & (bound < 0)
     viol = np.flatnonzero(missed & (bound >= 0) & (life >= bound))
     mask = np.zeros(events.size, bool)
@@ -248,7 +319,7 @@ def _score(tape: Path, symbol: str, collector: str, tl: dict[str, Any], path: st
         true_by_lifetime=_bucket_counts(life), missed_by_lifetime=_bucket_counts(life[missed]),
         violations=[Violation(symbol, collector, int(events[idx[j]]), int(births[idx[j]]),
                               int(deaths[idx[j]]), int(bound[j]),
-                              int(m_seq[k[j]]) if k[j] < m_idx.size else None) for j in viol],
+                              int(bound_seq[j]) if bound_seq[j] >= 0 else None) for j in viol],
         stored_mask=mask, scope=(lo_i, hi_i), missed_life_ns=life[missed],
         missed_bound_ns=bound[missed], first_event=int(events[0]), life_ns=deaths - births)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from ..tape.layout import JOURNAL_RE, PART_RE, QUARANTINE_RE
 from ..tape.repair import Repair, repair_manifests
 from ..tape.tape import Tape
 from ._scan import Stream, scan_tape
-from .report import Problem, _hash_parts
+from .report import Problem, scan_and_hash
 
 # A recorded part, one recorded before blind_ns existed, or a merged part (its provenance
 # columns seen_by/first_by/src_seq follow the book's): each is a schema booktape writes.
@@ -84,10 +83,7 @@ def verify(data: str | Path | Tape, symbol: str | None = None,
         raise TapeNotFound(f"no tape at {root}: no sealed parts or journals found")
     res = VerifyResult(str(root), repairs=[r.describe() for r in repairs])
     sealed = [f for f in files if f.sealed and f.listed and f.path.exists()]
-    with ThreadPoolExecutor(1) as pool:
-        fut = pool.submit(_hash_parts, sealed)
-        streams = scan_tape(tape, symbol, collector)
-        digests = fut.result()
+    streams, digests = scan_and_hash(sealed, lambda: scan_tape(tape, symbol, collector))
     for d in dirs:
         _check_dir(tape, d, res)
     entries = {str(f.path): f for f in files}

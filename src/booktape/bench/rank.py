@@ -87,8 +87,9 @@ def _latency_key(lat: Any) -> float:
 
 
 def rank(rows: list[dict[str, Any]]) -> None:
-    """Add ``rank_range`` / ``rank_p999`` (1 = best, ties share a rank, None = not ranked)
-    and the ratios against the notebook baseline, in place, per latency."""
+    """Add ``rank_range`` / ``rank_p999`` (1 = best, ties share a rank, None = not ranked),
+    ``p999_vs_best`` (p99.9 / the best qualified p99.9) and the ratios against the
+    notebook baseline, in place, per latency."""
     for lat in {r["latency_ns"] for r in rows}:
         group = [r for r in rows if r["latency_ns"] == lat]
         base = _best_baseline(group)
@@ -103,7 +104,12 @@ def rank(rows: list[dict[str, Any]]) -> None:
                 if r[key] != prev:
                     prev, prev_rank = r[key], i
                 r[col] = prev_rank
+        # Each p99.9 over the best qualified one's (1.00 = the best): the bar chart's
+        # and table's ratio view, so a 1.3x difference reads as 1.3x (issue 14).
+        best_p = min((r["gap_p999_us"] for r in group if not r["disqualified"]
+                      and _finite(r.get("gap_p999_us"))), default=None)
         for r in group:
+            r["p999_vs_best"] = _ratio(r.get("gap_p999_us"), best_p)
             r["p999_vs_notebook"] = _ratio(base.get("gap_p999_us") if base else None, r.get("gap_p999_us"))
             r["polls_vs_notebook"] = _ratio(r.get("polls_s"), base.get("polls_s") if base else None)
 

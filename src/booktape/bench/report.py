@@ -23,7 +23,7 @@ from .run import RunRecord
 #: results.csv columns, in order (a row's other keys stay in results.json).
 CSV_COLUMNS = [
     "topology", "threshold", "latency_ns", "runs", "failed", "disqualified", "reason",
-    "rank_range", "rank_p999", "polls_s", "gap_p50_us", "gap_p99_us", "gap_p999_us", "gap_max_us",
+    "rank_range", "rank_p999", "p999_vs_best", "polls_s", "gap_p50_us", "gap_p99_us", "gap_p999_us", "gap_max_us",
     "gap_range_us", "gaps_over_1ms_per_10k", "gaps_over_10ms", "seals", "seal_gaps",
     "seal_gap_p50_us", "seal_gap_p999_us", "seal_gap_max_us", "poll_p50_us", "poll_p99_us",
     "poll_p999_us", "durable_p50_ms", "durable_p99_ms", "durable_max_ms", "stall_events",
@@ -153,11 +153,13 @@ def plot_gaps(doc: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def plot_p999(doc: dict[str, Any], path: Path) -> None:
-    """Bar chart: gap p99.9 per configuration; lossy ones hatched red.
+def plot_p999(doc: dict[str, Any], path: Path) -> list[str]:
+    """Bar chart: gap p99.9 per configuration; lossy ones hatched red. Returns the bar
+    labels drawn, latency by latency.
 
     A linear axis from zero: on a log axis starting at 4 µs a 1.3x difference
-    looked like 10x (issue 14). Each bar is labelled with its value.
+    looked like 10x (issue 14). Each bar is labelled with its value and its ratio
+    to the best qualified configuration (:func:`p999_bars`).
     """
     import matplotlib
 
@@ -166,26 +168,42 @@ def plot_p999(doc: dict[str, Any], path: Path) -> None:
 
     lats = _latencies(doc)
     fig, axes = plt.subplots(1, len(lats), figsize=(7 * len(lats), 5), squeeze=False)
+    drawn: list[str] = []
     for ax, lat in zip(axes[0], lats):
-        rows = [r for r in doc["rows"] if r["latency_ns"] == lat]
-        rows.sort(key=lambda r: _num(r.get("gap_p999_us"), math.inf))
-        vals = [_num(r.get("gap_p999_us"), math.nan) for r in rows]
-        bars = ax.bar(range(len(rows)), vals, color=["tab:red" if r["disqualified"] else
+        rows, vals, texts = p999_bars(doc, lat)
+        # A failed configuration gets a zero-height bar, so its "failed" label shows.
+        bars = ax.bar(range(len(rows)), [v if math.isfinite(v) else 0.0 for v in vals], color=["tab:red" if r["disqualified"] else
                                                      "tab:gray" if r["topology"] == "notebook" else
                                                      "tab:blue" for r in rows])
         for b, r in zip(bars, rows):
             if r["disqualified"]:
                 b.set_hatch("//")
         ax.set_xticks(range(len(rows)), [label(r) for r in rows], rotation=60, ha="right", fontsize=8)
-        ax.bar_label(bars, labels=[fmt_us(v) if math.isfinite(v) else "failed" for v in vals],
-                     fontsize=7)
+        ax.bar_label(bars, labels=texts, fontsize=7)
         ax.set_ylim(bottom=0)
         ax.set_ylabel("poll gap p99.9 (µs)")
         ax.set_title(f"p99.9 per configuration, source latency {fmt_latency(lat)}")
         ax.grid(True, axis="y", which="both", alpha=0.3)
+        drawn.extend(t.get_text() for t in ax.texts)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return drawn
+
+
+def ratio_text(v: Any) -> str:
+    return f"{v:.2f}×" if isinstance(v, (int, float)) and math.isfinite(v) else "–"
+
+
+def p999_bars(doc: dict[str, Any], lat: Any) -> tuple[list[dict[str, Any]], list[float],
+                                                      list[str]]:
+    """The p99.9 chart's bars at one latency, best first: rows, values (µs), labels."""
+    rows = [r for r in doc["rows"] if r["latency_ns"] == lat]
+    rows.sort(key=lambda r: _num(r.get("gap_p999_us"), math.inf))
+    vals = [_num(r.get("gap_p999_us"), math.nan) for r in rows]
+    texts = [f"{fmt_us(v)}\n{ratio_text(r.get('p999_vs_best'))}" if math.isfinite(v) else "failed"
+             for v, r in zip(vals, rows)]
+    return rows, vals, texts
 
 
 def _why(row: dict[str, Any]) -> str:
@@ -209,7 +227,8 @@ def _fmt(v: Any) -> str:
 
 TABLE = [("topology", "topology"), ("threshold", "threshold"), ("rank_range", "rank range"),
          ("rank_p999", "rank p99.9"), ("polls_s", "polls/s"), ("gap_p50_us", "gap p50 µs"),
-         ("gap_p99_us", "p99 µs"), ("gap_p999_us", "p99.9 µs"), ("gap_max_us", "max µs"),
+         ("gap_p99_us", "p99 µs"), ("gap_p999_us", "p99.9 µs"),
+         ("p999_vs_best", "p99.9 ÷ best"), ("gap_max_us", "max µs"),
          ("gap_range_us", "range µs"), ("seals", "seals"), ("seal_gap_p999_us", "seal p99.9 µs"),
          ("seal_gap_max_us", "seal max µs"), ("poll_p99_us", "poll p99 µs"),
          ("durable_p50_ms", "durable p50 ms"), ("durable_p99_ms", "durable p99 ms"),
@@ -226,13 +245,15 @@ TABLE = [("topology", "topology"), ("threshold", "threshold"), ("rank_range", "r
 #: The terminal's narrower table (every column is in results.csv and report.html).
 TERMINAL = [c for c in TABLE if c[0] in (
     "topology", "threshold", "rank_range", "rank_p999", "polls_s", "gap_p50_us", "gap_p999_us",
-    "gap_range_us", "seals", "seal_gap_p999_us", "durable_p99_ms", "cpu_s", "rss_mb", "lost",
+    "p999_vs_best", "gap_range_us", "seals", "seal_gap_p999_us", "durable_p99_ms", "cpu_s", "rss_mb", "lost",
     "bytes_per_row", "p999_vs_notebook", "B_p999_us", "blind_ms_per_min", "true_missed_pct")]
 
 
 def cell(r: dict[str, Any], k: str) -> str:
     if k == "threshold":
         return fmt_size(r[k])
+    if k == "p999_vs_best":
+        return ratio_text(r.get(k))
     if k == "lost" and r.get("disqualified"):
         return f"{_fmt(r.get(k))} ✗"
     return _fmt(r.get(k))

@@ -15,9 +15,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..read.reader import tape_files, with_columns
+from ..read.reader import with_columns
 from ..schema import BOOK_SCHEMA
-from ..tape.manifest import last_seq
+from ..tape.tape import Tape
 
 
 def split_snapshots(table: pa.Table, max_rows: int) -> list[pa.Table]:
@@ -43,12 +43,14 @@ def split_snapshots(table: pa.Table, max_rows: int) -> list[pa.Table]:
     return out
 
 
-def unsent(root: Path, collector: str, symbol: str, after: int,
+def unsent(data: Path | Tape, collector: str, symbol: str, after: int,
            max_rows: int = 8192) -> Iterator[pa.Table]:
     """Sealed rows of ``symbol`` with seq > ``after``, oldest first, sliced."""
-    if last_seq(root, symbol, collector) <= after:
+    tape = Tape.of(data)
+    tape.refresh()
+    if tape.last_seq(symbol, collector) <= after:
         return
-    files = [f for f in tape_files(root, symbol, collector)
+    files = [f for f in tape.files(symbol, collector)
              if f.entry is not None and f.entry.seq_max > after]
     files.sort(key=lambda f: f.entry.seq_min if f.entry else 0)
     for f in files:

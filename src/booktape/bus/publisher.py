@@ -31,6 +31,7 @@ import pyarrow as pa
 from ..clock import Clock, SystemClock
 from ..errors import BusRefused
 from ..events import Event, EventSink
+from ..tape.tape import Tape
 from .backfill import split_snapshots, unsent
 from .codec import encode
 from .config import PublishConfig
@@ -56,6 +57,8 @@ class Publisher:
                  clock: Clock | None = None, diag_dir: str | None = None) -> None:
         self.cfg = cfg
         self.root = root
+        # One listing and manifest cache for backfill and pruning (both run often).
+        self.tape = Tape(root)
         self.collector = collector
         self.session = session
         self.events = events
@@ -128,7 +131,7 @@ class Publisher:
     # -- the thread ------------------------------------------------------------
     def _unsent(self) -> Iterator[Item]:
         for sym in sorted(self.cursor.acked):
-            for t in unsent(self.root, self.collector, sym, self.cursor.acked[sym]):
+            for t in unsent(self.tape, self.collector, sym, self.cursor.acked[sym]):
                 yield make_item(sym, t)
 
     def _run(self) -> None:
@@ -238,7 +241,7 @@ class Publisher:
             if self.cfg.no_local:
                 from .prune import prune_acked
 
-                prune_acked(self.root, self.collector, self.cursor.acked)
+                prune_acked(self.tape, self.collector, self.cursor.acked)
         except OSError as e:
             log.warning("bus cursor %s: %s", self.cursor.path, e.strerror or e)
 

@@ -25,6 +25,9 @@ FIELDS = (
     # Terminal reports it lost its broker (1) or not (0); set by the source's events.
     "broker_lost",
     "next_open_ns",  # a scheduled recorder waiting for its session (service/schedule.py)
+    # Bumped every second by the saver while a seal runs: a long seal shows no
+    # other progress, and the drain's watchdog must not take it for a hang.
+    "seal_beat",
 )
 IDX = {name: i for i, name in enumerate(FIELDS)}
 

@@ -37,8 +37,8 @@ def _dump(obj: object) -> str:
               help="Also give the guaranteed lifetime per bin of this length, e.g. 1min.")
 @click.option("--session", default=None,
               help="Trading calendar (e.g. moex-forts): closed hours and scheduled pauses are "
-                   "not stalls or gaps; one row per session. Default: the recorder's "
-                   "session_open events, if any.")
+                   "not stalls, gaps or blind spots; one row per session. Default: the "
+                   "recorder's session_open events, if any.")
 @click.option("--calendar", default=None, type=click.Path(dir_okay=False),
               help="A calendar TOML file instead of --session's.")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")

@@ -37,6 +37,12 @@ from .reader import read_arrow, warn_problems
 from .stream import DEFAULT_COLUMNS, empty_table, iter_stream, streams
 from .views import STATE_COLS, iter_levels, iter_quotes, iter_top, quote_table, top_table
 
+#: Level rows read and formatted at a time: an export's memory is set by this, not by the
+#: day's length or the parts' million-row row groups (issues 12, 14).
+EXPORT_ROWS = 1 << 16
+#: Rows per row group of an exported Parquet file: each small batch a row group of its
+#: own would make a quotes file of thousands of tiny groups.
+GROUP_ROWS = 1 << 17
 CSV_COLUMNS = ["type", "price", "volume", "volume_dbl", "time_after", "time_before", "name"]
 FORMATS = ("csv", "parquet", "jsonl")
 VIEW_HELP = "levels, quotes or topN (top5, top10, ...)"
@@ -62,16 +68,31 @@ def _view(view: str) -> tuple[str, int]:
 
 
 def _chunks(tape: Tape, view: str, n: int, symbol: str | None, collector: str | None,
-            start: object, end: object, skip: bool) -> tuple[Iterator[pa.Table], pa.Schema]:
+            start: object, end: object, skip: bool,
+            rows: int) -> tuple[Iterator[pa.Table], pa.Schema]:
     if view == "levels":
-        return (iter_levels(tape, symbol, collector, start, end, skip_damaged=skip),
-                empty_table(DEFAULT_COLUMNS).schema)
+        return (iter_levels(tape, symbol, collector, start, end, skip_damaged=skip,
+                            batch_rows=rows), empty_table(DEFAULT_COLUMNS).schema)
     empty = empty_table(STATE_COLS)
     if view == "quotes":
-        return (iter_quotes(tape, symbol, collector, start, end, skip_damaged=skip),
-                quote_table("", "", empty).schema)
-    return (iter_top(tape, n, symbol, collector, start, end, skip_damaged=skip),
+        return (iter_quotes(tape, symbol, collector, start, end, skip_damaged=skip,
+                            batch_rows=rows), quote_table("", "", empty).schema)
+    return (iter_top(tape, n, symbol, collector, start, end, skip_damaged=skip, batch_rows=rows),
             top_table("", "", empty, n).schema)
+
+
+def _gather(chunks: Iterator[pa.Table], rows: int) -> Iterator[pa.Table]:
+    """The chunks joined into tables of at least ``rows`` rows (the last one fewer)."""
+    held: list[pa.Table] = []
+    n = 0
+    for t in chunks:
+        held.append(t)
+        n += t.num_rows
+        if n >= rows:
+            yield pa.concat_tables(held)
+            held, n = [], 0
+    if held:
+        yield pa.concat_tables(held)
 
 
 def _texts(t: pa.Table, tz: str) -> pa.Table:
@@ -88,7 +109,8 @@ def _texts(t: pa.Table, tz: str) -> pa.Table:
 def export_view(data: str | Path | Tape, out: str | Path | BinaryIO, view: str = "levels",
                 fmt: str = "csv", symbol: str | None = None, collector: str | None = None,
                 start: object = None, end: object = None, tz: str = "UTC", *,
-                strict: bool = False, skip_damaged: bool = False) -> int:
+                strict: bool = False, skip_damaged: bool = False,
+                batch_rows: int = EXPORT_ROWS) -> int:
     """Write a view of tape ``data`` to ``out``; returns the number of rows written.
 
     Args:
@@ -101,6 +123,8 @@ def export_view(data: str | Path | Tape, out: str | Path | BinaryIO, view: str =
             timestamps, which carry their zone).
         strict, skip_damaged: as :func:`booktape.read_arrow`; nothing is left at
             ``out`` (nor its ``.tmp``) when the export fails.
+        batch_rows: level rows read and written at a time (bounds memory; the
+            output is the same whatever it is).
 
     Raises:
         BadArgument: unknown view, format or zone, or an output path that
@@ -118,12 +142,13 @@ def export_view(data: str | Path | Tape, out: str | Path | BinaryIO, view: str =
     if not tape.files():
         raise TapeNotFound(f"no tape at {data}: no sealed parts or journals found")
     warn_problems(tape, symbol, collector, strict)
-    chunks, schema = _chunks(tape, kind, n, symbol, collector, start, end, skip_damaged)
+    chunks, schema = _chunks(tape, kind, n, symbol, collector, start, end, skip_damaged,
+                             batch_rows)
     rows = 0
     with open_target(out) as fh:
         if fmt == "parquet":
             with pq.ParquetWriter(fh, schema, compression="zstd") as pw:
-                for t in chunks:
+                for t in _gather(chunks, GROUP_ROWS):
                     pw.write_table(t.cast(schema))
                     rows += t.num_rows
         elif fmt == "csv":
@@ -142,10 +167,12 @@ def export_view(data: str | Path | Tape, out: str | Path | BinaryIO, view: str =
 
 def export_csv(data: str | Path | Tape, out: str | Path | BinaryIO, symbol: str | None = None,
                collector: str | None = None, start: object = None, end: object = None,
-               tz: str = "UTC", *, strict: bool = False, skip_damaged: bool = False) -> int:
+               tz: str = "UTC", *, strict: bool = False, skip_damaged: bool = False,
+               batch_rows: int = EXPORT_ROWS) -> int:
     """Write the notebook-format CSV; returns the number of level rows written.
 
-    ``strict`` and ``skip_damaged`` as in :func:`~booktape.read.reader.read_arrow`.
+    ``strict`` and ``skip_damaged`` as in :func:`~booktape.read.reader.read_arrow`;
+    ``batch_rows`` level rows are read and formatted at a time (same output whatever it is).
     Nothing is left at ``out`` (nor its ``.tmp``) when the export fails.
     """
     _check_tz(tz)
@@ -163,7 +190,7 @@ def export_csv(data: str | Path | Tape, out: str | Path | BinaryIO, symbol: str 
     with open_target(out, "--csv") as fh:
         header = True
         for sym, col in keys:
-            for t in _levels(tape, sym, col, start_ns, end_ns, cols, skip_damaged):
+            for t in _levels(tape, sym, col, start_ns, end_ns, cols, skip_damaged, batch_rows):
                 t = t.filter(pc.greater_equal(t.column("level"), 0))  # drop empty-book markers
                 df = pd.DataFrame({
                     "": t.column("level").to_numpy(),
@@ -184,9 +211,10 @@ def export_csv(data: str | Path | Tape, out: str | Path | BinaryIO, symbol: str 
 
 
 def _levels(tape: Tape, symbol: str, collector: str, start_ns: int | None, end_ns: int | None,
-            cols: list[str], skip_damaged: bool) -> Iterator[pa.Table]:
+            cols: list[str], skip_damaged: bool, rows: int) -> Iterator[pa.Table]:
     for s in streams(tape, symbol, collector, start_ns, end_ns):
-        yield from iter_stream(s, cols, start_ns, end_ns, skip_damaged=skip_damaged)
+        yield from iter_stream(s, cols, start_ns, end_ns, skip_damaged=skip_damaged,
+                               batch_rows=rows)
 
 
 def _fmt(ns: np.ndarray, tz: str) -> pd.Series:

@@ -49,6 +49,8 @@ class Guarantee:
     spot_total_ns: int = 0
     spot_worst_ns: int = 0
     spots: list[BlindSpot] = field(default_factory=list)
+    #: states whose bound was clipped to the open time it covers (it spanned closed hours)
+    closed_count: int = 0
 
 
 def threshold_ns(blind: np.ndarray, blind_min_ns: int = BLIND_MIN_NS,
@@ -60,13 +62,19 @@ def threshold_ns(blind: np.ndarray, blind_min_ns: int = BLIND_MIN_NS,
 
 
 def guarantee(blind: np.ndarray, t_before: np.ndarray, t_after: np.ndarray, threshold: int,
-              label: str = "") -> Guarantee:
-    """The bound over one stretch, its states in time order (``blind`` -1 = unknown)."""
+              label: str = "", clipped: np.ndarray | None = None) -> Guarantee:
+    """The bound over one stretch, its states in time order (``blind`` -1 = unknown).
+
+    ``clipped`` marks the states whose ``blind`` was cut to the open time it
+    covers (:func:`clip_to_open`); they are counted, the rest is as for any state.
+    """
     n = int(blind.size)
     g = Guarantee(label, int(t_before[0]) if n else 0, int(t_after[-1]) if n else 0, n,
                   known=bool(n) and bool((blind >= 0).all()))
     if not g.known:
         return g
+    if clipped is not None:
+        g.closed_count = int(clipped.sum())
     spot = blind > threshold
     inside = blind[~spot]
     if inside.size:
@@ -83,7 +91,8 @@ def guarantee(blind: np.ndarray, t_before: np.ndarray, t_after: np.ndarray, thre
 
 
 def guarantees_by(blind: np.ndarray, t_before: np.ndarray, t_after: np.ndarray,
-                  keys: np.ndarray, labels: dict[int, str], threshold: int) -> list[Guarantee]:
+                  keys: np.ndarray, labels: dict[int, str], threshold: int,
+                  clipped: np.ndarray | None = None) -> list[Guarantee]:
     """One :class:`Guarantee` per distinct key (states in time order, keys non-decreasing)."""
     out: list[Guarantee] = []
     if not keys.size:
@@ -92,5 +101,40 @@ def guarantees_by(blind: np.ndarray, t_before: np.ndarray, t_after: np.ndarray,
     for a, b in zip(np.concatenate(([0], cuts)).tolist(), np.append(cuts, keys.size).tolist()):
         k = int(keys[a])
         out.append(guarantee(blind[a:b], t_before[a:b], t_after[a:b], threshold,
-                             labels.get(k, str(k))))
+                             labels.get(k, str(k)), None if clipped is None else clipped[a:b]))
     return out
+
+
+def clip_to_open(blind: np.ndarray, t_before: np.ndarray, t_after: np.ndarray,
+                 opens: np.ndarray, closes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``blind`` cut to the open (trading) time of the interval each state covers.
+
+    State ``i`` bounds the states missed inside ``(t_before[i-1], t_after[i]]``
+    (the first: ``(t_after - blind, t_after]``). While the market is closed no
+    state exists, so a missed state lived inside the open time of that interval
+    and lasted no longer than all of it: the bound is ``min(blind, open time)``.
+    A pause scheduled between two polls is then no blind spot, while a stall in
+    trading time next to it still is. Intervals wholly outside the windows keep
+    their bound. ``opens``/``closes``: the sorted, disjoint windows. Returns the
+    clipped bounds and which states were cut.
+    """
+    if not blind.size or not opens.size:
+        return blind, np.zeros(blind.size, bool)
+    lo = np.concatenate(([t_after[0] - max(int(blind[0]), 0)], t_before[:-1]))
+    # Open time from the first window up to t: whole windows before t plus the
+    # part of the one t is in (a cumulative sum: vectorised over every state).
+    dur = closes - opens
+    cum = np.concatenate(([0], np.cumsum(dur)))
+
+    def upto(t: np.ndarray) -> np.ndarray:
+        j = np.searchsorted(opens, t, "right") - 1
+        jj = np.maximum(j, 0)
+        part = np.clip(t - opens[jj], 0, dur[jj])
+        return np.where(j >= 0, cum[jj] + part, 0)
+
+    open_ns = np.maximum(upto(t_after) - upto(lo), 0)
+    # Only where the interval meets closed time (elsewhere a stamp held at the
+    # previous one, a clock step, can make it a little shorter than the bound) and
+    # trading time: a recording wholly outside the windows is not judged by them.
+    cut = (blind > open_ns) & (t_after - lo > open_ns) & (open_ns > 0)
+    return np.where(cut, open_ns, blind), cut

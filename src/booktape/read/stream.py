@@ -101,7 +101,7 @@ def _time_mask(t: pa.Table, start_ns: int | None, end_ns: int | None,
 
 
 def _row_groups(f: TapeFile, need: list[str], start_ns: int | None,
-                end_ns: int | None, whole: bool) -> Iterator[pa.Table]:
+                end_ns: int | None, whole: bool, batch_rows: int | None) -> Iterator[pa.Table]:
     # Unlisted parts have no manifest checksum: their page CRCs stand in (issue 11).
     pf = pq.ParquetFile(f.path, page_checksum_verification=not f.listed)
     md = pf.metadata
@@ -121,16 +121,24 @@ def _row_groups(f: TapeFile, need: list[str], start_ns: int | None,
         t = pf.read_row_groups(groups, columns=have)
         yield with_columns(t.replace_schema_metadata(None), need)
         return
+    if batch_rows is not None and groups:
+        # Decoded a page run at a time: a row group's million rows are never all
+        # in memory, so an export's footprint is set by batch_rows alone.
+        for b in pf.iter_batches(batch_size=batch_rows, row_groups=groups, columns=have,
+                                 use_threads=False):
+            yield with_columns(pa.Table.from_batches([b]).replace_schema_metadata(None), need)
+        return
     for i in groups:
         yield with_columns(pf.read_row_group(i, columns=have).replace_schema_metadata(None), need)
 
 
 def _part_tables(f: TapeFile, need: list[str], start_ns: int | None, end_ns: int | None,
-                 verify: bool, skip_damaged: bool, whole: bool) -> Iterator[pa.Table]:
+                 verify: bool, skip_damaged: bool, whole: bool,
+                 batch_rows: int | None) -> Iterator[pa.Table]:
     try:
         if verify:
             check_part(f)
-        yield from _row_groups(f, need, start_ns, end_ns, whole)
+        yield from _row_groups(f, need, start_ns, end_ns, whole, batch_rows)
     except TapeDamaged as e:
         damaged(str(e), skip_damaged)
     except (pa.ArrowException, OSError) as e:
@@ -138,16 +146,23 @@ def _part_tables(f: TapeFile, need: list[str], start_ns: int | None, end_ns: int
 
 
 def _file_tables(f: TapeFile, need: list[str], start_ns: int | None, end_ns: int | None,
-                 verify: bool, skip_damaged: bool, whole: bool) -> Iterator[pa.Table]:
+                 verify: bool, skip_damaged: bool, whole: bool,
+                 batch_rows: int | None) -> Iterator[pa.Table]:
     if f.entry is not None:
-        yield from _part_tables(f, need, start_ns, end_ns, verify, skip_damaged, whole)
+        yield from _part_tables(f, need, start_ns, end_ns, verify, skip_damaged, whole,
+                                batch_rows)
         return
     scan = scan_journal(f.path)
     if scan.damaged:
         # The batches that verify are still read: only the damaged ones are skipped.
         damaged(f"journal {f.path} is damaged: {scan.describe()}", skip_damaged)
     # A journal holds rows again only after a resend (at-least-once hand-off).
-    yield with_columns(dedupe_sorted(scan.table)[0], need).replace_schema_metadata(None)
+    t = with_columns(dedupe_sorted(scan.table)[0], need).replace_schema_metadata(None)
+    if batch_rows is None:
+        yield t
+        return
+    for lo in range(0, t.num_rows, batch_rows):  # zero-copy slices; iter_stream rejoins states
+        yield t.slice(lo, batch_rows)
 
 
 def _keys(t: pa.Table, s: Stream) -> pa.Table:
@@ -185,10 +200,12 @@ def empty_table(cols: Sequence[str], symbol: str = "", collector: str = "") -> p
 
 def iter_stream(s: Stream, cols: Sequence[str], start_ns: int | None = None,
                 end_ns: int | None = None, *, verify: bool = True,
-                skip_damaged: bool = False, whole_parts: bool = False) -> Iterator[pa.Table]:
+                skip_damaged: bool = False, whole_parts: bool = False,
+                batch_rows: int | None = None) -> Iterator[pa.Table]:
     """Chunks of whole snapshots of one stream, with ``symbol``, ``collector`` and ``cols``.
 
-    A chunk is a Parquet row group (bounded memory), or a whole part with
+    A chunk is a Parquet row group (bounded memory), about ``batch_rows`` rows of
+    one when given (tighter bound, for exports), or a whole part with
     ``whole_parts`` (faster, for callers that keep everything anyway).
 
     Damaged parts and journal batches raise :class:`TapeDamaged` (or, with
@@ -198,7 +215,8 @@ def iter_stream(s: Stream, cols: Sequence[str], start_ns: int | None = None,
     done = -1  # highest seq emitted: a journal may repeat a part's rows for an instant
     for f in s.files:
         carry: pa.Table | None = None
-        for t in _file_tables(f, need, start_ns, end_ns, verify, skip_damaged, whole_parts):
+        for t in _file_tables(f, need, start_ns, end_ns, verify, skip_damaged, whole_parts,
+                              batch_rows):
             keep = _time_mask(t, start_ns, end_ns, done)
             if keep is not None:
                 t = t.filter(pa.array(keep))

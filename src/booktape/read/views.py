@@ -117,39 +117,39 @@ def top_table(symbol: str, collector: str, t: pa.Table, n: int) -> pa.Table:
 
 def iter_quotes(data: str | Path | Tape, symbol: str | None = None, collector: str | None = None,
                 start: object = None, end: object = None, *,
-                verify: bool = True,
-                strict: bool = False, skip_damaged: bool = False) -> Iterator[pa.Table]:
-    """:func:`quotes` as a stream of Arrow tables."""
+                verify: bool = True, strict: bool = False, skip_damaged: bool = False,
+                batch_rows: int | None = None) -> Iterator[pa.Table]:
+    """:func:`quotes` as a stream of Arrow tables (of about ``batch_rows`` level rows each)."""
     found, start_ns, end_ns = _streams(data, symbol, collector, start, end, verify and strict)
     for s in found:
         for t in iter_stream(s, STATE_COLS, start_ns, end_ns, verify=verify,
-                             skip_damaged=skip_damaged):
+                             skip_damaged=skip_damaged, batch_rows=batch_rows):
             yield quote_table(s.symbol, s.collector, t)
 
 
 def iter_top(data: str | Path | Tape, n: int = 5, symbol: str | None = None,
              collector: str | None = None, start: object = None, end: object = None, *,
-             verify: bool = True,
-                strict: bool = False, skip_damaged: bool = False) -> Iterator[pa.Table]:
-    """:func:`top` as a stream of Arrow tables."""
+             verify: bool = True, strict: bool = False, skip_damaged: bool = False,
+             batch_rows: int | None = None) -> Iterator[pa.Table]:
+    """:func:`top` as a stream of Arrow tables (of about ``batch_rows`` level rows each)."""
     if n < 1:
         raise BadArgument(f"top n must be at least 1, got {n}")
     found, start_ns, end_ns = _streams(data, symbol, collector, start, end, verify and strict)
     for s in found:
         for t in iter_stream(s, STATE_COLS, start_ns, end_ns, verify=verify,
-                             skip_damaged=skip_damaged):
+                             skip_damaged=skip_damaged, batch_rows=batch_rows):
             yield top_table(s.symbol, s.collector, t, n)
 
 
 def iter_levels(data: str | Path | Tape, symbol: str | None = None, collector: str | None = None,
                 start: object = None, end: object = None, *,
-                verify: bool = True,
-                strict: bool = False, skip_damaged: bool = False) -> Iterator[pa.Table]:
+                verify: bool = True, strict: bool = False, skip_damaged: bool = False,
+                batch_rows: int | None = None) -> Iterator[pa.Table]:
     """Every level row with the readers' columns (``booktape export --view levels``)."""
     found, start_ns, end_ns = _streams(data, symbol, collector, start, end, verify and strict)
     for s in found:
         yield from iter_stream(s, DEFAULT_COLUMNS, start_ns, end_ns, verify=verify,
-                               skip_damaged=skip_damaged)
+                               skip_damaged=skip_damaged, batch_rows=batch_rows)
 
 
 def _frame(chunks: Iterator[pa.Table], empty: pa.Table) -> pd.DataFrame:

@@ -26,7 +26,6 @@ from .helper import HelperPlan, helper_main
 log = logging.getLogger(__name__)
 
 CHECK_EVERY_S = 1.0
-LAUNCH_DELAY_S = 5.0
 
 
 class Service:
@@ -40,19 +39,26 @@ class Service:
         self.ready = StopFlag()  # raised by the helper once it is in its loop
         self.proc: Any = None
         self._next = 0.0
-        self._launch_at: float | None = None
         self.restarts = 0
+        #: The recording's own stop flag (set when the helper cannot run at all).
+        self.stop_recording: StopFlag | None = None
+        #: The helper found itself re-running the user's unguarded script.
+        self.unguarded = False
 
     def start(self) -> None:
-        """Write a first health file now; launch the helper a moment after polling starts.
+        """Write a first health file and launch the helper now: health is visible from the start.
 
-        The helper's imports (``import booktape`` pulls pyarrow and pandas) cost
-        seconds of CPU on a loaded 2-core box: launched together with the
-        topology's saver they delayed its start, and a 2 s recording took 2-3 s
-        longer here. Five seconds in, the saver is up and nothing is urgent.
+        It used to start 5 s in, because its imports (``import booktape`` pulls
+        pyarrow and pandas: seconds of CPU on a loaded 2-core box) delayed the
+        topology's saver, and a 2 s recording took 2-3 s longer. But then the
+        health file went unrefreshed, and ``status`` called a loaded recorder
+        stuck, for up to ~10 s. Imports at the helpers' low priority were no
+        answer: under load they took over 7 s (the saver's, at normal
+        priority, 2-3 s). A slower start of a seconds-long recording is the
+        lesser cost: the backlog absorbs the saver's delay, nothing is lost.
         """
         self._write(snapshot(self.plan.ident, self.stats, Rates(), SystemClock().now_ns()))
-        self._launch_at = time.monotonic() + LAUNCH_DELAY_S
+        self._launch()
 
     def _launch(self) -> None:
         from ..transport._child import mp_context
@@ -67,13 +73,17 @@ class Service:
         if t < self._next:
             return
         self._next = t + CHECK_EVERY_S
-        if self._launch_at is not None:
-            if t >= self._launch_at:
-                self._launch_at = None
-                self._launch()
-            return
         code = self.proc.exitcode if self.proc is not None else None
-        if code is None:
+        if code is None or self.unguarded:
+            return
+        from ..transport._child import UNGUARDED_MAIN, UNGUARDED_MESSAGE
+
+        if code == UNGUARDED_MAIN:
+            # Restarting would re-run the user's script again, forever: stop instead.
+            log.info("booktape-health exited: %s", UNGUARDED_MESSAGE)
+            self.unguarded = True
+            if self.stop_recording is not None:
+                self.stop_recording.set()
             return
         self.restarts += 1
         self.stats.add("restarts")
@@ -119,10 +129,29 @@ class ServiceOptions:
     log_file: str | None = None
     metrics: tuple[str, int] | None = None
 
+    def waiting(self, root: Path, collector: str, symbols: tuple[str, ...], stats: Stats, *,
+                source: str, topology: str) -> None:
+        """Health of a scheduled recorder waiting for a session (before the first, too).
+
+        Without it a recorder started at night had no health file until the
+        morning's open, and ``status`` said no recorder had run on the tape.
+        """
+        from ..transport._shm import start_mark
+
+        ident = Identity(collector=collector, symbols=symbols, pid=os.getpid(),
+                         pid_start=start_mark(os.getpid()), session_id="", source=source,
+                         topology=topology, stale_after_ns=self.stale_after_ns)
+        try:
+            write_health(health_path(root, collector),
+                         snapshot(ident, stats, Rates(), SystemClock().now_ns(),
+                                  state="waiting"))
+        except OSError:
+            pass
+
     def start(self, root: Path, collector: str, symbols: tuple[str, ...], session: str,
               events_path: Path, stats: Stats, events: EventSink, *, source: str,
-              topology: str) -> Service:
-        """Start the health helper (before polling starts)."""
+              topology: str, stop: StopFlag | None = None) -> Service:
+        """Start the health helper (before polling starts); ``stop``: the recording's."""
         from ..transport._shm import start_mark
 
         ident = Identity(collector=collector, symbols=symbols, pid=os.getpid(),
@@ -130,6 +159,7 @@ class ServiceOptions:
                          topology=topology, stale_after_ns=self.stale_after_ns)
         svc = Service(HelperPlan(root=str(root), events_path=str(events_path), ident=ident,
                                  log=self.log_file, metrics=self.metrics), stats, events)
+        svc.stop_recording = stop
         svc.start()
         return svc
 

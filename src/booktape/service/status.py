@@ -51,8 +51,13 @@ def _alive(h: dict[str, Any]) -> bool:
     return now is not None and (h.get("pid_start") in (None, now))
 
 
-def judge(h: dict[str, Any], now_ns: int) -> CollectorStatus:
-    """One collector's verdict from its health file."""
+def judge(h: dict[str, Any], now_ns: int, speed: float = 1.0) -> CollectorStatus:
+    """One collector's verdict from its health file.
+
+    ``speed``: clock ns per real ns (the test clock, ``BOOKTAPE_DEV_CLOCK``):
+    the health file is rewritten every real second, so "stuck" is judged in
+    real time.
+    """
     name = str(h.get("collector", "?"))
     if "error" in h:
         return CollectorStatus(name, "dead", str(h["error"]), h)
@@ -73,12 +78,12 @@ def judge(h: dict[str, Any], now_ns: int) -> CollectorStatus:
         return CollectorStatus(name, verdict, f"process {h.get('pid')} is gone "
                                f"(no clean stop)", h)
     age = now_ns - int(h.get("updated_ns") or 0)
-    if age > STUCK_AFTER_NS:
+    if age > STUCK_AFTER_NS * speed:
         return CollectorStatus(name, "stuck", f"health not updated for {age / 1e9:.0f} s", h)
     if session != "open":
         return CollectorStatus(name, session, f"session {session}", h)
     last_poll = int(h.get("last_poll_ns") or 0)
-    if last_poll and now_ns - last_poll > NO_POLL_AFTER_NS:
+    if last_poll and now_ns - last_poll > NO_POLL_AFTER_NS * speed:
         return CollectorStatus(name, "stuck", f"no poll for {(now_ns - last_poll) / 1e9:.0f} s", h)
     stale = [s for s, v in (h.get("symbols") or {}).items() if v.get("stale")]
     if h.get("broker_lost"):
@@ -102,4 +107,6 @@ def status(data: str | Path, now_ns: int) -> list[CollectorStatus]:
     if not hs:
         raise TapeNotFound(f"no health files under {root}/_health: no recorder has run "
                            f"with this version on this tape")
-    return [judge(h, now_ns) for h in hs]
+    from ..clock import speed
+
+    return [judge(h, now_ns, speed) for h in hs]

@@ -38,6 +38,29 @@ def mp_context() -> Context:
     return mp.get_context(method)  # type: ignore[return-value]
 
 
+#: A spawned helper's exit code when it found itself re-running the user's
+#: script, which called ``booktape.record()`` without a ``__main__`` guard.
+UNGUARDED_MAIN = 5
+UNGUARDED_MESSAGE = (
+    "the script that calls booktape.record() re-ran in every helper process: under the "
+    "'spawn' start method (Windows, macOS, BOOKTAPE_START_METHOD=spawn) each helper "
+    "imports the main script, so put the call under `if __name__ == \"__main__\":`")
+
+
+def refuse_in_spawned_child() -> None:
+    """Stop a helper that is re-running the user's unguarded script (called by ``record``).
+
+    multiprocessing sets ``_inheriting`` while a spawned child imports the
+    parent's main module (its own ``_check_not_importing_main`` looks at it).
+    Recording from there would start helpers of its own, forever; exiting
+    with :data:`UNGUARDED_MAIN` tells the recorder why, so it stops instead
+    of restarting us.
+    """
+    if getattr(mp.current_process(), "_inheriting", False):
+        # Silent: the recorder raises the one message (UnguardedMain) in the user's script.
+        os._exit(UNGUARDED_MAIN)
+
+
 def become_helper() -> int:
     """Ignore stop signals and die with the parent; returns the parent's pid to watch."""
     for s in (signal.SIGINT, signal.SIGTERM):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -43,16 +44,19 @@ class Saver:
         self.events: EventSink = events or EventLog(Path(plan.events_path))
         self.symbols = plan.capture.symbols
         root = Path(plan.root)
-        # The recorder holds the collector lock on our behalf: every journal of
-        # this collector is a predecessor's, durable up to its last fsync.
-        recover(root, self.clock.now_ns(), plan.collector, lock_held=True, side_streams=False)
-        self.sealed_max = [last_seq(root, s, plan.collector) for s in self.symbols]
 
         def on_seal(symbol: str, entry: PartEntry) -> None:
             stats.add("sealed_parts")
 
-        self.sealer = (BackgroundSealer(self.clock, self.events, plan.collector, on_seal)
+        self.sealer = (BackgroundSealer(self.clock, self.events, plan.collector, on_seal,
+                                        beat=lambda: stats.add("seal_beat"))
                        if background_seal else None)
+        # The recorder holds the collector lock on our behalf: every journal of
+        # this collector is a predecessor's, durable up to its last fsync.
+        with self.sealer.busy() if self.sealer else nullcontext():
+            recover(root, self.clock.now_ns(), plan.collector, lock_held=True,
+                    side_streams=False)
+        self.sealed_max = [last_seq(root, s, plan.collector) for s in self.symbols]
         self.downstream = open_downstream(plan, self.events)
         self.writer = TapeWriter(root, plan.collector, self.clock, config=plan.writer,
                                  meta=dict(plan.meta, session=plan.session),

@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..clock import Clock
@@ -23,20 +25,47 @@ from ._child import HELPER_NICE, deprioritize
 
 log = logging.getLogger(__name__)
 
+#: A seal still running after this long beats no more: the drain's watchdog may
+#: then call it hung. A 1 GB segment seals in seconds (BENCHMARKS.md: 1.6 s per
+#: 256 MB); this leaves room for a loaded machine and a slow disk.
+SEAL_BEAT_CAP_S = 600.0
+
 
 class BackgroundSealer:
     """A FIFO of closed journals and one thread sealing them in order."""
 
     def __init__(self, clock: Clock, events: EventSink, collector: str,
-                 on_seal: Callable[[str, PartEntry], None] | None = None) -> None:
+                 on_seal: Callable[[str, PartEntry], None] | None = None,
+                 beat: Callable[[], None] | None = None) -> None:
         self.clock = clock
         self.events = events
         self.collector = collector
         self.on_seal = on_seal
         self._q: queue.Queue[tuple[str, Path] | None] = queue.Queue()
         self.error: BaseException | None = None
+        self._busy_since: float | None = None
+        self._done = threading.Event()
         self._t = threading.Thread(target=self._run, name="booktape-sealer", daemon=True)
         self._t.start()
+        if beat is not None:
+            threading.Thread(target=self._beat, args=(beat,), name="booktape-seal-beat",
+                             daemon=True).start()
+
+    @contextmanager
+    def busy(self) -> Iterator[None]:
+        """Beat while this block runs (a seal, here or on the saver's own thread)."""
+        self._busy_since = time.monotonic()
+        try:
+            yield
+        finally:
+            self._busy_since = None
+
+    def _beat(self, beat: Callable[[], None]) -> None:
+        """Say "still sealing" once a second; the seal itself is one long pyarrow call."""
+        while not self._done.wait(1.0):
+            since = self._busy_since
+            if since is not None and time.monotonic() - since < SEAL_BEAT_CAP_S:
+                beat()
 
     def submit(self, symbol: str, journal: Path) -> None:
         if self.error is not None:
@@ -50,17 +79,20 @@ class BackgroundSealer:
         while True:
             item = self._q.get()
             if item is None:
+                self._done.set()
                 return
             symbol, path = item
             try:
-                seal_and_report(path, symbol, self.clock, self.events, self.collector,
-                                self.on_seal)
+                with self.busy():
+                    seal_and_report(path, symbol, self.clock, self.events, self.collector,
+                                    self.on_seal)
             except BaseException as e:  # surfaced to the saver on its next submit/close
                 if isinstance(e, OSError):  # a full disk: the saver reports it in one line
                     log.error("sealing %s failed: %s", path, e)
                 else:
                     log.exception("sealing %s failed", path)
                 self.error = e
+                self._done.set()
                 return
 
     def close(self) -> None:

@@ -14,6 +14,7 @@ trusted. The new generation gets every unacknowledged chunk again.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from array import array
 from collections import deque
@@ -26,11 +27,11 @@ from ..capture.frame import decode, headers
 from ..capture.loop import CaptureResult, Packer, StopFlag, run_capture
 from ..capture.stats import Stats
 from ..clock import SystemClock
-from ..errors import BooktapeError, TapeNotWritable
+from ..errors import BooktapeError, TapeNotWritable, UnguardedMain
 from ..events import Event, EventSink
 from ..sources import make_source
 from . import RecordPlan, step_reporter
-from ._child import Control, mp_context
+from ._child import UNGUARDED_MAIN, UNGUARDED_MESSAGE, Control, mp_context
 from ._diag import traced, write_poll_trace
 from ._helpers import WRITE_FAILED
 from ._resub import Resubscriber
@@ -46,6 +47,23 @@ STALL_EVENT_NS = 100_000_000  # shorter hold-ups are normal pipe back-pressure, 
 MAX_RESTARTS = 5  # within RESTART_WINDOW_NS; past that a helper is failing for good
 RESTART_WINDOW_NS = 10_000_000_000
 TRACKER_CHECK_NS = 1_000_000_000
+#: After the last poll, a generation that shows no progress for this long (no
+#: chunk accepted or acknowledged, no row journaled, no part sealed, no seal
+#: heartbeat, no helper exit) is taken for hung. Generous: a seal beats every
+#: second however long it runs, and a bus publisher's close waits up to ~20 s.
+DRAIN_STALL_ENV = "BOOKTAPE_DRAIN_STALL_S"
+DRAIN_STALL_S = 120.0
+#: ... but helpers still starting get at least this long: under load a spawned
+#: helper's imports alone took over 10 s here, with nothing to show for it.
+DRAIN_START_S = 60.0
+
+
+def drain_stall_s() -> float:
+    """The drain watchdog's period (``BOOKTAPE_DRAIN_STALL_S`` overrides, for tests)."""
+    try:
+        return float(os.environ.get(DRAIN_STALL_ENV) or DRAIN_STALL_S)
+    except ValueError:
+        return DRAIN_STALL_S
 
 
 class TransportFailed(BooktapeError):
@@ -99,6 +117,10 @@ class Supervisor:
         self.ending = False
         self.end_sent = False
         self.broken = False
+        #: Why the drain gave up on a live generation (its helpers made no progress).
+        self.hung: str | None = None
+        #: A helper found itself re-running the user's script (no __main__ guard).
+        self.unguarded = False
         self._restarts: deque[int] = deque()
         self._next_check = 0
         self._stall_since: int | None = None
@@ -130,9 +152,12 @@ class Supervisor:
 
     def _restart(self, dead: BaseProcess) -> None:
         now = self.clock.now_ns()
-        while self._restarts and now - self._restarts[0] > RESTART_WINDOW_NS:
+        # Real time, not the clock: under the tests' fast clock (BOOKTAPE_DEV_CLOCK) the
+        # window was milliseconds, and a helper failing for good restarted forever.
+        real = time.monotonic_ns()
+        while self._restarts and real - self._restarts[0] > RESTART_WINDOW_NS:
             self._restarts.popleft()
-        self._restarts.append(now)
+        self._restarts.append(real)
         self.kill()
         self.backlog.rewind()
         resend = self.backlog.next - self.backlog.first  # re-sent, or re-read from the ring
@@ -183,6 +208,13 @@ class Supervisor:
             self._check_tracker()
         for p in self.gen.procs:
             code = p.exitcode
+            if code == UNGUARDED_MAIN:
+                # A new generation would re-run the user's script again: stop.
+                log.info("%s exited: %s", p.name, UNGUARDED_MESSAGE)
+                self.unguarded = True
+                self.broken = True
+                self.stop.set()
+                return
             if code is not None and (code != 0 or not self.end_sent):
                 self._restart(p)
                 return
@@ -256,6 +288,8 @@ class Supervisor:
         """After the last poll: get everything durable and sealed, helpers exited 0."""
         self.ending = True
         last = self.backlog.next - 1
+        patience = drain_stall_s()
+        seen, since = self._progress(), time.monotonic()
         while not self.broken:
             self.pump()
             self.check()
@@ -269,11 +303,56 @@ class Supervisor:
                 return
             on_tick()
             time.sleep(0.001)
+            now, progress = time.monotonic(), self._progress()
+            if progress != seen:
+                seen, since = progress, now
+            elif now - since > (patience if self._started() else max(patience, DRAIN_START_S)):
+                self._give_up(last, now - since)
+                break
         self.kill()
         self._save_here()
 
+    def _started(self) -> bool:
+        """Every helper of the generation is past its start-up (imports, recovery)."""
+        return self.gen is None or self.gen.control.ready >= len(self.gen.procs)
+
+    def _progress(self) -> tuple[object, ...]:
+        """Everything that moves while a healthy generation finishes its work."""
+        gen, s, b = self.gen, self.stats, self.backlog
+        return (self.generation, self.end_sent, b.sent, b.acked,
+                gen.control.acked if gen else None, gen.control.ready if gen else None,
+                tuple(p.exitcode for p in gen.procs) if gen else (),
+                s.get("rows"), s.get("sealed_parts"), s.get("durable_snapshots"),
+                s.get("seal_beat"))
+
+    def _give_up(self, last: int, idle_s: float) -> None:
+        """A live generation stopped making progress: say what it waited for, then fail it."""
+        b = self.backlog
+        if not self._started():
+            what = "to start (imports, recovering journals)"
+        elif b.sent <= last:
+            what = f"to accept chunk {b.sent} of {last} (the end message not sent)"
+        elif not self.end_sent:
+            what = f"to accept the end message after chunk {last}"
+        elif b.acked < last:
+            what = (f"to acknowledge chunk {last} (acknowledged through {b.acked}; "
+                    f"the end message was sent)")
+        else:
+            what = "to seal and exit (everything acknowledged)"
+        alive = [f"{p.name} (pid {p.pid})" for p in (self.gen.procs if self.gen else ())
+                 if p.exitcode is None]
+        self.hung = (f"{', '.join(alive) or 'the helpers'} made no progress for "
+                     f"{idle_s:.0f} s after the last poll, waiting {what}")
+        log.warning("%s; killing them and sealing the rest in the recorder itself", self.hung)
+        self.events.emit(Event("restart", self.clock.now_ns(), collector=self.plan.collector,
+                               count=b.next - b.first,
+                               detail={"process": ", ".join(alive), "exitcode": None,
+                                       "reason": "no progress while draining",
+                                       "generation": "recorder",
+                                       "first_chunk": b.first, "session": self.plan.session}))
+
     def _save_here(self) -> None:
-        """Last resort when helpers keep dying: journal and seal the backlog in-process."""
+        """Last resort when helpers keep dying or hang: journal and seal the backlog in-process."""
         from .saver import Saver
 
         b = self.backlog
@@ -292,6 +371,13 @@ class Supervisor:
                 f"once there is room), the last {states} states captured could not be "
                 f"stored") from None
         b.ack(b.next - 1)
+        if self.unguarded:
+            raise UnguardedMain(f"{UNGUARDED_MESSAGE}; recording stopped, what was captured "
+                                f"was sealed")
+        if self.hung is not None:
+            raise TransportFailed(
+                f"{self.hung}; they were killed and everything captured was sealed by the "
+                f"recorder itself (`booktape verify` checks it)")
         raise TransportFailed(
             f"helper processes died {len(self._restarts)} times within "
             f"{RESTART_WINDOW_NS // 10**9} s; recording stopped, everything captured was "

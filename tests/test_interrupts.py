@@ -1,0 +1,98 @@
+"""A Ctrl-C during a tape scan ends the scan, whatever DuckDB turns it into (issue 14).
+
+DuckDB 2.0 runs Python's SIGINT handler inside a query, clears the KeyboardInterrupt and
+raises ``RuntimeError("Query interrupted")``; the scan's "note a damaged file and go on"
+caught that, and ``analyze`` ran on to the end of the tape after Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from booktape.interrupts import watch_interrupts
+
+from .analysis_tapes import clean_tape, coll_dir
+
+# Runs in a child: a real SIGINT from a timer thread at spread-out moments of a scan.
+CHILD = textwrap.dedent("""
+    import json, os, signal, sys, threading, time, traceback
+    from booktape.analysis._scan import scan_tape
+
+    tape = sys.argv[1]
+    t0 = time.monotonic(); scan_tape(tape); took = time.monotonic() - t0
+    res = {"interrupted": 0, "inside_query": 0, "swallowed": 0, "finished_first": 0}
+    for i in range(int(sys.argv[2])):
+        sent = threading.Event()
+        def kick():
+            sent.set()
+            os.kill(os.getpid(), signal.SIGINT)
+        timer = threading.Timer(took * (0.05 + 0.9 * i / int(sys.argv[2])), kick)
+        timer.start()
+        try:
+            streams = scan_tape(tape)
+            was_sent = sent.is_set()
+            timer.cancel(); timer.join()
+            time.sleep(0.3)  # a SIGINT that came after the scan is raised here
+            errors = [f.error for s in streams for f in s.files if f.error]
+            if errors or was_sent:
+                res["swallowed"] += 1
+                print(errors[:1], file=sys.stderr)
+            else:
+                res["finished_first"] += 1
+        except KeyboardInterrupt as e:
+            res["interrupted"] += 1
+            # Raised by the scan for DuckDB's own error, not by Python between statements.
+            if e.__suppress_context__ and traceback.extract_tb(e.__traceback__)[-1].name == "_scan_group":
+                res["inside_query"] += 1
+        timer.join()
+    print(json.dumps(res))
+""")
+
+
+@pytest.fixture(scope="module")
+def wide(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The clean tape's collector copied 15 times: a scan that takes a second or more."""
+    tape = clean_tape(tmp_path_factory.mktemp("intr") / "data")
+    for i in range(15):
+        shutil.copytree(coll_dir(tape), coll_dir(tape).with_name(f"collector=c{i:02d}"))
+    return tape
+
+
+def test_ctrl_c_during_scan_is_never_taken_for_a_damaged_file(wide: Path) -> None:
+    p = subprocess.run([sys.executable, "-c", CHILD, str(wide), "24"], capture_output=True,
+                       text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    res = json.loads(p.stdout.strip().splitlines()[-1])
+    assert res["swallowed"] == 0, (res, p.stderr)
+    # The moments spread over the scan: some interrupts did land inside a DuckDB query.
+    assert res["inside_query"] >= 1, res
+    assert res["interrupted"] + res["finished_first"] == 24, res
+
+
+def test_watch_interrupts_chains_the_handler_and_restores_it() -> None:
+    before = signal.getsignal(signal.SIGINT)
+    with watch_interrupts() as interrupted:
+        assert not interrupted()
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)  # the handler before it still runs
+        assert interrupted()
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_watch_interrupts_leaves_an_ignored_sigint_ignored() -> None:
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with watch_interrupts() as interrupted:
+            signal.raise_signal(signal.SIGINT)
+            assert not interrupted()
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
