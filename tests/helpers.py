@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -58,3 +60,20 @@ def under_wine() -> bool:
         return hasattr(ctypes.WinDLL("ntdll"), "wine_get_version")  # type: ignore[attr-defined]
     except (AttributeError, OSError):
         return False
+
+
+def session_started_at(out: Path, p: subprocess.Popen[str]) -> float:
+    """A live recorder's ``session_start`` event as a ``time.monotonic()`` value.
+
+    Tests time kills and stops from it, not from the launch: under load a recorder
+    may take seconds to start polling.
+    """
+    give_up = time.monotonic() + 60
+    while time.monotonic() < give_up and p.poll() is None:
+        for f in (out / "_events").rglob("events-*.jsonl") if (out / "_events").is_dir() else ():
+            for line in f.read_text().splitlines():
+                if '"session_start"' in line:
+                    t_ns = json.loads(line)["t_ns"]
+                    return time.monotonic() - (time.time_ns() - t_ns) / 1e9
+        time.sleep(0.02)
+    raise AssertionError("the recorder never started")

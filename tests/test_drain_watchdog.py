@@ -9,7 +9,6 @@ Real processes: the CLI records, the saver is SIGSTOPped around the END.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -21,6 +20,8 @@ import psutil
 import pytest
 
 import booktape
+
+from .helpers import session_started_at
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="finds the saver by /proc/PID/comm")
@@ -39,18 +40,6 @@ def _saver(rec: psutil.Process) -> psutil.Process | None:
     return None
 
 
-def _started_at(out: Path, p: subprocess.Popen[str]) -> float:
-    """The recorder's session_start as a time.monotonic() value (under load helpers start late)."""
-    give_up = time.monotonic() + 60
-    while time.monotonic() < give_up and p.poll() is None:
-        for f in (out / "_events").rglob("events-*.jsonl") if (out / "_events").is_dir() else ():
-            for line in f.read_text().splitlines():
-                if '"session_start"' in line:
-                    t_ns = json.loads(line)["t_ns"]
-                    return time.monotonic() - (time.time_ns() - t_ns) / 1e9
-        time.sleep(0.02)
-    raise AssertionError("the recorder never started")
-
 
 @pytest.mark.parametrize("topology", ["pipe", "ring"])
 def test_a_saver_stopped_at_the_end_does_not_hang_the_recorder(tmp_path, topology):
@@ -64,7 +53,7 @@ def test_a_saver_stopped_at_the_end_does_not_hang_the_recorder(tmp_path, topolog
     stopped: psutil.Process | None = None
     try:
         rec = psutil.Process(p.pid)
-        deadline = _started_at(out, p) + DURATION_S
+        deadline = session_started_at(out, p) + DURATION_S
         # Under load a spawned saver can take seconds to import and name itself; it
         # is past its start-up once it journals (a saver stopped while starting
         # gets the watchdog's longer start-up allowance, DRAIN_START_S).

@@ -26,6 +26,8 @@ import pytest
 
 import booktape
 
+from .helpers import session_started_at
+
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="finds helpers by /proc/PID/comm")
 
@@ -86,18 +88,6 @@ def _kill_when_found(rec: psutil.Process, victim: str, at: float, give_up: float
     return 0
 
 
-def _session_start(out: Path, p: subprocess.Popen[str]) -> float:
-    """The recorder's session_start as a time.monotonic() value."""
-    give_up = time.monotonic() + 60
-    while time.monotonic() < give_up and p.poll() is None:
-        for f in (out / "_events").rglob("events-*.jsonl") if (out / "_events").is_dir() else ():
-            for line in f.read_text().splitlines():
-                if '"session_start"' in line:
-                    t_ns = json.loads(line)["t_ns"]
-                    return time.monotonic() - (time.time_ns() - t_ns) / 1e9
-        time.sleep(0.02)
-    raise AssertionError("the recorder never started")
-
 
 @pytest.mark.parametrize("topology,victim,when", CASES,
                          ids=[f"{t}-{v}-{w}" for t, v, w in CASES])
@@ -118,7 +108,7 @@ def test_killing_a_helper_never_hangs_nor_loses(tmp_path, topology, victim, when
         rec = psutil.Process(p.pid)
         # The recorder's deadline is its session_start + the duration (wall clock):
         # under load the helpers may take seconds to start, so time the kill from it.
-        t_start = _session_start(out, p)
+        t_start = session_started_at(out, p)
         deadline = t_start + duration
         while time.monotonic() < deadline and not _victims(rec, victim):
             time.sleep(0.02)
