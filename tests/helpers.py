@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -77,3 +80,22 @@ def session_started_at(out: Path, p: subprocess.Popen[str]) -> float:
                     return time.monotonic() - (time.time_ns() - t_ns) / 1e9
         time.sleep(0.02)
     raise AssertionError("the recorder never started")
+
+
+@contextlib.contextmanager
+def ctrl_c_reaches_children() -> Iterator[None]:
+    """Children started inside get SIGINT at its default, as from a terminal.
+
+    A test run started in the background of a non-interactive shell (a CI step, a
+    harness) inherits SIGINT *ignored*, and so does every child it starts; programs keep
+    an ignored SIGINT ignored (Python does), so a Ctrl-C test would test the harness:
+    analyze then ran 60 s past the test's SIGINT. A handler here is reset to the
+    default by exec. Main thread only (as pytest runs tests).
+    """
+    before = signal.getsignal(signal.SIGINT)
+    if not callable(before):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)

@@ -20,10 +20,13 @@ import pytest
 from booktape.interrupts import watch_interrupts
 
 from .analysis_tapes import clean_tape, coll_dir
+from .helpers import ctrl_c_reaches_children
 
 # Runs in a child: a real SIGINT from a timer thread at spread-out moments of a scan.
 CHILD = textwrap.dedent("""
     import json, os, signal, sys, threading, time, traceback
+    # As from a terminal, even when the test run inherited SIGINT ignored (a harness).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from booktape.analysis._scan import scan_tape
 
     tape = sys.argv[1]
@@ -78,6 +81,11 @@ def test_ctrl_c_during_scan_is_never_taken_for_a_damaged_file(wide: Path) -> Non
 
 
 def test_watch_interrupts_chains_the_handler_and_restores_it() -> None:
+    with ctrl_c_reaches_children():  # SIGINT handled here, even under a harness ignoring it
+        _chains_and_restores()
+
+
+def _chains_and_restores() -> None:
     before = signal.getsignal(signal.SIGINT)
     with watch_interrupts() as interrupted:
         assert not interrupted()

@@ -1,4 +1,26 @@
-from booktape.cli import main
+"""``python -m booktape`` and the ``booktape`` script.
+
+The CLI's imports (click, pyarrow, numpy: seconds on a loaded machine) run
+inside :func:`main`, so a Ctrl-C that lands in them ends the run like one
+that lands in the work: ``Interrupted.`` and exit 130, not a traceback
+(issue 14). Spawned helpers re-import this module as ``__mp_main__`` and,
+with nothing imported at its top, skip the CLI's imports too.
+"""
+
+import sys
+
+
+def main() -> None:
+    try:
+        from booktape.cli import main as cli_main
+    except KeyboardInterrupt:
+        from booktape.interrupts import forget_caught_interrupt
+
+        sys.stderr.write("Interrupted.\n")
+        forget_caught_interrupt()
+        raise SystemExit(130) from None
+    cli_main()
+
 
 if __name__ == "__main__":
     main()

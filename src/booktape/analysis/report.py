@@ -95,9 +95,12 @@ def _hash_parts(files: list[Any], stop: threading.Event | None = None) -> dict[s
         if stop is not None and stop.is_set():
             break
         try:
-            out[str(f.path)] = sha256_file(f.path)
+            digest = sha256_file(f.path, stop)
         except OSError as e:
-            out[str(f.path)] = f"unreadable: {e}"
+            digest = f"unreadable: {e}"
+        if stop is not None and stop.is_set():
+            break  # a prefix's digest: the caller is giving up and reads none of this
+        out[str(f.path)] = digest
     return out
 
 
@@ -105,19 +108,19 @@ def scan_and_hash(files: list[Any], scan_rows: Callable[[], list[Stream]]
                   ) -> tuple[list[Stream], dict[str, str]]:
     """``scan_rows()`` while the parts ``files`` are hashed beside it: their sha256 by path.
 
-    The hashing is told to stop when the scan fails or is interrupted: leaving the
-    executor joins its thread, and a Ctrl-C must not wait for a day's parts to be
-    hashed (issue 14).
+    Whatever ends this early (an error, or Ctrl-C in the scan *or while waiting for the
+    hashes*, where it lands when the scan finishes first) tells the hashing to stop, within
+    a block of the file at hand: leaving the executor joins its thread, and a Ctrl-C must
+    not wait for a day's parts to be hashed (issue 14).
     """
     stop = threading.Event()
     with ThreadPoolExecutor(1) as pool:
-        hashes = pool.submit(_hash_parts, files, stop)
         try:
-            streams = scan_rows()
+            hashes = pool.submit(_hash_parts, files, stop)
+            return scan_rows(), hashes.result()
         except BaseException:
             stop.set()
             raise
-        return streams, hashes.result()
 
 
 def report(data: str | Path, symbol: str | None = None, collector: str | None = None,

@@ -13,10 +13,26 @@ from typing import Any
 import click
 
 from ..errors import BooktapeError
+from ..interrupts import forget_caught_interrupt
 from ._streams import make_std_streams_safe
 
 
+def _interrupted() -> int:
+    """Say so once, and give the exit code of an interrupted run."""
+    click.echo("Interrupted.", err=True)
+    forget_caught_interrupt()
+    return 130
+
+
 class BooktapeGroup(click.Group):
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except KeyboardInterrupt:
+            # Ctrl-C while click parses, before any command runs: the same line and code.
+            raise click.exceptions.Exit(_interrupted()) from None
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -26,8 +42,7 @@ class BooktapeGroup(click.Group):
         except KeyboardInterrupt:
             # click would print "Aborted!" and exit 1, the code for "problems found";
             # a cron wrapper must tell an interrupted run apart (issue 14).
-            click.echo("Interrupted.", err=True)
-            ctx.exit(130)
+            ctx.exit(_interrupted())
 
 
 @click.group(cls=BooktapeGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,8 +56,7 @@ def main() -> None:
     try:
         cli(prog_name="booktape")
     except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        sys.exit(130)
+        sys.exit(_interrupted())
 
 
 # Command modules register themselves on `cli` when imported.

@@ -16,10 +16,13 @@ import json
 import re
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._fs import append_line_durably
 from .layout import MANIFEST, PART_RE
+
+if TYPE_CHECKING:
+    import threading
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -158,10 +161,14 @@ def add_entry(dir_: Path, entry: PartEntry) -> None:
     append_line_durably(p, entry_line(entry))
 
 
-def sha256_file(path: Path) -> str:
+def sha256_file(path: Path, stop: threading.Event | None = None) -> str:
+    """The file's sha256 (hex). ``stop`` set ends it early: the digest is then of a prefix,
+    for a caller that is giving up (Ctrl-C while a multi-GB part is hashed, issue 14)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
+            if stop is not None and stop.is_set():
+                break
             h.update(block)
     return h.hexdigest()
 
