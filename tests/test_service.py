@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -250,3 +251,48 @@ def test_a_frozen_recorder_is_stuck_then_healthy_again(tmp_path, cli):
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
+
+
+def test_draining_after_the_last_poll_is_healthy_and_says_closed_after_a_close():
+    """Polls ended (a close, a deadline, Ctrl-C): the health file says "draining", not
+    "recording" (issue 12), and `status` judges it healthy however long no poll came;
+    a recorder that died while draining is dead (its backlog was never sealed)."""
+    from booktape.service.health import Identity, Rates, snapshot
+    from booktape.service.status import judge
+    from booktape.transport._shm import start_mark
+
+    now = time.time_ns()
+    close = now - 60_000_000_000
+    ident = Identity(collector="zero", symbols=("RIU2",), pid=os.getpid(),
+                     pid_start=start_mark(os.getpid()), session_id="s", source="sim",
+                     topology="pipe", stale_after_ns=120_000_000_000, close_ns=close)
+    stats = Stats()
+    stats.set("session_state", 1)  # a scheduled session, open
+    stats.set("started_ns", now - 3_600_000_000_000)
+    stats.set("last_poll_at_ns", close - 1_000_000)
+    h = snapshot(ident, stats, Rates(), now)
+    # Still polling: recording, and a minute without a poll is a stuck poller.
+    assert (h["state"], h["session"]) == ("recording", "open")
+    stats.set("polls_ended_ns", close)
+    h = snapshot(ident, stats, Rates(), now)
+    assert (h["state"], h["session"], h["polls_ended_ns"]) == ("draining", "closed", close)
+    assert judge(h, now).verdict == "draining" and judge(h, now).ok
+    # Long past the last poll (a big backlog to seal) is still draining, not stuck...
+    late = now + 5 * 60_000_000_000
+    h = snapshot(ident, stats, Rates(), late)
+    assert judge(h, late).verdict == "draining"
+    # ...but a health file nobody rewrites is, and a dead drainer is dead.
+    assert judge(h, late + 60_000_000_000).verdict == "stuck"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    h_dead = {**h, "pid": int(dead.stdout), "pid_start": None}
+    assert judge(h_dead, late).verdict == "dead" and not judge(h_dead, late).ok
+    # A drain before the window's close (--until, Ctrl-C) leaves the session open.
+    early = dataclasses.replace(ident, close_ns=now + 3_600_000_000_000)
+    h = snapshot(early, stats, Rates(), now)
+    assert (h["state"], h["session"]) == ("draining", "open")
+    # The watchdog flags no book while nothing polls (a quiet drain is not a stale feed).
+    ev = MemoryEvents()
+    stats.set("started_ns", now - 10 * 120_000_000_000)
+    Watchdog(stats, ev, ("RIU2",), "zero", "s", 120_000_000_000).check(now)
+    assert not stats.sym_get("stale", 0) and not ev.events

@@ -187,6 +187,18 @@ def test_record_session_through_a_whole_weekday_into_the_next_day(tmp_path):
     assert (0, "healthy") in day and day <= {(0, "healthy"), (1, "stale")}, day
     night = judged(night_from, ns(25, 8, 40))
     assert night == {(0, "waiting")}, night
+    # From the close to the night: the poll loop ended, the backlog is written and sealed
+    # (seconds of real time, hours of clock), then the helper stops. Health says so
+    # ("draining", session "closed"), not "recording" as it did (issue 12), and `status`
+    # calls it healthy (exit 0). Health is rewritten every real second (ten minutes of
+    # clock): a file from before the close may still be read in the first minutes.
+    after_close = ns(24, 23, 50) + 15 * 60 * 1_000_000_000
+    drain = states(after_close, night_from)
+    assert ("draining", "closed") in drain, drain
+    assert drain <= {("draining", "closed"), ("waiting", "waiting")}, drain
+    assert states(after_close, closes[0]["t_ns"]) <= {("draining", "closed")}
+    drained = judged(after_close, night_from)
+    assert drained <= {(0, "draining"), (0, "waiting")}, drained
     r = subprocess.run([sys.executable, "-m", "booktape", "status", str(tape), "--json"],
                        env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and json.loads(r.stdout)[0]["verdict"] == "stopped", r.stdout

@@ -225,11 +225,13 @@ def record(out: str | Path, symbols: str | list[str] | tuple[str, ...] = ("RIU2"
                 if window is not None:
                     events.emit(open_event(window, now, collector, run_id))
                 stats.set("started_ns", now)
+                stats.set("polls_ended_ns", 0)  # health says "draining" once it is set
                 stats.set("session_state", 0 if window is None else 1)
                 last = [0.0]
                 service = service_opts.start(root, collector, syms, run_id, ev_path, stats,
                                              events, source=source, topology=topology,
-                                             stop=stop)
+                                             stop=stop,
+                                             close_ns=None if window is None else window.close_ns)
 
                 def on_tick() -> None:
                     service.tick()

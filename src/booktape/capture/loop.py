@@ -144,6 +144,7 @@ def run_capture(getters: Sequence[Callable[[], Book | None]], cfg: CaptureConfig
 
     i_polls, i_stored, i_unch, i_last = IDX["polls"], IDX["stored"], IDX["unchanged"], IDX["last_poll_ns"]
     i_at = IDX["last_poll_at_ns"]
+    stats.set("polls_ended_ns", 0)  # a scheduled recorder's next session polls again
     from .stats import MAX_SYMBOLS, symbol_index
 
     # Health and the watchdog (another process) read when each book last
@@ -252,4 +253,5 @@ def run_capture(getters: Sequence[Callable[[], Book | None]], cfg: CaptureConfig
     arr[i_stored] = stored
     arr[i_unch] = unch_total
     stats.set("none_results", nones)
+    stats.set("polls_ended_ns", ta + off)
     return CaptureResult(polls, stored, unch_total, nones, seq, unchanged, blind)

@@ -28,6 +28,9 @@ FIELDS = (
     # Bumped every second by the saver while a seal runs: a long seal shows no
     # other progress, and the drain's watchdog must not take it for a hang.
     "seal_beat",
+    # Wall ns at which the poll loop ended (close, deadline, --polls, stop), 0 while it
+    # runs: what follows is the drain and the seal, which health calls "draining".
+    "polls_ended_ns",
 )
 IDX = {name: i for i, name in enumerate(FIELDS)}
 

@@ -301,7 +301,8 @@ def render_merge(r: Any, limit: int = 20) -> None:
 
 def render_status(rows: list[Any]) -> None:
     """``booktape status``: one row per collector (a :class:`~booktape.service.status.CollectorStatus`)."""
-    colour = {"healthy": "green", "stopped": "green", "waiting": "cyan", "closed": "cyan"}
+    colour = {"healthy": "green", "stopped": "green", "waiting": "cyan", "closed": "cyan",
+              "draining": "cyan"}
     t = Table(title_justify="left")
     for col in ("collector", "verdict", "why", "pid", "session", "last poll (UTC)", "polls/s",
                 "states/s", "buffered", "parts", "restarts", "stale"):

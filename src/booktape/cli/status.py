@@ -43,7 +43,8 @@ def status(data: str, as_json: bool) -> None:
 
     Reads the health file each recorder rewrites every second
     (DATA/_health/collector=NAME.json). Exit 0 when every live recorder is
-    healthy (or waiting for its session, or stopped cleanly), 1 when one is
+    healthy (or draining after its last poll, waiting for its session, or
+    stopped cleanly), 1 when one is
     stale, stuck, dead or failed: for cron, Zabbix or a Task Scheduler check.
 
     Example: booktape status data

@@ -55,14 +55,27 @@ class Identity:
     topology: str
     stale_after_ns: int
     metrics: str | None = None
+    #: Wall ns at which the scheduled session's window closes (None: no schedule).
+    close_ns: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 def snapshot(ident: Identity, stats: Stats, rates: Rates, now_ns: int, *,
              state: str = "recording", last_error: str | None = None,
              metrics_addr: str | None = None) -> dict[str, Any]:
-    """The health file's content from the live counters."""
+    """The health file's content from the live counters.
+
+    ``state`` "recording" becomes "draining" once the poll loop has ended (the
+    close, a deadline or Ctrl-C): the backlog is being written and sealed, which
+    took ~7 s after a session's close, and "recording" would have said polls ran.
+    """
     s = stats.as_dict()
+    ended = s["polls_ended_ns"]
+    session = SESSION_STATES.get(s["session_state"], "open")
+    if state == "recording" and ended:
+        state = "draining"
+        if session == "open" and ident.close_ns is not None and now_ns >= ident.close_ns:
+            session = "closed"
     rates.update(now_ns, s["polls"], s["stored"])
     started = s["started_ns"]
     syms = {}
@@ -79,10 +92,10 @@ def snapshot(ident: Identity, stats: Stats, rates: Rates, now_ns: int, *,
     return {
         "version": VERSION, "collector": ident.collector, "pid": ident.pid,
         "pid_start": ident.pid_start, "session_id": ident.session_id,
-        "session": SESSION_STATES.get(s["session_state"], "open"), "state": state,
+        "session": session, "state": state,
         "source": ident.source, "topology": ident.topology,
         "updated_ns": now_ns, "started_ns": started or None,
-        "last_poll_ns": s["last_poll_at_ns"] or None,
+        "last_poll_ns": s["last_poll_at_ns"] or None, "polls_ended_ns": ended or None,
         "polls": s["polls"], "states": s["stored"],
         "polls_per_s": round(rates.polls_per_s, 1), "states_per_s": round(rates.states_per_s, 1),
         "rows_written": s["rows"], "buffered_bytes": s["buffered_bytes"],

@@ -69,7 +69,7 @@ class HealthCollector:
             m.add_metric(c, v)
             return m
 
-        yield gauge("up", "1 while the recorder runs", 1 if h["state"] == "recording" else 0)
+        yield gauge("up", "1 while the recorder runs", 1 if h["state"] in ("recording", "draining") else 0)
         yield gauge("session_open", "1 while the trading session is open",
                     1 if h["session"] == "open" else 0)
         yield counter("polls", "source calls", h["polls"])

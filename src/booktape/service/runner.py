@@ -150,13 +150,18 @@ class ServiceOptions:
 
     def start(self, root: Path, collector: str, symbols: tuple[str, ...], session: str,
               events_path: Path, stats: Stats, events: EventSink, *, source: str,
-              topology: str, stop: StopFlag | None = None) -> Service:
-        """Start the health helper (before polling starts); ``stop``: the recording's."""
+              topology: str, stop: StopFlag | None = None,
+              close_ns: int | None = None) -> Service:
+        """Start the health helper (before polling starts); ``stop``: the recording's.
+
+        ``close_ns``: the scheduled window's close, so the drain after it reads "closed".
+        """
         from ..transport._shm import start_mark
 
         ident = Identity(collector=collector, symbols=symbols, pid=os.getpid(),
                          pid_start=start_mark(os.getpid()), session_id=session, source=source,
-                         topology=topology, stale_after_ns=self.stale_after_ns)
+                         topology=topology, stale_after_ns=self.stale_after_ns,
+                         close_ns=close_ns)
         svc = Service(HelperPlan(root=str(root), events_path=str(events_path), ident=ident,
                                  log=self.log_file, metrics=self.metrics), stats, events)
         svc.stop_recording = stop

@@ -5,7 +5,8 @@ polls, and no book is stale; **stale** when a book is unchanged past
 ``--stale-after`` or the terminal lost its broker; **stuck** when its health
 file or its polls stopped advancing although its process lives; **dead**
 when its process is gone without a clean stop. Outside an open session
-(``waiting``/``closed``) staleness is not a fault. A recorder that stopped
+(``waiting``/``closed``) staleness is not a fault, nor while it **drains** (polls
+ended, the backlog is being sealed). A recorder that stopped
 cleanly is **stopped**, one that stopped on an error **failed**.
 """
 
@@ -74,12 +75,21 @@ def judge(h: dict[str, Any], now_ns: int, speed: float = 1.0) -> CollectorStatus
         return CollectorStatus(name, "down", f"process {h.get('pid')} is gone "
                                "(between sessions)", h)
     if not _alive(h):
-        verdict = "dead" if session == "open" else "down"
+        # Dead while draining: the backlog it held was never sealed (journals stay
+        # for `recover`), a fault whatever the session.
+        verdict = "dead" if session == "open" or state == "draining" else "down"
         return CollectorStatus(name, verdict, f"process {h.get('pid')} is gone "
                                f"(no clean stop)", h)
     age = now_ns - int(h.get("updated_ns") or 0)
     if age > STUCK_AFTER_NS * speed:
         return CollectorStatus(name, "stuck", f"health not updated for {age / 1e9:.0f} s", h)
+    if state == "draining":
+        # Polls ended (the close, a deadline, Ctrl-C): no poll and no change is expected
+        # while the backlog is written and sealed; the helper still rewrites health.
+        why = "polling ended; writing and sealing what was captured"
+        if session == "closed":
+            why = "session closed; writing and sealing what was captured"
+        return CollectorStatus(name, "draining", why, h)
     if session != "open":
         return CollectorStatus(name, session, f"session {session}", h)
     last_poll = int(h.get("last_poll_ns") or 0)

@@ -43,10 +43,12 @@ class Watchdog:
 
     def check(self, now_ns: int, broker_lost: bool = False) -> None:
         is_open = self.is_open or session_open_from_stats(self.stats)
-        if not is_open(now_ns):
-            # Outside the session a quiet book is the schedule, not a fault.
+        ended = self.stats.get("polls_ended_ns")
+        if ended or not is_open(now_ns):
+            # Outside the session a quiet book is the schedule, not a fault; after the
+            # poll loop ended (draining) nothing polls it.
             for k in list(self.since):
-                self._clear(k, now_ns, "session closed")
+                self._clear(k, now_ns, "polling ended" if ended else "session closed")
             return
         started = self.stats.get("started_ns")
         for k, sym in enumerate(self.symbols):
