@@ -189,8 +189,14 @@ def _level(state: int) -> tuple[float, float, float, float]:
     return (1.0, 100.0 + state, 1.0, 1.0)  # type, price, volume, volume_dbl: one level
 
 
-def _hand_built(tmp_path: Path) -> tuple[Path, Path]:
-    """The two collectors' tapes, the truth file of MARKET, and their merged tape."""
+def _hand_built(tmp_path: Path, market: list[tuple[int, int]] = MARKET,
+                polls: dict[str, list[tuple[int, int, int, int]]] = POLLS,
+                content: list[int] | None = None) -> tuple[Path, Path]:
+    """The two collectors' tapes, the truth file of ``market``, and their merged tape.
+
+    ``content[s]``: the book of true state ``s`` (default: its own; equal ones are a
+    book that came back)."""
+    content = content or list(range(len(market)))
     import struct
 
     from booktape.read.merge import merge
@@ -200,10 +206,10 @@ def _hand_built(tmp_path: Path) -> tuple[Path, Path]:
     from booktape.tape.seal import seal_table
 
     tape = tmp_path / "data"
-    for c, polls in POLLS.items():
+    for c, stored in polls.items():
         cols: dict[str, list] = {f.name: [] for f in BOOK_SCHEMA}
-        for seq, (tb, ta, state, blind) in enumerate(polls):
-            typ, price, vol, vol_d = _level(state)
+        for seq, (tb, ta, state, blind) in enumerate(stored):
+            typ, price, vol, vol_d = _level(content[state])
             for k, v in (("seq", seq), ("t_before_ns", T0 + tb * 1000),
                          ("t_after_ns", T0 + ta * 1000), ("unchanged", 0),
                          ("blind_ns", blind * 1000), ("level", 0), ("type", int(typ)),
@@ -215,12 +221,14 @@ def _hand_built(tmp_path: Path) -> tuple[Path, Path]:
                    {"collector": c, "symbol": "RIU2", "source": "sim"}, T0)
     merge(tape, "zero,one", tape, name="merged")
     truth = tmp_path / "truth.json"
-    hashes = [packed_hash(struct.pack("<4d", *_level(s))) for s in range(len(MARKET))]
+    hashes = [packed_hash(struct.pack("<4d", *_level(content[s]))) for s in range(len(market))]
+    first = min(p[0] for ps in polls.values() for p in ps)
+    last = max(p[1] for ps in polls.values() for p in ps)
     truth.write_text(json.dumps({"version": TRUTH_VERSION, "config": {}, "symbols": {"RIU2": {
-        "events": list(range(len(MARKET))),
-        "birth_ns": [T0 + b * 1000 for b, _ in MARKET],
-        "death_ns": [T0 + d * 1000 for _, d in MARKET], "hash": hashes,
-        "calls": 10, "window_ns": [T0 - 9_500_000, T0 + 11_300_000]}}}))
+        "events": list(range(len(market))),
+        "birth_ns": [T0 + b * 1000 for b, _ in market],
+        "death_ns": [T0 + d * 1000 for _, d in market], "hash": hashes,
+        "calls": 10, "window_ns": [T0 + first * 1000, T0 + last * 1000]}}}))
     return tape, truth
 
 
@@ -264,3 +272,36 @@ def test_truth_names_a_violation_of_a_merged_tapes_bound(tmp_path):
     rep = score_truth(tape, truth, collector="merged")
     (v,) = rep.violations
     assert v.events == 3 and v.bound_ns == 1_000_000
+
+
+# A book that came back (states 1 and 3 hold one book: A B A'), times in µs from T0.
+# Zero polls slowly: it reads A and misses B and A'. One polls quickly but starts
+# late: it misses A, reads B, then A' (470 µs), then C. Zero's read of A ended
+# before one read B, and one read B before A', so one's A' is another state than
+# zero's A, though the same book. The merge used to fold the two into one (the
+# nearest same book in time): the merged tape lost A', which one had stored, and
+# its blind_ns over A' was one's 100 µs, a bound on states one *missed* (seen in
+# real recordings of two collectors: issue 13).
+CAME_BACK = [(-10_000, -5_000), (-5_000, 0), (0, 30), (30, 500), (500, 5_000), (5_000, 9_000)]
+CAME_BACK_BOOK = [0, 1, 2, 1, 4, 5]
+CAME_BACK_POLLS = {
+    "zero": [(-9_000, -8_900, 0, 0), (-4_900, -4_870, 1, 5_000), (505, 535, 4, 5_400),
+             (5_005, 5_035, 5, 4_500)],
+    "one": [(-9_500, -9_400, 0, 0), (5, 25, 2, 9_600), (45, 65, 3, 60), (515, 540, 4, 100),
+            (6_005, 6_025, 5, 100)]}
+
+
+def test_merge_keeps_a_book_that_came_back_as_its_own_state(tmp_path):
+    tape, truth = _hand_built(tmp_path, CAME_BACK, CAME_BACK_POLLS, CAME_BACK_BOOK)
+    for c in CAME_BACK_POLLS:
+        assert score_truth(tape, truth, collector=c).ok
+    m = booktape.read_arrow(tape, "RIU2", "merged", snapshots_only=True,
+                            columns=["seq", "t_before_ns", "price", "seen_by"]).to_pandas()
+    # A (zero's read) and A' (one's read) are two merged states, each seen by one collector.
+    assert ((m.t_before_ns - T0) // 1000).tolist() == [-9_500, -4_900, 5, 45, 505, 5_005]
+    assert m.price.tolist() == [100.0, 101.0, 102.0, 101.0, 104.0, 105.0]
+    assert m.seen_by.tolist()[1:4] == [1, 2, 2]
+    rep = score_truth(tape, truth, collector="merged")
+    assert rep.ok, [v.describe() for v in rep.violations]
+    (sc,) = rep.scores
+    assert sc.missed == 0 and sc.stored == len(CAME_BACK)

@@ -246,7 +246,13 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
                   max((o.jitter_ns for o in offsets), default=0), MIN_TOLERANCE_NS)
         tol += max((o.uncertainty_ns for o in offsets if o.applied_ns), default=0)
 
-    plan = MergePlan(root, sym, cols, applied, match_shift, window_ns, tol, stats, spans)
+    # Reads on clocks the merge was told are one (no offset, or one given) order exactly;
+    # an estimated offset is good to its uncertainty.
+    margin = [0] * len(cols)
+    for o in offsets:
+        if o.applied_ns and o.applied_ns == o.offset_ns:
+            margin[cols.index(o.collector)] = o.uncertainty_ns
+    plan = MergePlan(root, sym, cols, applied, match_shift, window_ns, tol, stats, spans, margin)
     per = _collector_bounds(root, sym, cols, applied)
     writer = None
     if write:

@@ -35,7 +35,7 @@ import pyarrow as pa
 
 from ..schema import MERGED_SCHEMA
 from ._merge_write import MergedWriter, describe_difference, merged_table
-from .align import align, union_order
+from .align import Polls, align, union_order
 from .batches import iter_batches
 from .conflicts import confirmed_intervals, conflicting_overlaps, episodes
 from .merge_bound import union_blind
@@ -145,8 +145,24 @@ def _take(a: np.ndarray, src: I64, has: BoolArr, fill: object) -> np.ndarray:
     return out
 
 
-def _align_round(live: list[States], adjust: list[int], window_ns: int) -> _Union:
-    """Collector k joins the union of collectors 0..k-1 (as the whole-day merge did)."""
+def _stamps(live: list[States], rep_c: I64, rep_i: I64) -> tuple[I64, I64]:
+    """t_before and t_after of each union item's written observation."""
+    tb = np.empty(len(rep_c), np.int64)
+    ta = np.empty(len(rep_c), np.int64)
+    for k, s in enumerate(live):
+        sel = rep_c == k
+        tb[sel], ta[sel] = s.t_before[rep_i[sel]], s.t_after[rep_i[sel]]
+    return tb, ta
+
+
+def _align_round(live: list[States], adjust: list[int], window_ns: int,
+                 margins: list[int] | None = None) -> _Union:
+    """Collector k joins the union of collectors 0..k-1 (as the whole-day merge did).
+
+    ``margins``: how far each collector's applied clock may be from the first's; two
+    reads of one content are kept apart when a read of another book lies between them
+    by more than that (:func:`.align.align`)."""
+    margins = margins or [0] * len(live)
     keeps = [distinct_runs(s) for s in live]
     run_ids = [np.cumsum(k).astype(np.int64) - 1 for k in keeps]
     idx0 = np.flatnonzero(keeps[0]).astype(np.int64)
@@ -156,7 +172,10 @@ def _align_round(live: list[States], adjust: list[int], window_ns: int) -> _Unio
     for k in range(1, len(live)):
         idx = np.flatnonzero(keeps[k]).astype(np.int64)
         h, t = live[k].hash[idx], live[k].t_mid[idx]
-        ia, jb = align(mh, u.t, h, t + adjust[k], window_ns)
+        a_tb, a_ta = _stamps(live, u.rep_c, u.rep_i)
+        polls = Polls(a_tb, a_ta, live[k].t_before[idx], live[k].t_after[idx],
+                      max(margins[:k + 1]))
+        ia, jb = align(mh, u.t, h, t + adjust[k], window_ns, polls)
         src_a, src_b = union_order(len(mh), len(h), ia, jb, u.t, t)
         has_a, has_b = src_a >= 0, src_b >= 0
         ta = _take(u.t, src_a, has_a, _NO_TIME)
@@ -232,6 +251,9 @@ class MergePlan:
     tolerance_ns: int
     stats: list[PollStats]
     spans: list[tuple[int, int]]  # t_mid of each collector's first/last state, reference clock
+    #: how far each collector's applied clock may be from the reference (its offset
+    #: estimate's uncertainty when that estimate was applied; 0 for one clock)
+    margin_ns: list[int] = field(default_factory=list)
 
 
 class Rounds:
@@ -288,7 +310,7 @@ class Rounds:
         p, tot = self.plan, self.totals
         wins = [f.window() for f in feeds]
         live = [_slice(s, n_ctx) for _, s, n_ctx in wins]
-        u = _align_round(live, self._adjust, p.window_ns)
+        u = _align_round(live, self._adjust, p.window_ns, p.margin_ns)
         n_items = len(u.t)
         pre, ok = _commit_prefix(live, u.ids, n_items, w1)
         order = np.flatnonzero(ok)  # union order
@@ -333,11 +355,7 @@ class Rounds:
         return len(order)
 
     def _blind(self, live: list[States], rep_c: I64, rep_i: I64) -> I64:
-        tb = np.empty(len(rep_c), np.int64)
-        ta = np.empty(len(rep_c), np.int64)
-        for k, s in enumerate(live):
-            sel = rep_c == k
-            tb[sel], ta[sel] = s.t_before[rep_i[sel]], s.t_after[rep_i[sel]]
+        tb, ta = _stamps(live, rep_c, rep_i)
         if not len(tb):
             return np.zeros(0, np.int64)
         if self._m_tb:
