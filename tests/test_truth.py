@@ -305,3 +305,32 @@ def test_merge_keeps_a_book_that_came_back_as_its_own_state(tmp_path):
     assert rep.ok, [v.describe() for v in rep.violations]
     (sc,) = rep.scores
     assert sc.missed == 0 and sc.stored == len(CAME_BACK)
+
+
+# The same defect with both occurrences near (seen in a real pair recording: the
+# integrator's /tmp/v13 run). The market goes P C D C' E; zero reads them all, one
+# reads C in a slow poll (-55..-5 µs) that overlaps zero's read of D. By t_mid one's
+# C is a little nearer zero's C' than zero's C: matched to C', it took C' out of the
+# merged tape, and zero's 41 µs bound was claimed over C' (100 µs).
+NEAR_TWIN = [(-10_000, -200), (-200, -92), (-92, -40), (-40, 0), (0, 100), (100, 195),
+             (195, 5_000)]
+NEAR_TWIN_BOOK = [0, 1, 2, 3, 2, 5, 6]
+NEAR_TWIN_POLLS = {
+    "zero": [(-9_000, -8_900, 0, 0), (-169, -103, 1, 68), (-89, -61, 2, 108), (-40, -18, 3, 41),
+             (1, 21, 4, 33), (101, 123, 5, 32), (200, 222, 6, 35)],
+    "one": [(-9_500, -9_400, 0, 0), (-170, -80, 1, 93), (-55, -5, 2, 165), (103, 163, 5, 112),
+            (197, 234, 6, 84)]}
+
+
+def test_merge_matches_a_read_to_the_occurrence_no_other_read_separates(tmp_path):
+    tape, truth = _hand_built(tmp_path, NEAR_TWIN, NEAR_TWIN_POLLS, NEAR_TWIN_BOOK)
+    for c in NEAR_TWIN_POLLS:
+        assert score_truth(tape, truth, collector=c).ok
+    m = booktape.read_arrow(tape, "RIU2", "merged", snapshots_only=True,
+                            columns=["seq", "t_before_ns", "price", "seen_by"]).to_pandas()
+    # one's C is zero's first C (seen by both); zero's C' stays, after D.
+    assert m.price.tolist() == [100.0, 101.0, 102.0, 103.0, 102.0, 105.0, 106.0]
+    assert m.seen_by.tolist()[2:5] == [3, 1, 1]
+    rep = score_truth(tape, truth, collector="merged")
+    assert rep.ok, [v.describe() for v in rep.violations]
+    assert rep.scores[0].missed == 0

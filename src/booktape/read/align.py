@@ -166,7 +166,8 @@ def _read_between(h: U64, before: I64, after: I64, i: I64, step: int, o_before: 
         order = (after[ic] <= before[jc]) & (after[jc] + margin < o_before)
     else:  # the neighbour before: began after the other's read had finished
         order = (after[jc] <= before[ic]) & (o_after + margin < before[jc])
-    return ok & order & (h[jc] != h[ic])
+    out: BoolArr = ok & order & (h[jc] != h[ic])
+    return out
 
 
 def _different_states(ha: U64, hb: U64, ia: I64, jb: I64, p: Polls) -> BoolArr:
