@@ -190,10 +190,11 @@ def _level(state: int) -> tuple[float, float, float, float]:
 
 
 def _hand_built(tmp_path: Path, market: list[tuple[int, int]] = MARKET,
-                polls: dict[str, list[tuple[int, int, int, int]]] = POLLS,
+                polls: dict[str, list[tuple[int, ...]]] = POLLS,
                 content: list[int] | None = None) -> tuple[Path, Path]:
     """The two collectors' tapes, the truth file of ``market``, and their merged tape.
 
+    ``polls[c]``: ``(t_before, t_after, state read, blind_ns[, unchanged polls before])``.
     ``content[s]``: the book of true state ``s`` (default: its own; equal ones are a
     book that came back)."""
     content = content or list(range(len(market)))
@@ -208,10 +209,10 @@ def _hand_built(tmp_path: Path, market: list[tuple[int, int]] = MARKET,
     tape = tmp_path / "data"
     for c, stored in polls.items():
         cols: dict[str, list] = {f.name: [] for f in BOOK_SCHEMA}
-        for seq, (tb, ta, state, blind) in enumerate(stored):
+        for seq, (tb, ta, state, blind, *unchanged) in enumerate(stored):
             typ, price, vol, vol_d = _level(content[state])
             for k, v in (("seq", seq), ("t_before_ns", T0 + tb * 1000),
-                         ("t_after_ns", T0 + ta * 1000), ("unchanged", 0),
+                         ("t_after_ns", T0 + ta * 1000), ("unchanged", sum(unchanged)),
                          ("blind_ns", blind * 1000), ("level", 0), ("type", int(typ)),
                          ("price", price), ("volume", int(vol)), ("volume_dbl", vol_d)):
                 cols[k].append(v)
@@ -334,3 +335,37 @@ def test_merge_matches_a_read_to_the_occurrence_no_other_read_separates(tmp_path
     rep = score_truth(tape, truth, collector="merged")
     assert rep.ok, [v.describe() for v in rep.violations]
     assert rep.scores[0].missed == 0
+
+
+# A book that came back while only unchanged polls read it: the market goes A B A' C.
+# Zero polls every ~40 µs: it stores A, reads B never (30 µs), reads A' only by
+# unchanged polls (12 of them, not stored), then stores C. One polls every ~1 ms: it
+# stores B and C and misses A' (470 µs). The merged tape is A B C: A' is in no merged
+# state, and zero's 100 µs bound is a promise about states zero *missed*, not about
+# A', which zero read. Over B..C only one's bound (1.02 ms) holds.
+UNCHANGED_BACK = [(-10_000, -5_000), (-5_000, 0), (0, 30), (30, 500), (500, 5_000),
+                  (5_000, 9_000)]
+UNCHANGED_BACK_BOOK = [0, 1, 2, 1, 4, 5]
+UNCHANGED_BACK_POLLS = {
+    "zero": [(-9_000, -8_900, 0, 0), (-4_900, -4_870, 1, 100, 90), (505, 535, 4, 100, 12),
+             (5_005, 5_035, 5, 100, 100)],
+    "one": [(-9_500, -9_400, 0, 0), (-1_000, -980, 1, 8_500, 7), (5, 25, 2, 1_025),
+            (1_005, 1_025, 4, 1_020), (6_005, 6_025, 5, 1_020, 4)]}
+
+
+def test_merged_bound_leaves_out_a_collector_whose_unchanged_polls_read_a_lost_book(tmp_path):
+    tape, truth = _hand_built(tmp_path, UNCHANGED_BACK, UNCHANGED_BACK_POLLS,
+                              UNCHANGED_BACK_BOOK)
+    for c in UNCHANGED_BACK_POLLS:
+        assert score_truth(tape, truth, collector=c).ok
+    m = booktape.read_arrow(tape, "RIU2", "merged", snapshots_only=True,
+                            columns=["seq", "price", "blind_ns"]).to_pandas()
+    assert m.price.tolist() == [100.0, 101.0, 102.0, 104.0, 105.0]
+    # A..B: zero's unchanged polls read A, merged state B's predecessor: its 100 µs holds.
+    # B..C: they read A (A'), not B: only one's bound covers the interval.
+    assert m.blind_ns.tolist()[2:4] == [100_000, 1_025_000]
+    rep = score_truth(tape, truth, collector="merged")
+    assert rep.ok, [v.describe() for v in rep.violations]
+    (sc,) = rep.scores
+    assert sc.missed == 1 and sc.missed_bound_ns is not None
+    assert sc.missed_bound_ns.tolist() == [1_025_000]

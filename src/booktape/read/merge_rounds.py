@@ -38,7 +38,7 @@ from ._merge_write import MergedWriter, describe_difference, merged_table
 from .align import Polls, align, union_order
 from .batches import iter_batches
 from .conflicts import confirmed_intervals, conflicting_overlaps, episodes
-from .merge_bound import union_blind
+from .merge_bound import CollectorStates, union_blind
 from .merge_report import Conflict, Run
 from .states import STATE_COLUMNS, PollStats, States, distinct_runs, snapshot_states
 
@@ -262,7 +262,7 @@ class Rounds:
     def __init__(self, plan: MergePlan, writer: MergedWriter | None,
                  progress: Callable[[int], None] | None = None,
                  round_states: int = ROUND_STATES,
-                 bounds: list[tuple[I64, I64, I64]] | None = None) -> None:
+                 bounds: list[CollectorStates] | None = None) -> None:
         self.plan = plan
         self.writer = writer
         self.progress = progress
@@ -277,6 +277,7 @@ class Rounds:
         # blind_ns of the merged states (issue 13, :mod:`.merge_bound`), round by round;
         # each needs the merged state before it, so the last one is carried.
         self._bounds = bounds or []
+        self._last_hash = np.zeros(0, np.uint64)
         self._m_tb: list[I64] = []
         self._m_ta: list[I64] = []
         self._m_blind: list[I64] = []
@@ -358,11 +359,16 @@ class Rounds:
         tb, ta = _stamps(live, rep_c, rep_i)
         if not len(tb):
             return np.zeros(0, np.int64)
+        h = np.empty(len(rep_c), np.uint64)
+        for k, s in enumerate(live):
+            h[rep_c == k] = s.hash[rep_i[rep_c == k]]
         if self._m_tb:
             prev_tb, prev_ta = self._m_tb[-1][-1:], self._m_ta[-1][-1:]
-            blind = union_blind(np.r_[prev_tb, tb], np.r_[prev_ta, ta], self._bounds)[1:]
+            blind = union_blind(np.r_[prev_tb, tb], np.r_[prev_ta, ta], self._bounds,
+                                np.r_[self._last_hash, h])[1:]
         else:
-            blind = union_blind(tb, ta, self._bounds)
+            blind = union_blind(tb, ta, self._bounds, h)
+        self._last_hash = h[-1:]
         self._m_tb.append(tb)
         self._m_ta.append(ta)
         self._m_blind.append(blind)
