@@ -189,8 +189,15 @@ def _level(state: int) -> tuple[float, float, float, float]:
     return (1.0, 100.0 + state, 1.0, 1.0)  # type, price, volume, volume_dbl: one level
 
 
-def _hand_built(tmp_path: Path) -> tuple[Path, Path]:
-    """The two collectors' tapes, the truth file of MARKET, and their merged tape."""
+def _hand_built(tmp_path: Path, market: list[tuple[int, int]] = MARKET,
+                polls: dict[str, list[tuple[int, ...]]] = POLLS,
+                content: list[int] | None = None) -> tuple[Path, Path]:
+    """The two collectors' tapes, the truth file of ``market``, and their merged tape.
+
+    ``polls[c]``: ``(t_before, t_after, state read, blind_ns[, unchanged polls before])``.
+    ``content[s]``: the book of true state ``s`` (default: its own; equal ones are a
+    book that came back)."""
+    content = content or list(range(len(market)))
     import struct
 
     from booktape.read.merge import merge
@@ -200,12 +207,12 @@ def _hand_built(tmp_path: Path) -> tuple[Path, Path]:
     from booktape.tape.seal import seal_table
 
     tape = tmp_path / "data"
-    for c, polls in POLLS.items():
+    for c, stored in polls.items():
         cols: dict[str, list] = {f.name: [] for f in BOOK_SCHEMA}
-        for seq, (tb, ta, state, blind) in enumerate(polls):
-            typ, price, vol, vol_d = _level(state)
+        for seq, (tb, ta, state, blind, *unchanged) in enumerate(stored):
+            typ, price, vol, vol_d = _level(content[state])
             for k, v in (("seq", seq), ("t_before_ns", T0 + tb * 1000),
-                         ("t_after_ns", T0 + ta * 1000), ("unchanged", 0),
+                         ("t_after_ns", T0 + ta * 1000), ("unchanged", sum(unchanged)),
                          ("blind_ns", blind * 1000), ("level", 0), ("type", int(typ)),
                          ("price", price), ("volume", int(vol)), ("volume_dbl", vol_d)):
                 cols[k].append(v)
@@ -215,12 +222,14 @@ def _hand_built(tmp_path: Path) -> tuple[Path, Path]:
                    {"collector": c, "symbol": "RIU2", "source": "sim"}, T0)
     merge(tape, "zero,one", tape, name="merged")
     truth = tmp_path / "truth.json"
-    hashes = [packed_hash(struct.pack("<4d", *_level(s))) for s in range(len(MARKET))]
+    hashes = [packed_hash(struct.pack("<4d", *_level(content[s]))) for s in range(len(market))]
+    first = min(p[0] for ps in polls.values() for p in ps)
+    last = max(p[1] for ps in polls.values() for p in ps)
     truth.write_text(json.dumps({"version": TRUTH_VERSION, "config": {}, "symbols": {"RIU2": {
-        "events": list(range(len(MARKET))),
-        "birth_ns": [T0 + b * 1000 for b, _ in MARKET],
-        "death_ns": [T0 + d * 1000 for _, d in MARKET], "hash": hashes,
-        "calls": 10, "window_ns": [T0 - 9_500_000, T0 + 11_300_000]}}}))
+        "events": list(range(len(market))),
+        "birth_ns": [T0 + b * 1000 for b, _ in market],
+        "death_ns": [T0 + d * 1000 for _, d in market], "hash": hashes,
+        "calls": 10, "window_ns": [T0 + first * 1000, T0 + last * 1000]}}}))
     return tape, truth
 
 
@@ -264,3 +273,99 @@ def test_truth_names_a_violation_of_a_merged_tapes_bound(tmp_path):
     rep = score_truth(tape, truth, collector="merged")
     (v,) = rep.violations
     assert v.events == 3 and v.bound_ns == 1_000_000
+
+
+# A book that came back (states 1 and 3 hold one book: A B A'), times in µs from T0.
+# Zero polls slowly: it reads A and misses B and A'. One polls quickly but starts
+# late: it misses A, reads B, then A' (470 µs), then C. Zero's read of A ended
+# before one read B, and one read B before A', so one's A' is another state than
+# zero's A, though the same book. The merge used to fold the two into one (the
+# nearest same book in time): the merged tape lost A', which one had stored, and
+# its blind_ns over A' was one's 100 µs, a bound on states one *missed* (seen in
+# real recordings of two collectors: issue 13).
+CAME_BACK = [(-10_000, -5_000), (-5_000, 0), (0, 30), (30, 500), (500, 5_000), (5_000, 9_000)]
+CAME_BACK_BOOK = [0, 1, 2, 1, 4, 5]
+CAME_BACK_POLLS = {
+    "zero": [(-9_000, -8_900, 0, 0), (-4_900, -4_870, 1, 5_000), (505, 535, 4, 5_400),
+             (5_005, 5_035, 5, 4_500)],
+    "one": [(-9_500, -9_400, 0, 0), (5, 25, 2, 9_600), (45, 65, 3, 60), (515, 540, 4, 100),
+            (6_005, 6_025, 5, 100)]}
+
+
+def test_merge_keeps_a_book_that_came_back_as_its_own_state(tmp_path):
+    tape, truth = _hand_built(tmp_path, CAME_BACK, CAME_BACK_POLLS, CAME_BACK_BOOK)
+    for c in CAME_BACK_POLLS:
+        assert score_truth(tape, truth, collector=c).ok
+    m = booktape.read_arrow(tape, "RIU2", "merged", snapshots_only=True,
+                            columns=["seq", "t_before_ns", "price", "seen_by"]).to_pandas()
+    # A (zero's read) and A' (one's read) are two merged states, each seen by one collector.
+    assert ((m.t_before_ns - T0) // 1000).tolist() == [-9_500, -4_900, 5, 45, 505, 5_005]
+    assert m.price.tolist() == [100.0, 101.0, 102.0, 101.0, 104.0, 105.0]
+    assert m.seen_by.tolist()[1:4] == [1, 2, 2]
+    rep = score_truth(tape, truth, collector="merged")
+    assert rep.ok, [v.describe() for v in rep.violations]
+    (sc,) = rep.scores
+    assert sc.missed == 0 and sc.stored == len(CAME_BACK)
+
+
+# The same defect with both occurrences near (seen in a real pair recording: the
+# integrator's /tmp/v13 run). The market goes P C D C' E; zero reads them all, one
+# reads C in a slow poll (-55..-5 µs) that overlaps zero's read of D. By t_mid one's
+# C is a little nearer zero's C' than zero's C: matched to C', it took C' out of the
+# merged tape, and zero's 41 µs bound was claimed over C' (100 µs).
+NEAR_TWIN = [(-10_000, -200), (-200, -92), (-92, -40), (-40, 0), (0, 100), (100, 195),
+             (195, 5_000)]
+NEAR_TWIN_BOOK = [0, 1, 2, 3, 2, 5, 6]
+NEAR_TWIN_POLLS = {
+    "zero": [(-9_000, -8_900, 0, 0), (-169, -103, 1, 68), (-89, -61, 2, 108), (-40, -18, 3, 41),
+             (1, 21, 4, 33), (101, 123, 5, 32), (200, 222, 6, 35)],
+    "one": [(-9_500, -9_400, 0, 0), (-170, -80, 1, 93), (-55, -5, 2, 165), (103, 163, 5, 112),
+            (197, 234, 6, 84)]}
+
+
+def test_merge_matches_a_read_to_the_occurrence_no_other_read_separates(tmp_path):
+    tape, truth = _hand_built(tmp_path, NEAR_TWIN, NEAR_TWIN_POLLS, NEAR_TWIN_BOOK)
+    for c in NEAR_TWIN_POLLS:
+        assert score_truth(tape, truth, collector=c).ok
+    m = booktape.read_arrow(tape, "RIU2", "merged", snapshots_only=True,
+                            columns=["seq", "t_before_ns", "price", "seen_by"]).to_pandas()
+    # one's C is zero's first C (seen by both); zero's C' stays, after D.
+    assert m.price.tolist() == [100.0, 101.0, 102.0, 103.0, 102.0, 105.0, 106.0]
+    assert m.seen_by.tolist()[2:5] == [3, 1, 1]
+    rep = score_truth(tape, truth, collector="merged")
+    assert rep.ok, [v.describe() for v in rep.violations]
+    assert rep.scores[0].missed == 0
+
+
+# A book that came back while only unchanged polls read it: the market goes A B A' C.
+# Zero polls every ~40 µs: it stores A, reads B never (30 µs), reads A' only by
+# unchanged polls (12 of them, not stored), then stores C. One polls every ~1 ms: it
+# stores B and C and misses A' (470 µs). The merged tape is A B C: A' is in no merged
+# state, and zero's 100 µs bound is a promise about states zero *missed*, not about
+# A', which zero read. Over B..C only one's bound (1.02 ms) holds.
+UNCHANGED_BACK = [(-10_000, -5_000), (-5_000, 0), (0, 30), (30, 500), (500, 5_000),
+                  (5_000, 9_000)]
+UNCHANGED_BACK_BOOK = [0, 1, 2, 1, 4, 5]
+UNCHANGED_BACK_POLLS = {
+    "zero": [(-9_000, -8_900, 0, 0), (-4_900, -4_870, 1, 100, 90), (505, 535, 4, 100, 12),
+             (5_005, 5_035, 5, 100, 100)],
+    "one": [(-9_500, -9_400, 0, 0), (-1_000, -980, 1, 8_500, 7), (5, 25, 2, 1_025),
+            (1_005, 1_025, 4, 1_020), (6_005, 6_025, 5, 1_020, 4)]}
+
+
+def test_merged_bound_leaves_out_a_collector_whose_unchanged_polls_read_a_lost_book(tmp_path):
+    tape, truth = _hand_built(tmp_path, UNCHANGED_BACK, UNCHANGED_BACK_POLLS,
+                              UNCHANGED_BACK_BOOK)
+    for c in UNCHANGED_BACK_POLLS:
+        assert score_truth(tape, truth, collector=c).ok
+    m = booktape.read_arrow(tape, "RIU2", "merged", snapshots_only=True,
+                            columns=["seq", "price", "blind_ns"]).to_pandas()
+    assert m.price.tolist() == [100.0, 101.0, 102.0, 104.0, 105.0]
+    # A..B: zero's unchanged polls read A, merged state B's predecessor: its 100 µs holds.
+    # B..C: they read A (A'), not B: only one's bound covers the interval.
+    assert m.blind_ns.tolist()[2:4] == [100_000, 1_025_000]
+    rep = score_truth(tape, truth, collector="merged")
+    assert rep.ok, [v.describe() for v in rep.violations]
+    (sc,) = rep.scores
+    assert sc.missed == 1 and sc.missed_bound_ns is not None
+    assert sc.missed_bound_ns.tolist() == [1_025_000]

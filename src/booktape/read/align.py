@@ -142,12 +142,70 @@ def estimate_offset(ha: U64, ta: I64, hb: U64, tb: I64, *, bound_ns: int = 0,
                           int(np.ceil(se)), bound_ns, round(spread), round(jitter), len(d))
 
 
-def align(ha: U64, ta: I64, hb: U64, tb: I64, window_ns: int) -> tuple[I64, I64]:
+@dataclass(frozen=True)
+class Polls:
+    """Both sides' poll stamps on one clock, and how far apart the two clocks may be."""
+
+    a_before: I64
+    a_after: I64
+    b_before: I64
+    b_after: I64
+    margin_ns: int = 0
+
+
+def _read_between(h: U64, before: I64, after: I64, i: I64, step: int, o_before: I64,
+                  o_after: I64, margin: int) -> BoolArr:
+    """Whether the side's neighbour ``i + step`` (another content) was read strictly between
+    its state ``i`` and the other side's read (``o_before``, ``o_after``): then the two reads
+    of one content saw two states of it (a book that came back, A B A), not one."""
+    n = len(h)
+    j = i + step
+    ok = (j >= 0) & (j < n)
+    jc, ic = np.clip(j, 0, n - 1), np.clip(i, 0, n - 1)
+    if step > 0:  # the neighbour after: read after ours, finished before the other began
+        order = (after[ic] <= before[jc]) & (after[jc] + margin < o_before)
+    else:  # the neighbour before: began after the other's read had finished
+        order = (after[jc] <= before[ic]) & (o_after + margin < before[jc])
+    out: BoolArr = ok & order & (h[jc] != h[ic])
+    return out
+
+
+def _different_states(ha: U64, hb: U64, ia: I64, jb: I64, p: Polls) -> BoolArr:
+    """Pairs ``(ia, jb)`` of one content that a read of another content, by either side,
+    proves to be two states: polls do not overlap, so their reads are in that order."""
+    m = p.margin_ns
+    bb, ba = p.b_before[jb], p.b_after[jb]
+    ab, aa = p.a_before[ia], p.a_after[ia]
+    return (_read_between(ha, p.a_before, p.a_after, ia, 1, bb, ba, m)
+            | _read_between(ha, p.a_before, p.a_after, ia, -1, bb, ba, m)
+            | _read_between(hb, p.b_before, p.b_after, jb, 1, ab, aa, m)
+            | _read_between(hb, p.b_before, p.b_after, jb, -1, ab, aa, m))
+
+
+def _crossed(ta: I64, tb: I64, ia: I64, jb: I64) -> BoolArr:
+    """Whether a neighbour of ``a[ia]`` or ``b[jb]`` has its ``t_mid`` between the two."""
+    lo = np.minimum(ta[ia], tb[jb])
+    hi = np.maximum(ta[ia], tb[jb])
+    out = np.zeros(len(ia), dtype=bool)
+    for t, i in ((ta, ia), (tb, jb)):
+        n = len(t)
+        out |= (i >= 1) & (t[np.maximum(i - 1, 0)] > lo)
+        out |= (i + 1 < n) & (t[np.minimum(i + 1, n - 1)] < hi)
+    return out
+
+
+def align(ha: U64, ta: I64, hb: U64, tb: I64, window_ns: int,
+          polls: Polls | None = None) -> tuple[I64, I64]:
     """Match states of ``b`` to same-content states of ``a`` nearest in time.
 
     ``tb`` must already be on ``a``'s clock. Each ``b`` state takes the closest
     ``a`` occurrence of its hash within ``window_ns``; an ``a`` state claimed twice
     keeps the closer claim; crossing matches are dropped (longest in-order chain).
+    With ``polls``, a pair is not matched when either side read another book
+    between the two reads (issue 13: a book that came back, A B A', read as A by
+    one collector and as A' by the other, was folded into one state, so the merged
+    tape lost A' — a state a collector had stored — and its ``blind_ns`` took the
+    bound of the collector that had read A' as if it had missed it).
 
     Returns:
         ``(ia, jb)``: matched index pairs, increasing in both.
@@ -169,19 +227,29 @@ def align(ha: U64, ta: I64, hb: U64, tb: I64, window_ns: int) -> tuple[I64, I64]
     pos = np.searchsorted(ks, key_b)
     best = np.full(nb, -1, dtype=np.int64)
     best_dt = np.full(nb, np.iinfo(np.int64).max, dtype=np.int64)
+    best_far = np.ones(nb, dtype=bool)
+    jall = np.arange(nb, dtype=np.int64)
     for c in (pos - 1, pos):
         cc = np.clip(c, 0, na - 1)
         ia = order[cc]
-        ok = (c >= 0) & (c < na) & (ida[ia] == idb)
         dt = np.abs(ta[ia].astype(np.int64) - tb.astype(np.int64))
-        better = ok & (dt < best_dt)
+        ok = (c >= 0) & (c < na) & (ida[ia] == idb) & (dt <= window_ns)
+        # With poll stamps, of the two nearest occurrences the one with no other state
+        # of either side read between is taken first (a book that came back, A B A:
+        # nearest in t_mid alone took A' for A when the polls were slow).
+        far = _crossed(ta, tb, ia, jall) if polls is not None else np.zeros(nb, dtype=bool)
+        better = ok & ((best < 0) | (~far & best_far) | ((far == best_far) & (dt < best_dt)))
         best[better] = ia[better]
         best_dt[better] = dt[better]
-    jb = np.flatnonzero((best >= 0) & (best_dt <= window_ns)).astype(np.int64)
+        best_far[better] = far[better]
+    jb = np.flatnonzero(best >= 0).astype(np.int64)
     if not len(jb):  # no state in common (issue 14: this was an IndexError below)
         e = np.zeros(0, np.int64)
         return e, e
     ia = best[jb]
+    if polls is not None:
+        two = _different_states(ha, hb, ia, jb, polls)
+        ia, jb = ia[~two], jb[~two]
     # One-to-one: an `a` state claimed by several `b` states keeps the closest claim.
     o = np.lexsort((best_dt[jb], ia))
     first = np.ones(len(o), dtype=bool)  # empty when nothing matched within the window

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
 from ..clock import Clock, SystemClock
 from ..errors import BadArgument, TapeNotFound
@@ -27,11 +28,12 @@ from ..tape.layout import check_name, parse_partition, partition_dirs
 from ..units import parse_duration
 from ._merge_write import MergedWriter
 from .align import OffsetEstimate, estimate_offset
-from .merge_bound import union_bound
+from .batches import iter_batches
+from .merge_bound import CollectorStates, union_bound
 from .merge_report import CollectorSummary, MergeReport
 from .merge_rounds import ROUND_STATES, MergePlan, Rounds
 from .merge_scan import CollectorScan, expected_states, scan_collector
-from .reader import read_arrow
+from .states import STATE_COLUMNS, snapshot_states
 
 I64 = npt.NDArray[np.int64]
 Offset = None | str | int | dict[str, int | str]
@@ -246,7 +248,13 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
                   max((o.jitter_ns for o in offsets), default=0), MIN_TOLERANCE_NS)
         tol += max((o.uncertainty_ns for o in offsets if o.applied_ns), default=0)
 
-    plan = MergePlan(root, sym, cols, applied, match_shift, window_ns, tol, stats, spans)
+    # Reads on clocks the merge was told are one (no offset, or one given) order exactly;
+    # an estimated offset is good to its uncertainty.
+    margin = [0] * len(cols)
+    for o in offsets:
+        if o.applied_ns and o.applied_ns == o.offset_ns:
+            margin[cols.index(o.collector)] = o.uncertainty_ns
+    plan = MergePlan(root, sym, cols, applied, match_shift, window_ns, tol, stats, spans, margin)
     per = _collector_bounds(root, sym, cols, applied)
     writer = None
     if write:
@@ -280,14 +288,27 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
 
 
 def _collector_bounds(root: Path, sym: str, cols: tuple[str, ...], applied: list[int]
-                      ) -> list[tuple[I64, I64, I64]]:
-    """Each collector's states (one row each, offsets applied, by t_after) for blind_ns."""
+                      ) -> list[CollectorStates]:
+    """Each collector's states (one each, offsets applied, by t_after) for blind_ns: stamps,
+    bound, book and whether unchanged polls followed it (:mod:`.merge_bound`)."""
     per = []
     for k, c in enumerate(cols):
-        t = read_arrow(root, sym, c, columns=["t_before_ns", "t_after_ns", "blind_ns"],
-                       snapshots_only=True)
-        ta = t.column("t_after_ns").to_numpy() - applied[k]
+        parts = [(snapshot_states(t), t.column("blind_ns"))
+                 for t in iter_batches(root, sym, c, columns=[*STATE_COLUMNS, "blind_ns"],
+                                       verify=False)]
+        s = [p for p, _ in parts]
+        blind = np.concatenate([b.take(pa.array(p.row_start)).fill_null(-1).to_numpy()
+                                for p, b in parts]).astype(np.int64) if parts else \
+            np.zeros(0, np.int64)
+        tb = np.concatenate([p.t_before for p in s]) - applied[k] if s else blind
+        ta = np.concatenate([p.t_after for p in s]) - applied[k] if s else blind
+        h = np.concatenate([p.hash for p in s]) if s else np.zeros(0, np.uint64)
+        un = np.concatenate([p.unchanged for p in s]) if s else blind
+        # Unchanged polls after state k are counted on k+1; after the last one, or
+        # before a state that starts a session (its count restarts), they are unknown.
+        reread = np.ones(len(blind), bool)
+        reread[:-1] = (un[1:] > 0) | (blind[1:] <= 0)
         o = np.argsort(ta, kind="stable")
-        per.append(((t.column("t_before_ns").to_numpy() - applied[k])[o], ta[o],
-                    t.column("blind_ns").fill_null(-1).to_numpy()[o]))
+        per.append(CollectorStates(tb[o], ta[o], blind[o], h[o], reread[o]))
+        del parts, s
     return per

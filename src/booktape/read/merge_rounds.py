@@ -35,10 +35,10 @@ import pyarrow as pa
 
 from ..schema import MERGED_SCHEMA
 from ._merge_write import MergedWriter, describe_difference, merged_table
-from .align import align, union_order
+from .align import Polls, align, union_order
 from .batches import iter_batches
 from .conflicts import confirmed_intervals, conflicting_overlaps, episodes
-from .merge_bound import union_blind
+from .merge_bound import CollectorStates, union_blind
 from .merge_report import Conflict, Run
 from .states import STATE_COLUMNS, PollStats, States, distinct_runs, snapshot_states
 
@@ -145,8 +145,24 @@ def _take(a: np.ndarray, src: I64, has: BoolArr, fill: object) -> np.ndarray:
     return out
 
 
-def _align_round(live: list[States], adjust: list[int], window_ns: int) -> _Union:
-    """Collector k joins the union of collectors 0..k-1 (as the whole-day merge did)."""
+def _stamps(live: list[States], rep_c: I64, rep_i: I64) -> tuple[I64, I64]:
+    """t_before and t_after of each union item's written observation."""
+    tb = np.empty(len(rep_c), np.int64)
+    ta = np.empty(len(rep_c), np.int64)
+    for k, s in enumerate(live):
+        sel = rep_c == k
+        tb[sel], ta[sel] = s.t_before[rep_i[sel]], s.t_after[rep_i[sel]]
+    return tb, ta
+
+
+def _align_round(live: list[States], adjust: list[int], window_ns: int,
+                 margins: list[int] | None = None) -> _Union:
+    """Collector k joins the union of collectors 0..k-1 (as the whole-day merge did).
+
+    ``margins``: how far each collector's applied clock may be from the first's; two
+    reads of one content are kept apart when a read of another book lies between them
+    by more than that (:func:`.align.align`)."""
+    margins = margins or [0] * len(live)
     keeps = [distinct_runs(s) for s in live]
     run_ids = [np.cumsum(k).astype(np.int64) - 1 for k in keeps]
     idx0 = np.flatnonzero(keeps[0]).astype(np.int64)
@@ -156,7 +172,10 @@ def _align_round(live: list[States], adjust: list[int], window_ns: int) -> _Unio
     for k in range(1, len(live)):
         idx = np.flatnonzero(keeps[k]).astype(np.int64)
         h, t = live[k].hash[idx], live[k].t_mid[idx]
-        ia, jb = align(mh, u.t, h, t + adjust[k], window_ns)
+        a_tb, a_ta = _stamps(live, u.rep_c, u.rep_i)
+        polls = Polls(a_tb, a_ta, live[k].t_before[idx], live[k].t_after[idx],
+                      max(margins[:k + 1]))
+        ia, jb = align(mh, u.t, h, t + adjust[k], window_ns, polls)
         src_a, src_b = union_order(len(mh), len(h), ia, jb, u.t, t)
         has_a, has_b = src_a >= 0, src_b >= 0
         ta = _take(u.t, src_a, has_a, _NO_TIME)
@@ -232,6 +251,9 @@ class MergePlan:
     tolerance_ns: int
     stats: list[PollStats]
     spans: list[tuple[int, int]]  # t_mid of each collector's first/last state, reference clock
+    #: how far each collector's applied clock may be from the reference (its offset
+    #: estimate's uncertainty when that estimate was applied; 0 for one clock)
+    margin_ns: list[int] = field(default_factory=list)
 
 
 class Rounds:
@@ -240,7 +262,7 @@ class Rounds:
     def __init__(self, plan: MergePlan, writer: MergedWriter | None,
                  progress: Callable[[int], None] | None = None,
                  round_states: int = ROUND_STATES,
-                 bounds: list[tuple[I64, I64, I64]] | None = None) -> None:
+                 bounds: list[CollectorStates] | None = None) -> None:
         self.plan = plan
         self.writer = writer
         self.progress = progress
@@ -255,6 +277,7 @@ class Rounds:
         # blind_ns of the merged states (issue 13, :mod:`.merge_bound`), round by round;
         # each needs the merged state before it, so the last one is carried.
         self._bounds = bounds or []
+        self._last_hash = np.zeros(0, np.uint64)
         self._m_tb: list[I64] = []
         self._m_ta: list[I64] = []
         self._m_blind: list[I64] = []
@@ -288,7 +311,7 @@ class Rounds:
         p, tot = self.plan, self.totals
         wins = [f.window() for f in feeds]
         live = [_slice(s, n_ctx) for _, s, n_ctx in wins]
-        u = _align_round(live, self._adjust, p.window_ns)
+        u = _align_round(live, self._adjust, p.window_ns, p.margin_ns)
         n_items = len(u.t)
         pre, ok = _commit_prefix(live, u.ids, n_items, w1)
         order = np.flatnonzero(ok)  # union order
@@ -333,18 +356,19 @@ class Rounds:
         return len(order)
 
     def _blind(self, live: list[States], rep_c: I64, rep_i: I64) -> I64:
-        tb = np.empty(len(rep_c), np.int64)
-        ta = np.empty(len(rep_c), np.int64)
-        for k, s in enumerate(live):
-            sel = rep_c == k
-            tb[sel], ta[sel] = s.t_before[rep_i[sel]], s.t_after[rep_i[sel]]
+        tb, ta = _stamps(live, rep_c, rep_i)
         if not len(tb):
             return np.zeros(0, np.int64)
+        h = np.empty(len(rep_c), np.uint64)
+        for k, s in enumerate(live):
+            h[rep_c == k] = s.hash[rep_i[rep_c == k]]
         if self._m_tb:
             prev_tb, prev_ta = self._m_tb[-1][-1:], self._m_ta[-1][-1:]
-            blind = union_blind(np.r_[prev_tb, tb], np.r_[prev_ta, ta], self._bounds)[1:]
+            blind = union_blind(np.r_[prev_tb, tb], np.r_[prev_ta, ta], self._bounds,
+                                np.r_[self._last_hash, h])[1:]
         else:
-            blind = union_blind(tb, ta, self._bounds)
+            blind = union_blind(tb, ta, self._bounds, h)
+        self._last_hash = h[-1:]
         self._m_tb.append(tb)
         self._m_ta.append(ta)
         self._m_blind.append(blind)
