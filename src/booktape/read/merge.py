@@ -31,15 +31,18 @@ from .merge_bound import union_bound
 from .merge_report import CollectorSummary, MergeReport
 from .merge_rounds import ROUND_STATES, MergePlan, Rounds
 from .merge_scan import CollectorScan, expected_states, scan_collector
-from .reader import read_arrow
+from .sample import OFFSET_SAMPLE
 
 I64 = npt.NDArray[np.int64]
+U64 = npt.NDArray[np.uint64]
 Offset = None | str | int | dict[str, int | str]
 #: ``progress(phase, done, total)``: phase "read" (first pass) or "merge", in states.
 Progress = Callable[[str, int, int], None]
 
 #: Tolerance floor: below this, disagreements are clock-stamp noise on any OS.
 MIN_TOLERANCE_NS = 200_000
+#: A partial hash sample this large with no book in common: the collectors share none.
+_DECIDING_SAMPLE = 10_000
 
 
 def _signed_duration(v: int | str, what: str) -> int:
@@ -108,12 +111,18 @@ def _overlap_notes(scans: list[CollectorScan]) -> list[str]:
                                                                         s.t_first_ns)]
 
 
-def _check_shared(ref: CollectorScan, s: CollectorScan) -> None:
+def _check_shared(ref: CollectorScan, s: CollectorScan, ha: U64, hb: U64, level: int) -> None:
     """Collectors recording at the same time that share no book did not record one market
     (issue 14: this was an IndexError after minutes of work). Only asked when the offset
-    estimate found too few states in common, so a normal merge pays nothing for it."""
+    estimate found too few states in common, so a normal merge pays nothing for it.
+
+    ``ha``, ``hb``: the two samples at one ``level`` (:mod:`.sample`). A complete sample
+    (level 0) decides; a partial one decides only when it is large enough that books the
+    collectors share would have shown up in it (a small sample is only forced in tests).
+    """
     overlap = min(ref.t_last_ns, s.t_last_ns) - max(ref.t_first_ns, s.t_first_ns)
-    if overlap > 0 and not len(np.intersect1d(ref.hash, s.hash)):
+    decides = level == 0 or min(len(ha), len(hb)) >= _DECIDING_SAMPLE
+    if overlap > 0 and decides and not len(np.intersect1d(ha, hb)):
         raise BadArgument(
             f"collectors {ref.name!r} and {s.name!r} share no book state ({ref.states:,} and "
             f"{s.states:,} states over the same time): they did not record the same market; "
@@ -124,11 +133,11 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
           symbol: str | None = None, *, offset: Offset = None, tolerance: str | int | None = None,
           window: str | int = "1s", name: str = "merged", clock: Clock | None = None,
           write: bool = True, force: bool = False, progress: Progress | None = None,
-          round_states: int = ROUND_STATES) -> MergeReport:
+          round_states: int = ROUND_STATES, sample_states: int = OFFSET_SAMPLE) -> MergeReport:
     """Align redundant collectors of one symbol, report what differs, write the merged tape.
 
     Streams: a first pass reads each collector once for the clock offsets and poll
-    timing (keeping ~16 bytes per state), a second aligns and writes the collectors
+    timing (keeping bounded samples, :mod:`.sample`), a second aligns and writes the collectors
     window by window (:mod:`.merge_rounds`), so a full day merges in bounded memory.
 
     Args:
@@ -151,6 +160,8 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
             pass) or ``"merge"`` (second), counting states against the manifests' total.
         round_states: states per collector aligned at a time (memory against speed; the
             result does not depend on it).
+        sample_states: distinct states per collector kept for the clock-offset estimate
+            (:mod:`.sample`; a tape with fewer is estimated from all of them).
 
     Raises:
         BadArgument: malformed collectors/offset, ``"auto"`` with too few common states,
@@ -192,15 +203,19 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
         return step
 
     read_tick = tick("read")
-    scans = [scan_collector(root, sym, c, read_tick) for c in cols]
+    scans = [scan_collector(root, sym, c, read_tick, sample_states=sample_states) for c in cols]
     for s in scans:
         if not s.states:
             raise TapeNotFound(f"collector {s.name!r} has no {sym} states in {root}")
     notes = _overlap_notes(scans)
 
-    # Offsets: each collector against the reference, on distinct states.
-    # A collector's first state is the book it found when it started, not a change
-    # it saw happen: it says nothing about the clocks, so it is left out.
+    # Offsets: each collector against the reference, on distinct states (the first one left
+    # out, :mod:`.merge_scan`), sampled by hash at the coarser of the two sides' levels so
+    # both keep the same books. Why the sample costs no precision: the estimate is a median
+    # of per-pair differences whose spread is poll timing (tens of us); its standard error
+    # is 1.25 * spread / sqrt(pairs), ~0.02 us at the 1 M pairs a sample keeps, against a
+    # stated uncertainty that also carries the poll-timing bound (~10 us) -- and the sample
+    # is the same books on both sides, so it is the full estimate's pairs, thinned at random.
     offsets: list[OffsetEstimate] = []
     applied = [0] * len(cols)
     match_shift = [0] * len(cols)
@@ -209,10 +224,13 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
         sk = scans[k]
         bound = (abs(sk.poll.period_p50_ns - st0.period_p50_ns)
                  + max(sk.poll.duration_p50_ns, st0.duration_p50_ns)) // 2
-        est = estimate_offset(ref.hash[1:], ref.t_mid[1:], sk.hash[1:], sk.t_mid[1:],
-                              bound_ns=bound, collector=cols[k], reference=cols[0])
+        level = max(ref.sample.level, sk.sample.level)
+        (ha, ta), (hb, tb) = ref.sample.at_level(level), sk.sample.at_level(level)
+        est = estimate_offset(ha, ta, hb, tb, bound_ns=bound, collector=cols[k],
+                              reference=cols[0])
         if est is None:
-            _check_shared(ref, sk)
+            _check_shared(ref, sk, ha, hb, level)
+        del ha, ta, hb, tb
         want = wanted.get(cols[k])
         if want == "auto":
             if est is None:
@@ -234,6 +252,7 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
     stats = [s.poll for s in scans]
     spans = [(s.t_first_ns - a, s.t_last_ns - a) for s, a in zip(scans, applied)]
     summary_counts = [(s.states, s.distinct) for s in scans]
+    times = [s.times for s in scans]
     del scans, ref  # the second pass needs none of the first pass's arrays
 
     # Tolerance: how long two honest collectors can disagree.
@@ -247,7 +266,8 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
         tol += max((o.uncertainty_ns for o in offsets if o.applied_ns), default=0)
 
     plan = MergePlan(root, sym, cols, applied, match_shift, window_ns, tol, stats, spans)
-    per = _collector_bounds(root, sym, cols, applied)
+    per = _collector_bounds(times, applied)
+    del times
     writer = None
     if write:
         for d in old:  # --force: only once the first pass found the collectors mergeable
@@ -264,6 +284,12 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
             writer.abort()
         raise
 
+    # The day-long arrays go as soon as they are used: the round state (which holds the
+    # collectors' bounds too), then each collector's bounds inside union_bound.
+    m_times = rounds.merged_times()
+    del rounds
+    union = union_bound(list(cols), *m_times, per)
+    del m_times, per
     summaries = []
     for k, c in enumerate(cols):
         lo, hi = spans[k]
@@ -276,18 +302,22 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
         seen_by_all=totals.seen_by_all, missing=totals.missing,
         conflicts=sorted(totals.conflicts, key=lambda x: x.t_start_ns), offsets=offsets,
         tolerance_ns=tol, reordered=totals.reordered, parts=parts, notes=notes,
-        bound=union_bound(list(cols), *rounds.merged_times(), per))
+        bound=union)
 
 
-def _collector_bounds(root: Path, sym: str, cols: tuple[str, ...], applied: list[int]
+def _collector_bounds(times: list[tuple[I64, I64, I64]], applied: list[int]
                       ) -> list[tuple[I64, I64, I64]]:
-    """Each collector's states (one row each, offsets applied, by t_after) for blind_ns."""
+    """Each collector's states (one row each, offsets applied, by t_after) for blind_ns.
+
+    Shifted in place and sorted only when out of order: stamps are monotonic within
+    a collector, and a full day's copies would cost 240 MB a collector (issue 12).
+    """
     per = []
-    for k, c in enumerate(cols):
-        t = read_arrow(root, sym, c, columns=["t_before_ns", "t_after_ns", "blind_ns"],
-                       snapshots_only=True)
-        ta = t.column("t_after_ns").to_numpy() - applied[k]
-        o = np.argsort(ta, kind="stable")
-        per.append(((t.column("t_before_ns").to_numpy() - applied[k])[o], ta[o],
-                    t.column("blind_ns").fill_null(-1).to_numpy()[o]))
+    for (tb, ta, blind), a in zip(times, applied):
+        tb -= a
+        ta -= a
+        if len(ta) > 1 and not bool(np.all(ta[1:] >= ta[:-1])):
+            o = np.argsort(ta, kind="stable")
+            tb, ta, blind = tb[o], ta[o], blind[o]
+        per.append((tb, ta, blind))
     return per

@@ -51,12 +51,19 @@ def collector_bound(m_tb: I64, m_ta: I64, tb: I64, ta: I64, blind: I64) -> I64:
     lo = np.searchsorted(ta, m_tb[:-1], "right")  # first with t_after > t_before[i-1]
     hi = np.maximum(np.searchsorted(tb, m_ta[1:], "left"), lo)  # first with t_before >= t_after[i]
     ok = hi < blind.size
+    # Only the collector's states from the first range's start to the last one's end are
+    # read: `merge` asks round by round, and copying the whole day's column each time
+    # made a full day quadratic (issue 12: ~250 rounds x 3 copies of 80 MB a collector).
+    a = min(int(lo.min()), blind.size - 1)
+    b = min(int(hi.max()) + 1, blind.size)
+    sub = blind[a:b]
     # A session's first state (0) or a state without the column (-1) breaks coverage:
     # mark them so the range max shows it (vectorised range max via reduceat).
-    bad = (blind <= 0).astype(np.int64)
-    ext = np.append(blind, 0)
+    bad = (sub <= 0).astype(np.int64)
+    ext = np.append(sub, 0)
     extb = np.append(bad, 0)
-    idx = np.ravel(np.column_stack([np.minimum(lo, blind.size - 1), np.minimum(hi + 1, blind.size)]))
+    idx = np.ravel(np.column_stack([np.minimum(lo, blind.size - 1) - a,
+                                    np.minimum(hi + 1, blind.size) - a]))
     rmax = np.maximum.reduceat(ext, idx)[::2]
     rbad = np.maximum.reduceat(extb, idx)[::2]
     good = ok & (rbad == 0)
@@ -81,10 +88,16 @@ def union_bound(names: list[str], m_tb: I64, m_ta: I64, m_blind: I64,
                 collectors: list[tuple[I64, I64, I64]], blind_min_ns: int = BLIND_MIN_NS,
                 factor: float = BLIND_FACTOR) -> UnionBound:
     """Each collector's guarantee, the union's (over the intervals some collector covered),
-    and the intervals no collector covered."""
+    and the intervals no collector covered.
+
+    ``collectors`` is emptied as each one's guarantee is taken: over a full day each
+    holds ~240 MB (issue 12), and the union's guarantee is computed after they are gone.
+    """
     per = {}
-    for name, (tb, ta, blind) in zip(names, collectors):
+    for name in names:
+        tb, ta, blind = collectors.pop(0)
         per[name] = guarantee(blind, tb, ta, threshold_ns(blind, blind_min_ns, factor), name)
+        del tb, ta, blind
     known = m_blind >= 0
     thr = threshold_ns(m_blind[known], blind_min_ns, factor)
     u = guarantee(m_blind[known], m_tb[known], m_ta[known], thr, "union")

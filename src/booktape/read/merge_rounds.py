@@ -19,8 +19,10 @@ rounds of about :data:`ROUND_STATES` states:
   again), and an overlap is reported in the round that commits the later of its
   two states, so none is reported twice or lost.
 
-Memory is the buffers (a round plus the matching window) and the first pass's
-hash and ``t_mid`` per distinct state, whatever the length of the day.
+Memory is the buffers (a round plus the matching window), the first pass's
+bounded samples (:mod:`.sample`), and — the one part that grows with the day —
+each collector's and the merged states' ``t_before``, ``t_after`` and
+``blind_ns`` for the union's bound (:mod:`.merge_bound`, 24 B a state).
 """
 
 from __future__ import annotations
@@ -351,9 +353,13 @@ class Rounds:
         return blind
 
     def merged_times(self) -> tuple[I64, I64, I64]:
-        """t_before, t_after and blind_ns of every merged state written, in order."""
+        """t_before, t_after and blind_ns of every merged state written, in order (once:
+        each round's arrays are let go as they are joined, so a day is not held twice)."""
         def cat(a: list[I64]) -> I64:
-            return np.concatenate(a) if a else np.zeros(0, np.int64)
+            out = np.concatenate(a) if a else np.zeros(0, np.int64)
+            a.clear()
+            return out
+        self._bounds = []
         return cat(self._m_tb), cat(self._m_ta), cat(self._m_blind)
 
     def _missing(self, k: int, name: str, mask: U64, t: I64, seq0: int) -> None:
