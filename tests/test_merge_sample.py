@@ -67,8 +67,10 @@ def test_merge_offset_from_a_hash_sample_equals_the_full_estimate(pair, tmp_path
     part = merge(tape, "zero,one", None, write=False, offset="auto", sample_states=cap)
     [p] = part.offsets
     assert 5 <= p.pairs < f.pairs
-    # Same clock offset within what the sampled estimate states as its uncertainty.
-    assert abs(p.offset_ns - f.offset_ns) <= p.uncertainty_ns, (p, f)
+    # Same clock offset within the sampled estimate's stated uncertainty, twice: the two
+    # medians share half their pairs, so they differ by ~0.7 of the sample's standard
+    # error (2x is ~3 sigma; on two recorders sharing a loaded box the spread is ms).
+    assert abs(p.offset_ns - f.offset_ns) <= 2 * p.uncertainty_ns, (p, f)
     assert abs(p.offset_ns - 250 * MS) <= p.uncertainty_ns + p.jitter_ns
     # Offset applied, the same books merged: the report agrees on everything it counts.
     assert (part.merged_states, part.seen_by_all, part.ok) == \
