@@ -48,8 +48,10 @@ I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
 BoolArr = npt.NDArray[np.bool_]
 
-#: States per collector and round: ~60 MB of level rows at 32 levels.
-ROUND_STATES = 40_000
+#: States per collector and round: ~30 MB of level rows at 32 levels (a round's
+#: buffers, merged table and Parquet row groups are a few times that; halved from
+#: 40 000 for the peak of a 2 x 10 M-state day, BENCHMARKS.md).
+ROUND_STATES = 20_000
 _NO_TIME = np.iinfo(np.int64).max
 
 
