@@ -111,3 +111,7 @@ def day_steps(a: argparse.Namespace, bt: list[str], t: Path) -> None:
              "--end", f"2026-11-26T{10 + int(a.export_window.rstrip('h')):02d}:00",
              "--csv", str(t / "day.csv")])
     print(f"  CSV: {(t / 'day.csv').stat().st_size / 2**20:,.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
