@@ -27,7 +27,7 @@ from ..tape.layout import check_name, parse_partition, partition_dirs
 from ..units import parse_duration
 from ._merge_write import MergedWriter
 from .align import OffsetEstimate, estimate_offset
-from .merge_bound import union_bound
+from .merge_bound import collector_guarantees, union_bound
 from .merge_report import CollectorSummary, MergeReport
 from .merge_rounds import ROUND_STATES, MergePlan, Rounds
 from .merge_scan import CollectorScan, expected_states, scan_collector
@@ -270,6 +270,7 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
     plan = MergePlan(root, sym, cols, applied, match_shift, window_ns, tol, stats, spans)
     per = _collector_bounds(times, applied)
     del times
+    guarantees = collector_guarantees(list(cols), per)
     writer = None
     if write:
         for d in old:  # --force: only once the first pass found the collectors mergeable
@@ -286,12 +287,13 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
             writer.abort()
         raise
 
-    # The day-long arrays go as soon as they are used: the round state (which holds the
-    # collectors' bounds too), then each collector's bounds inside union_bound.
+    # The day-long arrays go as soon as they are used (the rounds hold the collectors'
+    # bounds too); the collectors' guarantees were taken before the merged times grew.
+    del per
     m_times = rounds.merged_times()
     del rounds
-    union = union_bound(list(cols), *m_times, per)
-    del m_times, per
+    union = union_bound(guarantees, *m_times)
+    del m_times
     summaries = []
     for k, c in enumerate(cols):
         lo, hi = spans[k]

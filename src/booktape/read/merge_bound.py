@@ -84,23 +84,30 @@ def union_blind(m_tb: I64, m_ta: I64, collectors: list[tuple[I64, I64, I64]]) ->
     return out
 
 
-def union_bound(names: list[str], m_tb: I64, m_ta: I64, m_blind: I64,
-                collectors: list[tuple[I64, I64, I64]], blind_min_ns: int = BLIND_MIN_NS,
-                factor: float = BLIND_FACTOR) -> UnionBound:
-    """Each collector's guarantee, the union's (over the intervals some collector covered),
-    and the intervals no collector covered.
+def collector_guarantees(names: list[str], collectors: list[tuple[I64, I64, I64]],
+                         blind_min_ns: int = BLIND_MIN_NS, factor: float = BLIND_FACTOR
+                         ) -> dict[str, Guarantee]:
+    """Each collector's own guarantee (its states in time order, offsets applied)."""
+    return {name: guarantee(blind, tb, ta, threshold_ns(blind, blind_min_ns, factor), name)
+            for name, (tb, ta, blind) in zip(names, collectors)}
 
-    ``collectors`` is emptied as each one's guarantee is taken: over a full day each
-    holds ~240 MB (issue 12), and the union's guarantee is computed after they are gone.
+
+def union_bound(per: dict[str, Guarantee], m_tb: I64, m_ta: I64, m_blind: I64,
+                blind_min_ns: int = BLIND_MIN_NS, factor: float = BLIND_FACTOR) -> UnionBound:
+    """The collectors' guarantees (:func:`collector_guarantees`), the union's (over the
+    intervals some collector covered), and the intervals no collector covered.
+
+    ``merge`` takes the collectors' guarantees before its second pass and the union's
+    after it, so a full day's collector and merged arrays are never all held at once
+    (issue 12).
     """
-    per = {}
-    for name in names:
-        tb, ta, blind = collectors.pop(0)
-        per[name] = guarantee(blind, tb, ta, threshold_ns(blind, blind_min_ns, factor), name)
-        del tb, ta, blind
     known = m_blind >= 0
-    thr = threshold_ns(m_blind[known], blind_min_ns, factor)
-    u = guarantee(m_blind[known], m_tb[known], m_ta[known], thr, "union")
+    if bool(known.all()):  # the usual case: no copies of the day's columns
+        thr = threshold_ns(m_blind, blind_min_ns, factor)
+        u = guarantee(m_blind, m_tb, m_ta, thr, "union")
+    else:
+        thr = threshold_ns(m_blind[known], blind_min_ns, factor)
+        u = guarantee(m_blind[known], m_tb[known], m_ta[known], thr, "union")
     unc = np.flatnonzero(~known)
     return UnionBound(per, u, [BlindSpot(int(m_tb[i - 1]), int(m_ta[i]), UNKNOWN)
                                for i in unc[:200].tolist() if i > 0])
