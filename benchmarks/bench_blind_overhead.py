@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import argparse
 import io
-import shutil
 import json
+import shutil
 import statistics
 import subprocess
 import sys

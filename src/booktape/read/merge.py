@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import pyarrow as pa
 
 from ..clock import Clock, SystemClock
 from ..errors import BadArgument, TapeNotFound
@@ -28,20 +27,22 @@ from ..tape.layout import check_name, parse_partition, partition_dirs
 from ..units import parse_duration
 from ._merge_write import MergedWriter
 from .align import OffsetEstimate, estimate_offset
-from .batches import iter_batches
-from .merge_bound import CollectorStates, union_bound
+from .merge_bound import CollectorStates, collector_guarantees, union_bound
 from .merge_report import CollectorSummary, MergeReport
 from .merge_rounds import ROUND_STATES, MergePlan, Rounds
 from .merge_scan import CollectorScan, expected_states, scan_collector
-from .states import STATE_COLUMNS, snapshot_states
+from .sample import OFFSET_SAMPLE
 
 I64 = npt.NDArray[np.int64]
+U64 = npt.NDArray[np.uint64]
 Offset = None | str | int | dict[str, int | str]
 #: ``progress(phase, done, total)``: phase "read" (first pass) or "merge", in states.
 Progress = Callable[[str, int, int], None]
 
 #: Tolerance floor: below this, disagreements are clock-stamp noise on any OS.
 MIN_TOLERANCE_NS = 200_000
+#: A partial hash sample this large with no book in common: the collectors share none.
+_DECIDING_SAMPLE = 10_000
 
 
 def _signed_duration(v: int | str, what: str) -> int:
@@ -110,12 +111,18 @@ def _overlap_notes(scans: list[CollectorScan]) -> list[str]:
                                                                         s.t_first_ns)]
 
 
-def _check_shared(ref: CollectorScan, s: CollectorScan) -> None:
+def _check_shared(ref: CollectorScan, s: CollectorScan, ha: U64, hb: U64, level: int) -> None:
     """Collectors recording at the same time that share no book did not record one market
     (issue 14: this was an IndexError after minutes of work). Only asked when the offset
-    estimate found too few states in common, so a normal merge pays nothing for it."""
+    estimate found too few states in common, so a normal merge pays nothing for it.
+
+    ``ha``, ``hb``: the two samples at one ``level`` (:mod:`.sample`). A complete sample
+    (level 0) decides; a partial one decides only when it is large enough that books the
+    collectors share would have shown up in it (a small sample is only forced in tests).
+    """
     overlap = min(ref.t_last_ns, s.t_last_ns) - max(ref.t_first_ns, s.t_first_ns)
-    if overlap > 0 and not len(np.intersect1d(ref.hash, s.hash)):
+    decides = level == 0 or min(len(ha), len(hb)) >= _DECIDING_SAMPLE
+    if overlap > 0 and decides and not len(np.intersect1d(ha, hb)):
         raise BadArgument(
             f"collectors {ref.name!r} and {s.name!r} share no book state ({ref.states:,} and "
             f"{s.states:,} states over the same time): they did not record the same market; "
@@ -126,11 +133,11 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
           symbol: str | None = None, *, offset: Offset = None, tolerance: str | int | None = None,
           window: str | int = "1s", name: str = "merged", clock: Clock | None = None,
           write: bool = True, force: bool = False, progress: Progress | None = None,
-          round_states: int = ROUND_STATES) -> MergeReport:
+          round_states: int = ROUND_STATES, sample_states: int = OFFSET_SAMPLE) -> MergeReport:
     """Align redundant collectors of one symbol, report what differs, write the merged tape.
 
     Streams: a first pass reads each collector once for the clock offsets and poll
-    timing (keeping ~16 bytes per state), a second aligns and writes the collectors
+    timing (keeping bounded samples, :mod:`.sample`), a second aligns and writes the collectors
     window by window (:mod:`.merge_rounds`), so a full day merges in bounded memory.
 
     Args:
@@ -153,6 +160,8 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
             pass) or ``"merge"`` (second), counting states against the manifests' total.
         round_states: states per collector aligned at a time (memory against speed; the
             result does not depend on it).
+        sample_states: distinct states per collector kept for the clock-offset estimate
+            (:mod:`.sample`; a tape with fewer is estimated from all of them).
 
     Raises:
         BadArgument: malformed collectors/offset, ``"auto"`` with too few common states,
@@ -194,15 +203,19 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
         return step
 
     read_tick = tick("read")
-    scans = [scan_collector(root, sym, c, read_tick) for c in cols]
+    scans = [scan_collector(root, sym, c, read_tick, sample_states=sample_states) for c in cols]
     for s in scans:
         if not s.states:
             raise TapeNotFound(f"collector {s.name!r} has no {sym} states in {root}")
     notes = _overlap_notes(scans)
 
-    # Offsets: each collector against the reference, on distinct states.
-    # A collector's first state is the book it found when it started, not a change
-    # it saw happen: it says nothing about the clocks, so it is left out.
+    # Offsets: each collector against the reference, on distinct states (the first one left
+    # out, :mod:`.merge_scan`), sampled by hash at the coarser of the two sides' levels so
+    # both keep the same books. Why the sample costs no precision: the estimate is a median
+    # of per-pair differences whose spread is poll timing (tens of us); its standard error
+    # is 1.25 * spread / sqrt(pairs), ~0.02 us at the 1 M pairs a sample keeps, against a
+    # stated uncertainty that also carries the poll-timing bound (~10 us) -- and the sample
+    # is the same books on both sides, so it is the full estimate's pairs, thinned at random.
     offsets: list[OffsetEstimate] = []
     applied = [0] * len(cols)
     match_shift = [0] * len(cols)
@@ -211,10 +224,13 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
         sk = scans[k]
         bound = (abs(sk.poll.period_p50_ns - st0.period_p50_ns)
                  + max(sk.poll.duration_p50_ns, st0.duration_p50_ns)) // 2
-        est = estimate_offset(ref.hash[1:], ref.t_mid[1:], sk.hash[1:], sk.t_mid[1:],
-                              bound_ns=bound, collector=cols[k], reference=cols[0])
+        level = max(ref.sample.level, sk.sample.level)
+        (ha, ta), (hb, tb) = ref.sample.at_level(level), sk.sample.at_level(level)
+        est = estimate_offset(ha, ta, hb, tb, bound_ns=bound, collector=cols[k],
+                              reference=cols[0])
         if est is None:
-            _check_shared(ref, sk)
+            _check_shared(ref, sk, ha, hb, level)
+        del ha, ta, hb, tb
         want = wanted.get(cols[k])
         if want == "auto":
             if est is None:
@@ -236,7 +252,10 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
     stats = [s.poll for s in scans]
     spans = [(s.t_first_ns - a, s.t_last_ns - a) for s, a in zip(scans, applied)]
     summary_counts = [(s.states, s.distinct) for s in scans]
-    del scans, ref  # the second pass needs none of the first pass's arrays
+    times = [s.times for s in scans]
+    # The second pass needs none of the first pass's samples; `sk` too, or the last
+    # collector's times outlive their sorted copies (+240 MB on a 10 M-state day).
+    del scans, ref, sk
 
     # Tolerance: how long two honest collectors can disagree.
     if tolerance is not None:
@@ -255,7 +274,9 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
         if o.applied_ns and o.applied_ns == o.offset_ns:
             margin[cols.index(o.collector)] = o.uncertainty_ns
     plan = MergePlan(root, sym, cols, applied, match_shift, window_ns, tol, stats, spans, margin)
-    per = _collector_bounds(root, sym, cols, applied)
+    per = _collector_bounds(times, applied)
+    del times
+    guarantees = collector_guarantees(list(cols), per)
     writer = None
     if write:
         for d in old:  # --force: only once the first pass found the collectors mergeable
@@ -272,6 +293,13 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
             writer.abort()
         raise
 
+    # The day-long arrays go as soon as they are used (the rounds hold the collectors'
+    # bounds too); the collectors' guarantees were taken before the merged times grew.
+    del per
+    m_times = rounds.merged_times()
+    del rounds
+    union = union_bound(guarantees, *m_times)
+    del m_times
     summaries = []
     for k, c in enumerate(cols):
         lo, hi = spans[k]
@@ -284,31 +312,33 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
         seen_by_all=totals.seen_by_all, missing=totals.missing,
         conflicts=sorted(totals.conflicts, key=lambda x: x.t_start_ns), offsets=offsets,
         tolerance_ns=tol, reordered=totals.reordered, parts=parts, notes=notes,
-        bound=union_bound(list(cols), *rounds.merged_times(), per))
+        bound=union)
 
 
-def _collector_bounds(root: Path, sym: str, cols: tuple[str, ...], applied: list[int]
+def _collector_bounds(times: list[CollectorStates], applied: list[int]
                       ) -> list[CollectorStates]:
     """Each collector's states (one each, offsets applied, by t_after) for blind_ns: stamps,
-    bound, book and whether unchanged polls followed it (:mod:`.merge_bound`)."""
+    bound, book and whether unchanged polls followed it (:mod:`.merge_bound`).
+
+    ``times`` is emptied (see below).
+
+    Shifted in place and sorted only when out of order: stamps are monotonic within
+    a collector, and a full day's copies would cost 240 MB a collector (issue 12).
+    """
     per = []
-    for k, c in enumerate(cols):
-        parts = [(snapshot_states(t), t.column("blind_ns"))
-                 for t in iter_batches(root, sym, c, columns=[*STATE_COLUMNS, "blind_ns"],
-                                       verify=False)]
-        s = [p for p, _ in parts]
-        blind = np.concatenate([b.take(pa.array(p.row_start)).fill_null(-1).to_numpy()
-                                for p, b in parts]).astype(np.int64) if parts else \
-            np.zeros(0, np.int64)
-        tb = np.concatenate([p.t_before for p in s]) - applied[k] if s else blind
-        ta = np.concatenate([p.t_after for p in s]) - applied[k] if s else blind
-        h = np.concatenate([p.hash for p in s]) if s else np.zeros(0, np.uint64)
-        un = np.concatenate([p.unchanged for p in s]) if s else blind
-        # Unchanged polls after state k are counted on k+1; after the last one, or
-        # before a state that starts a session (its count restarts), they are unknown.
-        reread = np.ones(len(blind), bool)
-        reread[:-1] = (un[1:] > 0) | (blind[1:] <= 0)
-        o = np.argsort(ta, kind="stable")
-        per.append(CollectorStates(tb[o], ta[o], blind[o], h[o], reread[o]))
-        del parts, s
+    for a in applied:
+        c = times.pop(0)  # consumed: a column's old order is freed as it is sorted
+        tb, ta, blind, h, reread = c.tb, c.ta, c.blind, c.hash, c.reread
+        del c
+        tb -= a
+        ta -= a
+        if len(ta) > 1 and not bool(np.all(ta[1:] >= ta[:-1])):
+            o = np.argsort(ta, kind="stable")
+            tb = tb[o]
+            ta = ta[o]
+            blind = blind[o]
+            h = h[o] if h is not None else None
+            reread = reread[o] if reread is not None else None
+            del o
+        per.append(CollectorStates(tb, ta, blind, h, reread))
     return per

@@ -118,12 +118,19 @@ def collector_bound(m_tb: I64, m_ta: I64, tb: I64 | CollectorStates, ta: I64 | N
     lo = np.searchsorted(ta, m_tb[:-1], "right")  # first with t_after > t_before[i-1]
     hi = np.maximum(np.searchsorted(tb, m_ta[1:], "left"), lo)  # first with t_before >= t_after[i]
     ok = hi < blind.size
+    # Only the collector's states from the first range's start to the last one's end are
+    # read: `merge` asks round by round, and copying the whole day's column each time
+    # made a full day quadratic (issue 12: ~250 rounds x 3 copies of 80 MB a collector).
+    a = min(int(lo.min()), blind.size - 1)
+    b = min(int(hi.max()) + 1, blind.size)
+    sub = blind[a:b]
     # A session's first state (0) or a state without the column (-1) breaks coverage:
     # mark them so the range max shows it (vectorised range max via reduceat).
-    bad = (blind <= 0).astype(np.int64)
-    ext = np.append(blind, 0)
+    bad = (sub <= 0).astype(np.int64)
+    ext = np.append(sub, 0)
     extb = np.append(bad, 0)
-    idx = np.ravel(np.column_stack([np.minimum(lo, blind.size - 1), np.minimum(hi + 1, blind.size)]))
+    idx = np.ravel(np.column_stack([np.minimum(lo, blind.size - 1) - a,
+                                    np.minimum(hi + 1, blind.size) - a]))
     rmax = np.maximum.reduceat(ext, idx)[::2]
     rbad = np.maximum.reduceat(extb, idx)[::2]
     good = ok & (rbad == 0)
@@ -147,18 +154,31 @@ def union_blind(m_tb: I64, m_ta: I64, collectors: list[CollectorStates],
     return out
 
 
-def union_bound(names: list[str], m_tb: I64, m_ta: I64, m_blind: I64,
-                collectors: list[CollectorStates], blind_min_ns: int = BLIND_MIN_NS,
-                factor: float = BLIND_FACTOR) -> UnionBound:
-    """Each collector's guarantee, the union's (over the intervals some collector covered),
-    and the intervals no collector covered."""
-    per = {}
-    for name, c in zip(names, collectors):
-        per[name] = guarantee(c.blind, c.tb, c.ta, threshold_ns(c.blind, blind_min_ns, factor),
-                              name)
+def collector_guarantees(names: list[str], collectors: list[CollectorStates],
+                         blind_min_ns: int = BLIND_MIN_NS, factor: float = BLIND_FACTOR
+                         ) -> dict[str, Guarantee]:
+    """Each collector's own guarantee (its states in time order, offsets applied)."""
+    return {name: guarantee(c.blind, c.tb, c.ta, threshold_ns(c.blind, blind_min_ns, factor),
+                            name)
+            for name, c in zip(names, collectors)}
+
+
+def union_bound(per: dict[str, Guarantee], m_tb: I64, m_ta: I64, m_blind: I64,
+                blind_min_ns: int = BLIND_MIN_NS, factor: float = BLIND_FACTOR) -> UnionBound:
+    """The collectors' guarantees (:func:`collector_guarantees`), the union's (over the
+    intervals some collector covered), and the intervals no collector covered.
+
+    ``merge`` takes the collectors' guarantees before its second pass and the union's
+    after it, so a full day's collector and merged arrays are never all held at once
+    (issue 12).
+    """
     known = m_blind >= 0
-    thr = threshold_ns(m_blind[known], blind_min_ns, factor)
-    u = guarantee(m_blind[known], m_tb[known], m_ta[known], thr, "union")
+    if bool(known.all()):  # the usual case: no copies of the day's columns
+        thr = threshold_ns(m_blind, blind_min_ns, factor)
+        u = guarantee(m_blind, m_tb, m_ta, thr, "union")
+    else:
+        thr = threshold_ns(m_blind[known], blind_min_ns, factor)
+        u = guarantee(m_blind[known], m_tb[known], m_ta[known], thr, "union")
     unc = np.flatnonzero(~known)
     return UnionBound(per, u, [BlindSpot(int(m_tb[i - 1]), int(m_ta[i]), UNKNOWN)
                                for i in unc[:200].tolist() if i > 0])

@@ -19,8 +19,10 @@ rounds of about :data:`ROUND_STATES` states:
   again), and an overlap is reported in the round that commits the later of its
   two states, so none is reported twice or lost.
 
-Memory is the buffers (a round plus the matching window) and the first pass's
-hash and ``t_mid`` per distinct state, whatever the length of the day.
+Memory is the buffers (a round plus the matching window), the first pass's
+bounded samples (:mod:`.sample`), and — the one part that grows with the day —
+each collector's and the merged states' ``t_before``, ``t_after`` and
+``blind_ns`` for the union's bound (:mod:`.merge_bound`, 24 B a state).
 """
 
 from __future__ import annotations
@@ -46,8 +48,10 @@ I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
 BoolArr = npt.NDArray[np.bool_]
 
-#: States per collector and round: ~60 MB of level rows at 32 levels.
-ROUND_STATES = 40_000
+#: States per collector and round: ~30 MB of level rows at 32 levels (a round's
+#: buffers, merged table and Parquet row groups are a few times that; halved from
+#: 40 000 for the peak of a 2 x 10 M-state day, BENCHMARKS.md).
+ROUND_STATES = 20_000
 _NO_TIME = np.iinfo(np.int64).max
 
 
@@ -375,9 +379,13 @@ class Rounds:
         return blind
 
     def merged_times(self) -> tuple[I64, I64, I64]:
-        """t_before, t_after and blind_ns of every merged state written, in order."""
+        """t_before, t_after and blind_ns of every merged state written, in order (once:
+        each round's arrays are let go as they are joined, so a day is not held twice)."""
         def cat(a: list[I64]) -> I64:
-            return np.concatenate(a) if a else np.zeros(0, np.int64)
+            out = np.concatenate(a) if a else np.zeros(0, np.int64)
+            a.clear()
+            return out
+        self._bounds = []
         return cat(self._m_tb), cat(self._m_ta), cat(self._m_blind)
 
     def _missing(self, k: int, name: str, mask: U64, t: I64, seq0: int) -> None:

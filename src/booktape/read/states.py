@@ -29,11 +29,20 @@ STATE_COLUMNS = ["seq", "t_before_ns", "t_after_ns", "unchanged", "level", "type
 
 def mix64(x: U64) -> U64:
     """splitmix64's finaliser: a cheap, well-spread 64-bit mix (wraps modulo 2**64)."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * _M1
-    x = x ^ (x >> np.uint64(27))
-    x = x * _M2
-    return x ^ (x >> np.uint64(31))
+    return _mix64_into(x.copy(), np.empty_like(x))
+
+
+def _mix64_into(x: U64, tmp: U64) -> U64:
+    """:func:`mix64` of ``x`` in place (``tmp``: scratch of its size). Every book row is
+    hashed twice per merge (320 M rows a day): in place it is 2.4x faster than with a
+    new array per operation (profile of issue 12)."""
+    for shift, mul in ((30, _M1), (27, _M2)):
+        np.right_shift(x, np.uint64(shift), out=tmp)
+        np.bitwise_xor(x, tmp, out=x)
+        np.multiply(x, mul, out=x)
+    np.right_shift(x, np.uint64(31), out=tmp)
+    np.bitwise_xor(x, tmp, out=x)
+    return x
 
 
 @dataclass(frozen=True)
@@ -94,10 +103,14 @@ def snapshot_states(table: pa.Table) -> States:
     price = _bits(table, "price", np.float64)
     vol = _bits(table, "volume", np.int64)
     vdbl = _bits(table, "volume_dbl", np.float64)
-    h = mix64(typ * _GOLD + level)
-    h = mix64(h ^ price)
-    h = mix64(h ^ vol)
-    h = mix64(h ^ vdbl)
+    h = typ * _GOLD
+    h += level
+    tmp = np.empty_like(h)
+    _mix64_into(h, tmp)
+    for col in (price, vol, vdbl):
+        np.bitwise_xor(h, col, out=h)
+        _mix64_into(h, tmp)
+    del tmp
     book = np.add.reduceat(h, starts)  # position-aware row hashes, summed per snapshot
     book = mix64(book + n_rows.astype(np.uint64) * _GOLD)
     return States(
