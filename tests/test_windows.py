@@ -319,3 +319,18 @@ def test_ring_saver_terminated_and_restarted_reattaches_to_the_live_ring(tape):
     assert [e["detail"]["process"] for e in restarts] == ["booktape-saver"], restarts
     v = run_booktape("verify", str(tape), timeout=300)
     assert v.returncode == 0, v.stdout + v.stderr
+
+
+def test_dead_segments_are_looked_for_only_where_posix_shm_is_files(tmp_path):
+    """A \\dev\\shm folder on Windows (under Wine: Linux's own /dev/shm, drive Z:) holds
+    no Windows segments, and its pids mean nothing there: the lane's recorders once
+    deleted live Linux processes' segments from it."""
+    from booktape.transport._shm import remove_dead_segments
+
+    seg = tmp_path / f"booktape-{2**31 - 2}-1-beef"  # a pid no process has
+    seg.write_bytes(b"x" * 100)
+    removed = remove_dead_segments(tmp_path)
+    if os.name == "nt":
+        assert removed == [] and seg.exists()
+    else:
+        assert [r.name for r in removed] == [seg.name] and not seg.exists()
