@@ -32,6 +32,7 @@ def same(a: pa.Table, b: pa.Table) -> bool:
     return a.cast(b.schema).equals(b)
 
 
+@pytest.mark.wine_slow("reads the tape one row per batch at batch_rows=1: 26 s under Wine (measured)")
 @pytest.mark.parametrize("batch_rows", [1, 37, 1 << 18])
 def test_batches_whole_snapshots_same_rows_as_read_arrow(tmp_path: Path, batch_rows: int) -> None:
     tape = clean_tape(tmp_path / "data")
@@ -68,7 +69,8 @@ def test_batches_journal_repeating_a_sealed_part_read_once(tmp_path: Path) -> No
     d = coll_dir(tape)
     first = read_manifest(d)[0]
     j = Journal(d / journal_name(int(first.part[5:11])), BOOK_SCHEMA)
-    j.append(pq.read_table(d / first.part).cast(BOOK_SCHEMA))
+    # ParquetFile, not read_table: pyarrow 18 adds the Hive directories' partition columns.
+    j.append(pq.ParquetFile(d / first.part).read().cast(BOOK_SCHEMA))
     j.close()
     got = pa.concat_tables(iter_batches(tape, "RIU2", "zero", batch_rows=64))
     assert same(got, want)

@@ -13,6 +13,8 @@ from click.testing import CliRunner
 from booktape.cli import cli
 from booktape.transport import DEFAULT_TOPOLOGY
 
+pytestmark = pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
+
 TOPOS = ["sequential", DEFAULT_TOPOLOGY, "notebook"]
 
 

@@ -15,6 +15,8 @@ from booktape.tape.layout import partition_dirs
 
 from .test_crash import tiny_disk  # noqa: F401 - a fixture
 
+pytestmark = pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
+
 
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory) -> Path:

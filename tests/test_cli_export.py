@@ -18,6 +18,8 @@ import booktape
 
 from .conftest import run_booktape
 
+pytestmark = pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
+
 
 @pytest.fixture(scope="module")
 def two_part_tape(tmp_path_factory):

@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from .conftest import run_booktape
+
+pytestmark = pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 
 
 def test_cli_ls_lists_ticks_and_server_time_parts(tmp_path: Path) -> None:

@@ -19,6 +19,8 @@ from booktape.read.states import STATE_COLUMNS, snapshot_states
 
 from .merge_tapes import record_pair, rewrite, set_volume, shift_clock
 
+pytestmark = pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
+
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):

@@ -62,6 +62,7 @@ def assert_secret_absent(tape: Path, *texts: str) -> None:
             assert SECRET.encode() not in f.read_bytes(), f
 
 
+@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_cli_record_mt5_emulator_survives_ipc_drop_exactly(tape: Path) -> None:
     env = {"BOOKTAPE_EMULATOR": json.dumps({
         "faults": {"ipc_drop_after_calls": 700, "ipc_down_s": 0.05}, "sim": SIM,
@@ -81,6 +82,7 @@ def test_cli_record_mt5_emulator_survives_ipc_drop_exactly(tape: Path) -> None:
     assert_secret_absent(tape, p.stdout, p.stderr, " ".join(args))
 
 
+@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_cli_record_mt5linux_through_emulate_with_drop_and_login(tape: Path) -> None:
     env = {"BOOKTAPE_MT5_PASSWORD": SECRET}
     server = EmulateCli("--require-password", "--sim-lockstep", "--sim-seed", "11",
@@ -105,6 +107,7 @@ def test_cli_record_mt5linux_through_emulate_with_drop_and_login(tape: Path) -> 
                          " ".join(server.argv))
 
 
+@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_cli_record_mt5linux_survives_server_restart(tape: Path) -> None:
     import subprocess
     import sys
@@ -209,6 +212,7 @@ def _closed_port() -> int:
     return free_port()
 
 
+@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_cli_record_mt5_in_a_spawned_poller_keeps_faults_and_exactness(tape: Path) -> None:
     # pipe: the source is built inside a spawned polling process from the SourceSpec.
     env = {"BOOKTAPE_EMULATOR": json.dumps({

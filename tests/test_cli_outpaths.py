@@ -13,6 +13,8 @@ from booktape.cli import cli
 
 from .analysis_tapes import clean_tape
 
+pytestmark = pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
+
 
 @pytest.fixture(scope="module")
 def tape(tmp_path_factory: pytest.TempPathFactory) -> Path:

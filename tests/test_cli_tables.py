@@ -25,6 +25,7 @@ def _capture(monkeypatch: pytest.MonkeyPatch, module: object, width: int) -> io.
     return buf
 
 
+@pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
 def test_record_summary_on_a_100_column_terminal_shows_every_number_whole(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     s = booktape.record(tmp_path / "data", ["RIU2", "SiZ2"], polls=3000, topology="sequential")
@@ -70,6 +71,7 @@ def test_bench_table_on_a_narrow_terminal_wraps_rather_than_cuts(
     assert "…" not in buf.getvalue()
 
 
+@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_piped_console_is_wide_unless_columns_is_set() -> None:
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
     code = "from booktape.cli._render import console; print(console.width)"

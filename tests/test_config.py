@@ -35,6 +35,7 @@ stream = "DESK"
 """
 
 
+@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_config_check_prints_effective_settings_with_secrets_masked(tmp_path):
     f = tmp_path / "booktape.toml"
     f.write_text(GOOD.format(out=tmp_path / "data"))
@@ -53,6 +54,7 @@ def test_config_check_prints_effective_settings_with_secrets_masked(tmp_path):
     assert rows["--duration"] == ["", "default"] and rows["--source"] == ["sim", "default"]
 
 
+@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_config_check_env_password_is_masked(tmp_path):
     f = tmp_path / "b.toml"
     f.write_text('source = "sim"\n')
@@ -61,6 +63,7 @@ def test_config_check_env_password_is_masked(tmp_path):
     assert "pw-in-env" not in p.stdout and "from $BOOKTAPE_MT5_PASSWORD (********)" in p.stdout
 
 
+@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 @pytest.mark.parametrize("text, expect", [
     ('out = 5\n', "key 'out' (line 1): must be a string, got 5"),
     ('out = "d"\ncolector = "x"\n', "key 'colector' (line 2): unknown key"),
@@ -86,11 +89,13 @@ def test_config_check_bad_file_names_key_and_line_exit_2(tmp_path, text, expect)
     assert len(p.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_config_check_missing_file(tmp_path):
     p = run_booktape("config", "check", str(tmp_path / "nope.toml"))
     assert p.returncode == 2 and "no such file" in p.stderr
 
 
+@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_record_takes_options_from_the_file_and_flags_override_them(tmp_path):
     data = tmp_path / "data"
     f = tmp_path / "booktape.toml"
@@ -111,6 +116,7 @@ def test_record_takes_options_from_the_file_and_flags_override_them(tmp_path):
     assert a.equals(b)
 
 
+@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_record_with_a_bad_config_touches_nothing(tmp_path):
     data = tmp_path / "data"
     f = tmp_path / "b.toml"

@@ -7,6 +7,7 @@ formatted a slice of rows at a time; the output must not depend on the slice.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +99,7 @@ def test_export_bytes_do_not_depend_on_the_batch(fixed_tape: Path, tmp_path: Pat
     assert got == GOLDEN
 
 
+@pytest.mark.wine_slow("13.5 s under Wine (measured)")
 def test_export_parquet_same_table_whatever_the_batch(fixed_tape: Path, tmp_path: Path) -> None:
     for view in ("levels", "quotes", "top5"):
         whole = tmp_path / f"{view}-whole.parquet"
@@ -108,3 +110,28 @@ def test_export_parquet_same_table_whatever_the_batch(fixed_tape: Path, tmp_path
         pd.testing.assert_frame_equal(pq.read_table(small).to_pandas(),
                                       pq.read_table(whole).to_pandas())
         assert pq.read_table(small).num_rows == n > 0
+
+
+def test_local_time_text_is_the_same_without_pyarrows_tz_database() -> None:
+    """pyarrow on Windows has no IANA tz database (the lane's export failed: "Cannot locate
+    timezone 'UTC'"); the pandas path it falls back to writes the very same text."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from booktape.read.export import ISO_LOCAL, iso_local, iso_local_pandas
+
+    # Berlin's clocks went forward at 2024-03-31 01:00 UTC.
+    edge = [1711846799999999999, 1711846800000000000, None, 5]
+    col = pa.chunked_array([pa.array(edge, pa.int64()).cast(pa.timestamp("ns"))])
+    want = ["2024-03-31T01:59:59.999999999+0100", "2024-03-31T03:00:00.000000000+0200", None,
+            "1970-01-01T01:00:00.000000005+0100"]
+    local = col.cast(pa.timestamp("ns", tz="Europe/Berlin"))
+    assert iso_local_pandas(local, "Europe/Berlin").to_pylist() == want
+    assert pa.chunked_array([iso_local(col, "Europe/Berlin")]).to_pylist() == want
+    if os.name != "nt":  # where pyarrow has its database: both paths agree everywhere
+        ns = np.random.default_rng(7).integers(0, 2 * 10**18, 3000)
+        many = pa.array(ns, pa.int64()).cast(pa.timestamp("ns"))
+        for tz in ("Europe/Moscow", "America/New_York", "UTC"):
+            loc = many.cast(pa.timestamp("ns", tz=tz))
+            assert iso_local_pandas(loc, tz).equals(pc.strftime(loc, ISO_LOCAL))

@@ -125,6 +125,7 @@ def sealed(tmp_path_factory) -> tuple[Path, pa.Table, list[str]]:
     return root, booktape.read_arrow(root), files
 
 
+@pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
 @given(data=st.data())
 @FUZZ
 def test_fuzz_sealed_tape(sealed, tmp_path_factory, data):
@@ -161,6 +162,7 @@ def journal(tmp_path_factory) -> tuple[Path, pa.Table, str]:
     return root, orig, str(j.relative_to(root))
 
 
+@pytest.mark.wine_slow("hypothesis examples: 15 s under Wine (measured)")
 @given(fn=mutation())
 @FUZZ
 def test_fuzz_journal(journal, tmp_path_factory, fn):
@@ -198,6 +200,7 @@ def spill(tmp_path_factory) -> tuple[Path, str]:
     return root, str(p.relative_to(root))
 
 
+@pytest.mark.wine_slow("hypothesis examples: 20 s under Wine (measured)")
 @given(fn=mutation())
 @FUZZ
 def test_fuzz_spill_file(spill, tmp_path_factory, fn):

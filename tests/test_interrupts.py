@@ -69,6 +69,7 @@ def wide(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tape
 
 
+@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_ctrl_c_during_scan_is_never_taken_for_a_damaged_file(wide: Path) -> None:
     p = subprocess.run([sys.executable, "-c", CHILD, str(wide), "24"], capture_output=True,
                        text=True, timeout=600)

@@ -14,6 +14,8 @@ from booktape.tape.manifest import read_manifest, sha256_file
 
 from .helpers import books_by_seq, sim_truth
 
+pytestmark = pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
+
 
 def test_record_lockstep_stores_exactly_the_states_the_sim_served(tape, tmp_path):
     log = tmp_path / "sim.json"

@@ -59,6 +59,7 @@ def load_in_browser(page: str, tmp_path: Path) -> dict:  # type: ignore[type-arg
     return json.loads(html.unescape(m.group(1)))  # type: ignore[no-any-return]
 
 
+@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_report_html_loads_in_chromium_with_tables_and_images(tmp_path: Path) -> None:
     tape = clean_tape(tmp_path / "data")
     remove_seq(tape, middle_seq(tape))  # so the problem and seq tables have rows
@@ -97,6 +98,7 @@ def test_report_html_shows_human_units_and_percentages(tmp_path: Path) -> None:
     assert isinstance(rep.tables()["summary"], pd.DataFrame)
 
 
+@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_heatmap_html_loads_in_chromium(tmp_path: Path) -> None:
     tape = clean_tape(tmp_path / "data")
     page = heatmap_html(heatmap(tape, "RIU2"), tz="Europe/Moscow")

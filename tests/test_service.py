@@ -12,6 +12,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from booktape.capture.stats import Stats
 from booktape.events import MemoryEvents
 from booktape.service.health import health_path
@@ -42,6 +44,7 @@ def _status(cli, out: Path) -> tuple[int, list[dict]]:
     return r.returncode, json.loads(r.stdout) if r.stdout.strip() else r.stderr
 
 
+@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_status_live_then_stale_then_dead_with_metrics_scraped_and_a_log(tmp_path, cli):
     out = tmp_path / "data"
     log = tmp_path / "rec.log"
@@ -88,6 +91,7 @@ def test_status_live_then_stale_then_dead_with_metrics_scraped_and_a_log(tmp_pat
     assert '"kind":"stale"' in ev
 
 
+@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_a_healthy_recorder_exits_0_and_a_stopped_one_too(tmp_path, cli):
     out = tmp_path / "data"
     log = tmp_path / "rec.log"
@@ -113,6 +117,7 @@ def test_a_healthy_recorder_exits_0_and_a_stopped_one_too(tmp_path, cli):
     assert all(line[:4].isdigit() and "Z " in line for line in text.splitlines())
 
 
+@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_the_health_helper_starts_with_the_recording(tmp_path, cli):
     """Health is visible from the start: the helper is launched with the first health file.
 
@@ -149,6 +154,7 @@ def test_the_health_helper_starts_with_the_recording(tmp_path, cli):
             p.wait()
 
 
+@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_killed_health_helper_is_restarted_and_reported(tmp_path):
     out = tmp_path / "data"
     p = _start(out, "--duration", "15s")
@@ -171,6 +177,7 @@ def test_killed_health_helper_is_restarted_and_reported(tmp_path):
     assert "booktape-health died" in p.stderr.read()
 
 
+@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_bad_service_options_are_one_line_errors(tmp_path, cli):
     out = tmp_path / "data"
     r = cli("record", "--out", str(out), "--duration", "1s", "--metrics", "localhost:notaport")
@@ -229,6 +236,7 @@ def test_metrics_address_is_loopback_unless_told_otherwise():
     assert parse_addr("[::1]:9108") == ("::1", 9108)
 
 
+@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_a_frozen_recorder_is_stuck_then_healthy_again(tmp_path, cli):
     out = tmp_path / "data"
     p = _start(out, "--duration", "120s", "--topology", "sequential")

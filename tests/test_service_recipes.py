@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
+
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "service"
 NS = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
 BOOKTAPE = str(Path(sys.executable).with_name("booktape"))

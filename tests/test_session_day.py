@@ -27,6 +27,8 @@ from booktape.service.health import health_path
 from booktape.tape.layout import partition_dirs
 from booktape.tape.manifest import read_manifest
 
+pytestmark = pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
+
 MSK = dt.timezone(dt.timedelta(hours=3))
 SPEED = 600
 START = "2026-03-24T08:00:00+03:00"

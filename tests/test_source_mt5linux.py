@@ -36,6 +36,7 @@ def opened(port: int, *symbols: str, **opts: object) -> tuple[MT5LinuxSource, Me
     return src, ev
 
 
+@pytest.mark.wine_slow("starts an emulator server process: 12 s under Wine (measured)")
 def test_mt5linux_books_match_in_one_round_trip_per_poll() -> None:
     with emulator(sim=LOCK) as port:
         src, ev = opened(port, "RIU2", "SiU2", probe_every_s=3600)
@@ -55,6 +56,7 @@ def test_mt5linux_books_match_in_one_round_trip_per_poll() -> None:
         assert ev.events[:1] == [] or all(e.kind == "none_result" for e in ev.events)
 
 
+@pytest.mark.wine_slow("starts an emulator server process: 7 s under Wine (measured)")
 def test_mt5linux_close_releases_books_despite_unquoted_symbol_bug() -> None:
     with emulator() as port:
         src, _ = opened(port, "RIU2")
@@ -79,6 +81,7 @@ def test_mt5linux_unpack_book_roundtrip() -> None:
     assert unpack_book(b"") == ()
 
 
+@pytest.mark.wine_slow("starts an emulator server process: ~4 s a case under Wine (measured)")
 @pytest.mark.parametrize("symbol, expected", [
     ("NOPE", "unknown symbol 'NOPE'"), ("EURUSD", "has no market depth")])
 def test_mt5linux_bad_symbol_raises(symbol: str, expected: str) -> None:
@@ -86,6 +89,7 @@ def test_mt5linux_bad_symbol_raises(symbol: str, expected: str) -> None:
         opened(port, symbol)
 
 
+@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_mt5linux_no_server_is_a_one_line_error() -> None:
     port = emu_server.free_port()
     with pytest.raises(SourceUnavailable) as e:
@@ -107,6 +111,7 @@ def test_mt5linux_warns_for_non_loopback_host(caplog: pytest.LogCaptureFixture) 
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.10")
 
 
+@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_mt5linux_version_mismatch_message(tmp_path: Path) -> None:
     # An mt5linux that does not parse on this Python, like 1.1.x (3.12 syntax) on 3.11.
     fake = tmp_path / "mt5linux"
@@ -120,6 +125,7 @@ def test_mt5linux_version_mismatch_message(tmp_path: Path) -> None:
     assert "needs Python >= 3.12" in out.stdout and "mt5linux>=1.0.6,<1.1" in out.stdout
 
 
+@pytest.mark.wine_slow("starts an emulator server process: 7 s under Wine (measured)")
 def test_mt5linux_login_with_env_password(monkeypatch: pytest.MonkeyPatch,
                                           caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
@@ -135,6 +141,7 @@ def test_mt5linux_login_with_env_password(monkeypatch: pytest.MonkeyPatch,
     assert SECRET not in caplog.text and SECRET not in repr(ev.events)
 
 
+@pytest.mark.wine_slow("starts an emulator server process: 4.4 s under Wine (measured)")
 def test_mt5linux_terminal_ipc_drop_reconnects() -> None:
     with emulator(faults={"ipc_drop_after_calls": 40, "ipc_down_s": 0.1}) as port:
         src, ev = opened(port, "RIU2")
@@ -148,6 +155,7 @@ def test_mt5linux_terminal_ipc_drop_reconnects() -> None:
         src.close()
 
 
+@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_mt5linux_server_restart_reconnects_over_a_new_socket() -> None:
     proc, port = emu_server.start()
     try:
@@ -173,6 +181,7 @@ def test_mt5linux_server_restart_reconnects_over_a_new_socket() -> None:
         emu_server.stop(proc)
 
 
+@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_mt5linux_other_client_shapes_fall_back_to_plain_rpyc(tmp_path: Path) -> None:
     # A client class without eval/execute (mt5linux 1.1.x reshaped its API): booktape
     # speaks RPyC classic to the same server itself.
@@ -192,6 +201,7 @@ def test_mt5linux_other_client_shapes_fall_back_to_plain_rpyc(tmp_path: Path) ->
     assert out.stdout.split() == ["NoneType", "40", "1"], out.stderr
 
 
+@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_mt5linux_server_without_metatrader5_package_names_the_fix() -> None:
     # A bare RPyC classic server (an mt5linux server whose Wine Python lacks MetaTrader5).
     port = emu_server.free_port()
@@ -215,6 +225,7 @@ def test_mt5linux_server_without_metatrader5_package_names_the_fix() -> None:
         p.wait()
 
 
+@pytest.mark.wine_slow("starts an emulator server process: 5 s under Wine (measured)")
 def test_mt5linux_hung_call_past_request_timeout_is_a_lost_link() -> None:
     with emulator(faults={"slow_every": 60, "slow_ms": 1500}) as port:
         src, ev = opened(port, "RIU2", request_timeout_s=0.3)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from multiprocessing import shared_memory
 
+import pytest
+
 from booktape.transport._channels import DATA
 from booktape.transport.backlog import SPILL_FRAME, Backlog
 from booktape.transport.ring import HEADER_BYTES, Kept, Ring, RingReader
@@ -64,6 +66,7 @@ def test_backlog_with_a_keeping_ring_frees_ring_space_on_ack_and_never_resends_i
         shm.unlink()
 
 
+@pytest.mark.wine_slow("spawns multiprocessing helpers (~5 s each under Wine)")
 def test_an_end_accepted_by_a_full_pipe_is_pushed_until_the_reader_has_it_whole():
     # CI hang (fanout-pipe, saver killed): the restarted generation got the whole
     # backlog at once, the pipe filled, END was accepted with its tail left in

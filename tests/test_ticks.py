@@ -100,6 +100,7 @@ def test_cli_record_mt5_ticks(tape: Path) -> None:
     assert not list(tape.glob("_ticks/**/_part-*.arrows"))  # everything sealed
 
 
+@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_cli_record_mt5linux_ticks_match_the_terminal(tape: Path) -> None:
     server = EmulateCli()
     try:
@@ -128,6 +129,7 @@ def test_cli_record_mt5linux_ticks_match_the_terminal(tape: Path) -> None:
         server.stop()
 
 
+@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_recover_seals_the_side_stream_journals_a_crash_left(tmp_path: Path, emu_ticks) -> None:
     # A --ticks recorder killed after an fsync: `booktape recover` seals its
     # trades and server-time journals too, not only the books'.

@@ -220,3 +220,117 @@ def test_unlink_sealed_gives_up_on_a_reader_that_never_closes_without_failing(tm
     with open(p, "rb"):
         assert unlink_sealed(p, wait_s=0.3) is False
     assert unlink_sealed(p)
+
+
+# A recorder whose helpers the test can tell apart on every platform: Windows has no
+# /proc/PID/comm and every helper is "python.exe -c spawn_main(...)", so the recorder
+# itself names them (multiprocessing knows each child's name) and prints
+# "booktape-saver PID" for every saver it starts; a line on stdin stops the recording.
+RING_RECORDER = r"""
+import multiprocessing as mp, sys, threading, time
+import booktape
+from booktape.capture.loop import StopFlag
+
+stop = StopFlag()
+
+def name_savers():
+    seen = set()
+    while True:
+        for c in mp.active_children():
+            if c.name == "booktape-saver" and c.pid not in seen:
+                seen.add(c.pid)
+                print("booktape-saver", c.pid, flush=True)
+        time.sleep(0.02)
+
+def stop_on_stdin():
+    sys.stdin.readline()
+    stop.set()
+
+if __name__ == "__main__":
+    threading.Thread(target=name_savers, daemon=True).start()
+    threading.Thread(target=stop_on_stdin, daemon=True).start()
+    s = booktape.record(sys.argv[1], "RIU2", topology="ring", duration="600s", stop=stop,
+                        source_options={"rate": 2000}, sync_every="100ms",
+                        rotate_every="2s")
+    print("stored", s.stored, "lost", s.lost, "ok", s.ok, flush=True)
+"""
+
+
+def test_ring_saver_terminated_and_restarted_reattaches_to_the_live_ring(tape):
+    """Windows frees a shared-memory segment with its last handle: the recorder's handle
+    must keep the ring alive while its saver is gone (TerminateProcess / SIGKILL), and
+    the restarted saver must read it on from the first unacknowledged chunk."""
+    import queue
+    import threading
+
+    env = dict(os.environ, COLUMNS="200")
+    p = subprocess.Popen([sys.executable, "-c", RING_RECORDER, str(tape)], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(ln) for ln in p.stdout], daemon=True)
+    reader.start()
+
+    def next_saver(timeout: float = 240) -> int:
+        t_end = time.monotonic() + timeout
+        while time.monotonic() < t_end:
+            try:
+                ln = lines.get(timeout=0.5)
+            except queue.Empty:
+                assert p.poll() is None, p.stderr.read() if p.stderr else ""
+                continue
+            if ln.startswith("booktape-saver "):
+                return int(ln.split()[1])
+        raise AssertionError("no saver started")
+
+    try:
+        first = next_saver()
+        # Killed once it has stored some of the ring: a journal exists and keeps growing.
+        wait_for_journal(p, tape)
+        time.sleep(1.0)
+        psutil.Process(first).kill()  # TerminateProcess on Windows: no clean-up at all
+        second = next_saver()
+        assert second != first
+        wait_for_journal(p, tape)
+        time.sleep(1.0)  # the new saver stores states polled after the kill too
+        p.stdin.write("stop\n")
+        p.stdin.flush()
+        p.wait(timeout=240)
+    finally:
+        if p.poll() is None:
+            psutil.Process(p.pid).kill()
+            p.wait(timeout=60)
+    reader.join(30)  # its last line (the summary) may still be on the way
+    err = p.stderr.read() if p.stderr else ""
+    said = []
+    while not lines.empty():
+        said.append(lines.get())
+    assert p.returncode == 0, err
+    summary = said[-1].split()
+    assert summary[0] == "stored", said
+    stored, lost, ok = int(summary[1]), int(summary[3]), summary[5]
+    assert (lost, ok) == (0, "True"), said
+    seq = booktape.read_arrow(tape, "RIU2", "zero", columns=["seq"],
+                              snapshots_only=True).column("seq").to_pylist()
+    assert len(seq) == len(set(seq)) == stored, "duplicates or a gap"
+    assert sorted(seq) == list(range(stored))
+    events = [json.loads(ln) for f in (tape / "_events").rglob("*.jsonl")
+              for ln in f.read_text().splitlines()]
+    restarts = [e for e in events if e["kind"] == "restart"]
+    assert [e["detail"]["process"] for e in restarts] == ["booktape-saver"], restarts
+    v = run_booktape("verify", str(tape), timeout=300)
+    assert v.returncode == 0, v.stdout + v.stderr
+
+
+def test_dead_segments_are_looked_for_only_where_posix_shm_is_files(tmp_path):
+    """A \\dev\\shm folder on Windows (under Wine: Linux's own /dev/shm, drive Z:) holds
+    no Windows segments, and its pids mean nothing there: the lane's recorders once
+    deleted live Linux processes' segments from it."""
+    from booktape.transport._shm import remove_dead_segments
+
+    seg = tmp_path / f"booktape-{2**31 - 2}-1-beef"  # a pid no process has
+    seg.write_bytes(b"x" * 100)
+    removed = remove_dead_segments(tmp_path)
+    if os.name == "nt":
+        assert removed == [] and seg.exists()
+    else:
+        assert [r.name for r in removed] == [seg.name] and not seg.exists()

@@ -95,12 +95,41 @@ def _gather(chunks: Iterator[pa.Table], rows: int) -> Iterator[pa.Table]:
         yield pa.concat_tables(held)
 
 
+ISO_LOCAL = "%Y-%m-%dT%H:%M:%S%z"
+
+
+def iso_local(col: pa.ChunkedArray, tz: str) -> pa.ChunkedArray | pa.Array:
+    """``col``'s timestamps as ISO text in ``tz``, nanoseconds included (Arrow's ``%S``)."""
+    local = col.cast(pa.timestamp("ns", tz=tz))
+    try:
+        return pc.strftime(local, ISO_LOCAL)
+    except pa.ArrowInvalid as e:
+        # pyarrow on Windows wants the IANA database as text files in ~/Downloads/tzdata
+        # (pyarrow.util.download_tzdata_on_windows); pandas converts with zoneinfo and
+        # the tzdata package it depends on, so export works there without a download.
+        if "imezone database" not in str(e):
+            raise
+        return iso_local_pandas(local, tz)
+
+
+def iso_local_pandas(col: pa.ChunkedArray | pa.Array, tz: str) -> pa.Array:
+    """What ``pc.strftime(col, ISO_LOCAL)`` gives, computed by pandas (the same text)."""
+    nulls = pc.is_null(col).to_numpy(zero_copy_only=False)
+    # Nulls filled before to_numpy: with them it would give floats, losing nanoseconds.
+    ns = pc.fill_null(pc.cast(col.cast(pa.timestamp("ns")), pa.int64()), 0)
+    ns = ns.to_numpy(zero_copy_only=False).astype(np.int64)
+    when = pd.to_datetime(ns, unit="ns", utc=True).tz_convert(tz)
+    frac = pd.Series(ns % 1_000_000_000).map("{:09d}".format).to_numpy(dtype=object)
+    text = (when.strftime("%Y-%m-%dT%H:%M:%S.").to_numpy(dtype=object) + frac
+            + when.strftime("%z").to_numpy(dtype=object))
+    return pa.array(text, pa.string(), mask=nulls)
+
+
 def _texts(t: pa.Table, tz: str) -> pa.Table:
     """Timestamps as ISO text in ``tz``; dictionaries as plain strings (CSV/JSON)."""
     for i, f in enumerate(t.schema):
         if pa.types.is_timestamp(f.type):
-            local = t.column(i).cast(pa.timestamp("ns", tz=tz))
-            t = t.set_column(i, f.name, pc.strftime(local, "%Y-%m-%dT%H:%M:%S%z"))
+            t = t.set_column(i, f.name, iso_local(t.column(i), tz))
         elif pa.types.is_dictionary(f.type):
             t = t.set_column(i, f.name, t.column(i).cast(pa.string()))
     return t

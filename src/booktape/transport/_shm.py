@@ -62,7 +62,10 @@ def remove_dead_segments(shm_dir: Path = SHM_DIR) -> list[Removed]:
     Only on systems where POSIX shared memory is a directory (Linux); on
     Windows a segment disappears with the last process that maps it.
     """
-    if not shm_dir.is_dir():
+    # On Windows "/dev/shm" is a folder on the current drive, if anything: under Wine
+    # it is Linux's own /dev/shm (drive Z:), whose pids mean nothing to Windows, and
+    # the Windows lane's recorders deleted other Linux processes' live segments there.
+    if os.name == "nt" or not shm_dir.is_dir():
         return []
     out: list[Removed] = []
     for p in shm_dir.glob(f"{PREFIX}*"):
