@@ -15,7 +15,6 @@ ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = sorted(cli.commands)
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 @pytest.mark.parametrize("name", COMMANDS)
 def test_every_command_has_help_with_an_example(name):
     r = CliRunner().invoke(cli, [name, "--help"])
