@@ -7,6 +7,7 @@ lines consistently, so only the defect itself is left for the checks to find.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import functools
 import json
@@ -28,7 +29,11 @@ from booktape.tape.seal import PARQUET_OPTIONS
 
 @functools.lru_cache(maxsize=1)
 def _recorded() -> Path:
-    root = Path(tempfile.mkdtemp(prefix="booktape-analysis-")) / "data"
+    top = tempfile.mkdtemp(prefix="booktape-analysis-")
+    # Cached for the test process, so no fixture owns it: removed at its exit (each
+    # full run left one in /tmp).
+    atexit.register(shutil.rmtree, top, True)
+    root = Path(top) / "data"
     subprocess.run([sys.executable, "-m", "booktape", "record", "--out", str(root),
                     "--polls", "600", "--interval", "5ms", "--sync-every", "10s", "--quiet",
                     "--json"], check=True, capture_output=True, timeout=120)
