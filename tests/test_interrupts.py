@@ -105,3 +105,53 @@ def test_watch_interrupts_leaves_an_ignored_sigint_ignored() -> None:
             assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+# A command whose Ctrl-C is swallowed where Python ignores exceptions (seen in CI: a
+# weakref callback printed "Exception ignored in ... KeyboardInterrupt" and analyze ran
+# on), and one whose exit then waits on a non-daemon thread.
+SWALLOWS = textwrap.dedent("""
+    import sys, threading, time
+    from booktape.interrupts import guard_interrupts
+    guard_interrupts(float(sys.argv[1]))
+    if sys.argv[2] == "swallow":
+        print("ready", flush=True)
+        while True:
+            try:
+                time.sleep(0.05)
+            except KeyboardInterrupt:
+                pass
+    else:
+        threading.Thread(target=time.sleep, args=(600,)).start()
+        print("ready", flush=True)
+        time.sleep(600)
+""")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT (POSIX)")
+@pytest.mark.parametrize("how", ["swallow", "exit_waits"])
+def test_guard_ends_the_process_after_a_swallowed_or_stuck_ctrl_c(how: str) -> None:
+    import time
+
+    with ctrl_c_reaches_children():
+        p = subprocess.Popen([sys.executable, "-c", SWALLOWS, "1.5", how],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert p.stdout is not None and p.stdout.readline() == "ready\n"
+    p.send_signal(signal.SIGINT)
+    t0 = time.monotonic()
+    try:
+        out, err = p.communicate(timeout=30)
+    finally:
+        p.kill()
+    assert p.returncode == 130, err
+    assert err.count("Interrupted.") == 1, err
+    assert time.monotonic() - t0 >= 1.4  # its own path had the grace period first
+
+
+def test_guard_leaves_an_ignored_sigint_ignored() -> None:
+    code = ("import signal, os, time; signal.signal(signal.SIGINT, signal.SIG_IGN);"
+            "from booktape.interrupts import guard_interrupts; guard_interrupts(0.2);"
+            "os.kill(os.getpid(), signal.SIGINT) if hasattr(signal, 'SIGKILL') else None;"
+            "time.sleep(0.6); print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "True", r

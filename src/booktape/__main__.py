@@ -12,11 +12,15 @@ import sys
 
 def main() -> None:
     try:
+        from booktape.interrupts import guard_interrupts
+
+        guard_interrupts()
         from booktape.cli import main as cli_main
     except KeyboardInterrupt:
-        from booktape.interrupts import forget_caught_interrupt
+        from booktape.interrupts import forget_caught_interrupt, said_interrupted
 
         sys.stderr.write("Interrupted.\n")
+        said_interrupted()
         forget_caught_interrupt()
         raise SystemExit(130) from None
     cli_main()

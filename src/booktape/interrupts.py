@@ -1,4 +1,12 @@
-"""Notice a Ctrl-C that a C library turned into an error of its own (issue 14).
+"""Make Ctrl-C end a command, whatever swallows it (issue 14).
+
+Two ways a ``KeyboardInterrupt`` goes missing, both seen in CI: code run where Python
+ignores exceptions (a weakref callback, ``__del__``: "Exception ignored in ...
+WeakKeyDictionary ... KeyboardInterrupt", and ``analyze`` ran on), and a C library
+turning it into an error of its own (below). :func:`guard_interrupts` is the last
+resort for the first and for an exit that waits on something: the command then ends
+:data:`GRACE_S` after the first Ctrl-C anyway.
+
 
 DuckDB runs Python's SIGINT handler while a query executes, clears the
 ``KeyboardInterrupt`` and raises an exception of its own instead
@@ -11,11 +19,56 @@ break again with the next release.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
+
+#: Seconds a command has, after its first Ctrl-C, to end by its own path (the one line,
+#: temporary files removed) before :func:`guard_interrupts` ends the process.
+GRACE_S = 8.0
+_said = False
+
+
+def said_interrupted() -> None:
+    """Note that "Interrupted." was written, so the last resort does not write it again."""
+    global _said
+    _said = True
+
+
+def guard_interrupts(grace_s: float = GRACE_S) -> None:
+    """From the first Ctrl-C on, end the process within ``grace_s`` with exit 130.
+
+    The handler raises ``KeyboardInterrupt`` as Python's does, and starts a daemon
+    thread that, if the process is still alive ``grace_s`` later, writes the one line
+    (unless it was) and leaves by ``os._exit``: no Python-level path (swallowed
+    exception, a join at exit) can hold it. Commands that stop on Ctrl-C by design
+    (``record`` drains and seals) install their own handler over this one. Only where
+    Ctrl-C has its default meaning: a job started with SIGINT ignored keeps ignoring it.
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        return
+    armed = False
+
+    def last_resort() -> None:
+        time.sleep(grace_s)
+        if not _said:
+            os.write(2, b"Interrupted.\n")
+        os._exit(130)
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        nonlocal armed
+        if not armed:
+            armed = True
+            threading.Thread(target=last_resort, name="booktape-interrupt-guard",
+                             daemon=True).start()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
 
 
 @contextmanager

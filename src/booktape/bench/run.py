@@ -135,9 +135,13 @@ def run_one(cfg: BenchConfig, run: Run, workdir: Path, keep: bool = False) -> Ru
                              stdout=log, stderr=subprocess.STDOUT)
         limit = _child_timeout(cfg)
         timer = threading.Timer(limit, p.kill) if limit else None
-        if timer:
-            timer.start()
         try:
+            if timer:
+                # Daemon, and started inside the try: a Ctrl-C landing around start()
+                # left a live non-daemon timer that held the interpreter's exit for
+                # minutes after "Interrupted." (CI, issue 14).
+                timer.daemon = True
+                timer.start()
             code, cpu, rss = _wait(p)
         finally:
             if timer:

@@ -13,13 +13,14 @@ from typing import Any
 import click
 
 from ..errors import BooktapeError
-from ..interrupts import forget_caught_interrupt
+from ..interrupts import forget_caught_interrupt, said_interrupted
 from ._streams import make_std_streams_safe
 
 
 def _interrupted() -> int:
     """Say so once, and give the exit code of an interrupted run."""
     click.echo("Interrupted.", err=True)
+    said_interrupted()
     forget_caught_interrupt()
     return 130
 
