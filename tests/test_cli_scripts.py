@@ -152,7 +152,8 @@ def _importing(pid: int) -> bool:
         return False
 
 
-@pytest.mark.skipif(not Path("/proc/self/maps").is_file(), reason="watches /proc for libraries")
+@pytest.mark.skipif(sys.platform == "win32" or not Path("/proc/self/maps").is_file(),
+                    reason="sends POSIX SIGINT to a process group, watches /proc for libraries")
 def test_analyze_ctrl_c_at_any_moment_exits_130_with_one_line(tmp_path: Path) -> None:
     """SIGINT at moments from the CLI's imports through the scan, the analysis and the plots.
 

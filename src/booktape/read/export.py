@@ -231,11 +231,12 @@ def export_csv(data: str | Path | Tape, out: str | Path | BinaryIO, symbol: str 
                     "time_before": _fmt(t.column("t_before_ns").to_numpy(), tz),
                     "name": col,
                 })
-                fh.write(df.to_csv(index=False, header=header).encode())
+                fh.write(df.to_csv(index=False, header=header, lineterminator="\n").encode())
                 header = False
                 n += len(df)
         if header:
-            fh.write(pd.DataFrame(columns=["", *CSV_COLUMNS]).to_csv(index=False).encode())
+            fh.write(pd.DataFrame(columns=["", *CSV_COLUMNS]).to_csv(index=False,
+                                                                 lineterminator="\n").encode())
     return n
 
 
