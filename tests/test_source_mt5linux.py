@@ -89,7 +89,6 @@ def test_mt5linux_bad_symbol_raises(symbol: str, expected: str) -> None:
         opened(port, symbol)
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_mt5linux_no_server_is_a_one_line_error() -> None:
     port = emu_server.free_port()
     with pytest.raises(SourceUnavailable) as e:

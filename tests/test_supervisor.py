@@ -66,7 +66,6 @@ def test_backlog_with_a_keeping_ring_frees_ring_space_on_ack_and_never_resends_i
         shm.unlink()
 
 
-@pytest.mark.wine_slow("spawns multiprocessing helpers (~5 s each under Wine)")
 def test_an_end_accepted_by_a_full_pipe_is_pushed_until_the_reader_has_it_whole():
     # CI hang (fanout-pipe, saver killed): the restarted generation got the whole
     # backlog at once, the pipe filled, END was accepted with its tail left in
