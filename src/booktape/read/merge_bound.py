@@ -140,13 +140,38 @@ def collector_bound(m_tb: I64, m_ta: I64, tb: I64 | CollectorStates, ta: I64 | N
     return out
 
 
+def _near(c: CollectorStates, m_tb: I64, m_ta: I64) -> CollectorStates:
+    """``c``'s states that can take part in the bound of merged states ``m_tb``/``m_ta``.
+
+    A round's merged states span seconds of a day-long collector; :func:`collector_bound`
+    makes whole-array temporaries, which per round of a 10 M-state day were ~240 MB a
+    collector (issue 12). Every index it uses lies within two states of the ones
+    bracketing the round's earliest ``t_before`` and latest ``t_after`` (the searches
+    there), and whether the state after the last one exists is kept: the slice ends two
+    past the last index used, or at the end of ``c``.
+    """
+    n = c.tb.size
+    if n == 0 or m_tb.size == 0:
+        return c
+    lo_t, hi_t = int(m_tb.min()), int(m_ta.max())
+    s0 = max(min(int(np.searchsorted(c.ta, lo_t, "left")),
+                 int(np.searchsorted(c.tb, lo_t, "left"))) - 2, 0)
+    s1 = min(max(int(np.searchsorted(c.ta, hi_t, "right")),
+                 int(np.searchsorted(c.tb, hi_t, "right"))) + 2, n)
+    if s0 == 0 and s1 == n:
+        return c
+    return CollectorStates(c.tb[s0:s1], c.ta[s0:s1], c.blind[s0:s1],
+                           None if c.hash is None else c.hash[s0:s1],
+                           None if c.reread is None else c.reread[s0:s1])
+
+
 def union_blind(m_tb: I64, m_ta: I64, collectors: list[CollectorStates],
                 m_hash: U64 | None = None) -> I64:
     """The merged states' ``blind_ns`` (``UNKNOWN`` where no collector covered)."""
     n = m_tb.size
     best = np.full(n, np.iinfo(np.int64).max, np.int64)
     for c in collectors:
-        b = collector_bound(m_tb, m_ta, c, m_hash=m_hash)
+        b = collector_bound(m_tb, m_ta, _near(c, m_tb, m_ta), m_hash=m_hash)
         best = np.where(b >= 0, np.minimum(best, b), best)
     out = np.where(best == np.iinfo(np.int64).max, UNKNOWN, best)
     if n:
