@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from multiprocessing import shared_memory
 
-import pytest
-
 from booktape.transport._channels import DATA
 from booktape.transport.backlog import SPILL_FRAME, Backlog
 from booktape.transport.ring import HEADER_BYTES, Kept, Ring, RingReader
