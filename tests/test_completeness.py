@@ -170,6 +170,7 @@ def test_merged_tape_bound_is_sound_and_never_looser_than_the_better_collector(t
     from booktape.read.merge import _collector_bounds, merge
     from booktape.read.merge_bound import collector_bound
     from booktape.read.merge_scan import scan_collector
+    from booktape.read.merge_spill import DaySpill
     from booktape.read.states import STATE_COLUMNS, snapshot_states
 
     tape = tmp_path / "data"
@@ -185,8 +186,12 @@ def test_merged_tape_bound_is_sound_and_never_looser_than_the_better_collector(t
                          iter_batches(tape, "RIU2", "merged", columns=STATE_COLUMNS)])
     assert mb[0] == 0 and (mb[1:] != 0).all() and mh.size == mb.size
     per, left_out = {}, {}
-    for c, cs in zip(("zero", "one"), _collector_bounds(
-            [scan_collector(tape, "RIU2", c).times for c in ("zero", "one")], [0, 0])):
+    spill = DaySpill(2)
+    _collector_bounds([scan_collector(tape, "RIU2", c).times for c in ("zero", "one")], [0, 0],
+                      spill, ["zero", "one"])
+    states = [spill.get(k, mmap=False) for k in range(2)]
+    spill.close()
+    for c, cs in zip(("zero", "one"), states):
         tb, ta, b = cs.tb, cs.ta, cs.blind
         per[c] = collector_bound(mtb, mta, cs, m_hash=mh)
         plain = collector_bound(mtb, mta, tb, ta, b)

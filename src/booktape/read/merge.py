@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,10 +28,12 @@ from ..tape.layout import check_name, parse_partition, partition_dirs
 from ..units import parse_duration
 from ._merge_write import MergedWriter
 from .align import OffsetEstimate, estimate_offset
+from .guarantee import Guarantee
 from .merge_bound import CollectorStates, collector_guarantees, union_bound
 from .merge_report import CollectorSummary, MergeReport
 from .merge_rounds import ROUND_STATES, MergePlan, Rounds
 from .merge_scan import CollectorScan, expected_states, scan_collector
+from .merge_spill import DaySpill
 from .sample import OFFSET_SAMPLE
 
 I64 = npt.NDArray[np.int64]
@@ -274,59 +277,61 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
         if o.applied_ns and o.applied_ns == o.offset_ns:
             margin[cols.index(o.collector)] = o.uncertainty_ns
     plan = MergePlan(root, sym, cols, applied, match_shift, window_ns, tol, stats, spans, margin)
-    per = _collector_bounds(times, applied)
-    del times
-    guarantees = collector_guarantees(list(cols), per)
-    writer = None
-    if write:
-        for d in old:  # --force: only once the first pass found the collectors mergeable
-            shutil.rmtree(d)
-        now = (clock or SystemClock()).now_ns()
-        span = (min(a for a, _ in spans) - 1_000_000_000, max(b for _, b in spans) + 1_000_000_000)
-        writer = MergedWriter(Path(str(out)), sym, name, cols, applied, tol, now, span)
-    try:
-        rounds = Rounds(plan, writer, tick("merge"), round_states, per)
-        totals = rounds.run()
-        parts = writer.close()[0] if writer is not None else []
-    except BaseException:
-        if writer is not None:
-            writer.abort()
-        raise
+    # The collectors' per-state arrays for the union's bound live on disk from here on;
+    # each round maps them (:mod:`.merge_spill`).
+    with closing(DaySpill(len(cols))) as spill:
+        guarantees = _collector_bounds(times, applied, spill, list(cols))
+        del times
+        writer = None
+        if write:
+            for d in old:  # --force: only once the first pass found the collectors mergeable
+                shutil.rmtree(d)
+            now = (clock or SystemClock()).now_ns()
+            span = (min(a for a, _ in spans) - 1_000_000_000, max(b for _, b in spans) + 1_000_000_000)
+            writer = MergedWriter(Path(str(out)), sym, name, cols, applied, tol, now, span)
+        try:
+            rounds = Rounds(plan, writer, tick("merge"), round_states, spill.all)
+            totals = rounds.run()
+            parts = writer.close()[0] if writer is not None else []
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
 
-    # The day-long arrays go as soon as they are used (the rounds hold the collectors'
-    # bounds too); the collectors' guarantees were taken before the merged times grew.
-    del per
-    m_times = rounds.merged_times()
-    del rounds
-    union = union_bound(guarantees, *m_times)
-    del m_times
-    summaries = []
-    for k, c in enumerate(cols):
-        lo, hi = spans[k]
-        summaries.append(CollectorSummary(
-            c, summary_counts[k][0], summary_counts[k][1], lo, hi, totals.only_here[k],
-            sum(r.states for r in totals.missing if r.collector == c), stats[k]))
-    return MergeReport(
-        symbol=sym, collectors=cols, out=str(out or ""), name=name, per_collector=summaries,
-        merged_states=totals.merged_states, merged_rows=totals.merged_rows,
-        seen_by_all=totals.seen_by_all, missing=totals.missing,
-        conflicts=sorted(totals.conflicts, key=lambda x: x.t_start_ns), offsets=offsets,
-        tolerance_ns=tol, reordered=totals.reordered, parts=parts, notes=notes,
-        bound=union)
+        # The day-long arrays go as soon as they are used; the collectors' guarantees were
+        # taken before the merged times grew.
+        m_times = rounds.merged_times()
+        del rounds
+        union = union_bound(guarantees, *m_times)
+        del m_times
+        summaries = []
+        for k, c in enumerate(cols):
+            lo, hi = spans[k]
+            summaries.append(CollectorSummary(
+                c, summary_counts[k][0], summary_counts[k][1], lo, hi, totals.only_here[k],
+                sum(r.states for r in totals.missing if r.collector == c), stats[k]))
+        return MergeReport(
+            symbol=sym, collectors=cols, out=str(out or ""), name=name, per_collector=summaries,
+            merged_states=totals.merged_states, merged_rows=totals.merged_rows,
+            seen_by_all=totals.seen_by_all, missing=totals.missing,
+            conflicts=sorted(totals.conflicts, key=lambda x: x.t_start_ns), offsets=offsets,
+            tolerance_ns=tol, reordered=totals.reordered, parts=parts, notes=notes,
+            bound=union)
 
 
-def _collector_bounds(times: list[CollectorStates], applied: list[int]
-                      ) -> list[CollectorStates]:
-    """Each collector's states (one each, offsets applied, by t_after) for blind_ns: stamps,
-    bound, book and whether unchanged polls followed it (:mod:`.merge_bound`).
+def _collector_bounds(times: list[CollectorStates], applied: list[int], spill: DaySpill,
+                      names: list[str]) -> dict[str, Guarantee]:
+    """Each collector's states (one each, offsets applied, by t_after) for blind_ns -- stamps,
+    bound, book and whether unchanged polls followed it (:mod:`.merge_bound`) -- put in
+    ``spill``; returns each collector's own guarantee.
 
-    ``times`` is emptied (see below).
+    ``times`` is emptied: one collector's arrays are in memory at a time.
 
     Shifted in place and sorted only when out of order: stamps are monotonic within
     a collector, and a full day's copies would cost 240 MB a collector (issue 12).
     """
-    per = []
-    for a in applied:
+    out: dict[str, Guarantee] = {}
+    for k, a in enumerate(applied):
         c = times.pop(0)  # consumed: a column's old order is freed as it is sorted
         tb, ta, blind, h, reread = c.tb, c.ta, c.blind, c.hash, c.reread
         del c
@@ -340,5 +345,8 @@ def _collector_bounds(times: list[CollectorStates], applied: list[int]
             h = h[o] if h is not None else None
             reread = reread[o] if reread is not None else None
             del o
-        per.append(CollectorStates(tb, ta, blind, h, reread))
-    return per
+        cs = CollectorStates(tb, ta, blind, h, reread)
+        out.update(collector_guarantees([names[k]], [cs]))
+        spill.put(k, cs)
+        del cs, tb, ta, blind, h, reread
+    return out

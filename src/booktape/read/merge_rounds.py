@@ -266,7 +266,8 @@ class Rounds:
     def __init__(self, plan: MergePlan, writer: MergedWriter | None,
                  progress: Callable[[int], None] | None = None,
                  round_states: int = ROUND_STATES,
-                 bounds: list[CollectorStates] | None = None) -> None:
+                 bounds: list[CollectorStates] | Callable[[], list[CollectorStates]] | None
+                 = None) -> None:
         self.plan = plan
         self.writer = writer
         self.progress = progress
@@ -279,8 +280,12 @@ class Rounds:
         self._id_base = 0
         self._adjust = [a - m for a, m in zip(plan.applied, plan.match_shift)]
         # blind_ns of the merged states (issue 13, :mod:`.merge_bound`), round by round;
-        # each needs the merged state before it, so the last one is carried.
-        self._bounds = bounds or []
+        # each needs the merged state before it, so the last one is carried. ``bounds``
+        # may be a function giving the collectors' states for one round (mapped from
+        # disk, :mod:`.merge_spill`): they are let go after it.
+        held = bounds if isinstance(bounds, list) else []
+        self._bounds: Callable[[], list[CollectorStates]] = \
+            bounds if callable(bounds) else (lambda: held)
         self._last_hash = np.zeros(0, np.uint64)
         self._m_tb: list[I64] = []
         self._m_ta: list[I64] = []
@@ -368,10 +373,10 @@ class Rounds:
             h[rep_c == k] = s.hash[rep_i[rep_c == k]]
         if self._m_tb:
             prev_tb, prev_ta = self._m_tb[-1][-1:], self._m_ta[-1][-1:]
-            blind = union_blind(np.r_[prev_tb, tb], np.r_[prev_ta, ta], self._bounds,
+            blind = union_blind(np.r_[prev_tb, tb], np.r_[prev_ta, ta], self._bounds(),
                                 np.r_[self._last_hash, h])[1:]
         else:
-            blind = union_blind(tb, ta, self._bounds, h)
+            blind = union_blind(tb, ta, self._bounds(), h)
         self._last_hash = h[-1:]
         self._m_tb.append(tb)
         self._m_ta.append(ta)
@@ -385,7 +390,7 @@ class Rounds:
             out = np.concatenate(a) if a else np.zeros(0, np.int64)
             a.clear()
             return out
-        self._bounds = []
+        self._bounds = list  # the collectors' states are not needed any more
         return cat(self._m_tb), cat(self._m_ta), cat(self._m_blind)
 
     def _missing(self, k: int, name: str, mask: U64, t: I64, seq0: int) -> None:
