@@ -187,8 +187,9 @@ def test_merged_tape_bound_is_sound_and_never_looser_than_the_better_collector(t
     assert mb[0] == 0 and (mb[1:] != 0).all() and mh.size == mb.size
     per, left_out = {}, {}
     spill = DaySpill(2)
-    _collector_bounds([scan_collector(tape, "RIU2", c).times for c in ("zero", "one")], [0, 0],
-                      spill, ["zero", "one"])
+    for k, c in enumerate(("zero", "one")):
+        spill.put(k, scan_collector(tape, "RIU2", c).times)
+    _collector_bounds([0, 0], spill, ["zero", "one"])
     states = [spill.get(k, mmap=False) for k in range(2)]
     spill.close()
     for c, cs in zip(("zero", "one"), states):

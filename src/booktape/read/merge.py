@@ -37,6 +37,7 @@ from .merge_spill import DaySpill
 from .sample import OFFSET_SAMPLE
 
 I64 = npt.NDArray[np.int64]
+_NO_STATES = CollectorStates(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))
 U64 = npt.NDArray[np.uint64]
 Offset = None | str | int | dict[str, int | str]
 #: ``progress(phase, done, total)``: phase "read" (first pass) or "merge", in states.
@@ -206,82 +207,85 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
         return step
 
     read_tick = tick("read")
-    scans = [scan_collector(root, sym, c, read_tick, sample_states=sample_states) for c in cols]
-    for s in scans:
-        if not s.states:
-            raise TapeNotFound(f"collector {s.name!r} has no {sym} states in {root}")
-    notes = _overlap_notes(scans)
-
-    # Offsets: each collector against the reference, on distinct states (the first one left
-    # out, :mod:`.merge_scan`), sampled by hash at the coarser of the two sides' levels so
-    # both keep the same books. Why the sample costs no precision: the estimate is a median
-    # of per-pair differences whose spread is poll timing (tens of us); its standard error
-    # is 1.25 * spread / sqrt(pairs), ~0.02 us at the 1 M pairs a sample keeps, against a
-    # stated uncertainty that also carries the poll-timing bound (~10 us) -- and the sample
-    # is the same books on both sides, so it is the full estimate's pairs, thinned at random.
-    offsets: list[OffsetEstimate] = []
-    applied = [0] * len(cols)
-    match_shift = [0] * len(cols)
-    ref, st0 = scans[0], scans[0].poll
-    for k in range(1, len(cols)):
-        sk = scans[k]
-        bound = (abs(sk.poll.period_p50_ns - st0.period_p50_ns)
-                 + max(sk.poll.duration_p50_ns, st0.duration_p50_ns)) // 2
-        level = max(ref.sample.level, sk.sample.level)
-        (ha, ta), (hb, tb) = ref.sample.at_level(level), sk.sample.at_level(level)
-        est = estimate_offset(ha, ta, hb, tb, bound_ns=bound, collector=cols[k],
-                              reference=cols[0])
-        if est is None:
-            _check_shared(ref, sk, ha, hb, level)
-        del ha, ta, hb, tb
-        want = wanted.get(cols[k])
-        if want == "auto":
-            if est is None:
-                raise BadArgument(
-                    f"cannot estimate the clock offset of {cols[k]!r} against {cols[0]!r}: "
-                    "fewer than 5 states seen by both; did they record the same symbol at "
-                    "the same time?")
-            applied[k] = est.offset_ns
-        elif want is not None:
-            applied[k] = _signed_duration(want, "--offset")
-        match_shift[k] = est.offset_ns if est is not None else applied[k]
-        if est is not None:
-            offsets.append(replace(est, applied_ns=applied[k]))
-            if abs(est.offset_ns - applied[k]) > 10 * (est.uncertainty_ns + est.spread_ns) + 1_000_000:
-                notes.append(
-                    f"{cols[k]}'s clock reads {(est.offset_ns - applied[k]) / 1e6:+.3f} ms from "
-                    f"{cols[0]}'s after the offset applied: on different machines (or separate "
-                    "simulated markets) use --offset auto")
-    stats = [s.poll for s in scans]
-    spans = [(s.t_first_ns - a, s.t_last_ns - a) for s, a in zip(scans, applied)]
-    summary_counts = [(s.states, s.distinct) for s in scans]
-    times = [s.times for s in scans]
-    # The second pass needs none of the first pass's samples; `sk` too, or the last
-    # collector's times outlive their sorted copies (+240 MB on a 10 M-state day).
-    del scans, ref, sk
-
-    # Tolerance: how long two honest collectors can disagree.
-    if tolerance is not None:
-        tol = _signed_duration(tolerance, "--tolerance")
-    else:
-        # Poll timing as stamped, or the measured spread of when the collectors saw
-        # the same changes (it includes preemption between polls, which stamps miss).
-        tol = max(max(p.duration_p99_ns for p in stats) + 2 * max(p.period_p99_ns for p in stats),
-                  max((o.jitter_ns for o in offsets), default=0), MIN_TOLERANCE_NS)
-        tol += max((o.uncertainty_ns for o in offsets if o.applied_ns), default=0)
-
-    # Reads on clocks the merge was told are one (no offset, or one given) order exactly;
-    # an estimated offset is good to its uncertainty.
-    margin = [0] * len(cols)
-    for o in offsets:
-        if o.applied_ns and o.applied_ns == o.offset_ns:
-            margin[cols.index(o.collector)] = o.uncertainty_ns
-    plan = MergePlan(root, sym, cols, applied, match_shift, window_ns, tol, stats, spans, margin)
-    # The collectors' per-state arrays for the union's bound live on disk from here on;
-    # each round maps them (:mod:`.merge_spill`).
     with closing(DaySpill(len(cols))) as spill:
-        guarantees = _collector_bounds(times, applied, spill, list(cols))
-        del times
+        scans = []
+        for k, c in enumerate(cols):
+            s = scan_collector(root, sym, c, read_tick, sample_states=sample_states)
+            # The day-long arrays wait on disk for the offsets: one collector in memory at a time.
+            spill.put(k, s.times)
+            scans.append(replace(s, times=_NO_STATES))
+            del s
+        for s in scans:
+            if not s.states:
+                raise TapeNotFound(f"collector {s.name!r} has no {sym} states in {root}")
+        notes = _overlap_notes(scans)
+
+        # Offsets: each collector against the reference, on distinct states (the first one left
+        # out, :mod:`.merge_scan`), sampled by hash at the coarser of the two sides' levels so
+        # both keep the same books. Why the sample costs no precision: the estimate is a median
+        # of per-pair differences whose spread is poll timing (tens of us); its standard error
+        # is 1.25 * spread / sqrt(pairs), ~0.02 us at the 1 M pairs a sample keeps, against a
+        # stated uncertainty that also carries the poll-timing bound (~10 us) -- and the sample
+        # is the same books on both sides, so it is the full estimate's pairs, thinned at random.
+        offsets: list[OffsetEstimate] = []
+        applied = [0] * len(cols)
+        match_shift = [0] * len(cols)
+        ref, st0 = scans[0], scans[0].poll
+        for k in range(1, len(cols)):
+            sk = scans[k]
+            bound = (abs(sk.poll.period_p50_ns - st0.period_p50_ns)
+                     + max(sk.poll.duration_p50_ns, st0.duration_p50_ns)) // 2
+            level = max(ref.sample.level, sk.sample.level)
+            (ha, ta), (hb, tb) = ref.sample.at_level(level), sk.sample.at_level(level)
+            est = estimate_offset(ha, ta, hb, tb, bound_ns=bound, collector=cols[k],
+                                  reference=cols[0])
+            if est is None:
+                _check_shared(ref, sk, ha, hb, level)
+            del ha, ta, hb, tb
+            want = wanted.get(cols[k])
+            if want == "auto":
+                if est is None:
+                    raise BadArgument(
+                        f"cannot estimate the clock offset of {cols[k]!r} against {cols[0]!r}: "
+                        "fewer than 5 states seen by both; did they record the same symbol at "
+                        "the same time?")
+                applied[k] = est.offset_ns
+            elif want is not None:
+                applied[k] = _signed_duration(want, "--offset")
+            match_shift[k] = est.offset_ns if est is not None else applied[k]
+            if est is not None:
+                offsets.append(replace(est, applied_ns=applied[k]))
+                if abs(est.offset_ns - applied[k]) > 10 * (est.uncertainty_ns + est.spread_ns) + 1_000_000:
+                    notes.append(
+                        f"{cols[k]}'s clock reads {(est.offset_ns - applied[k]) / 1e6:+.3f} ms from "
+                        f"{cols[0]}'s after the offset applied: on different machines (or separate "
+                        "simulated markets) use --offset auto")
+        stats = [s.poll for s in scans]
+        spans = [(s.t_first_ns - a, s.t_last_ns - a) for s, a in zip(scans, applied)]
+        summary_counts = [(s.states, s.distinct) for s in scans]
+        # The second pass needs none of the first pass's samples.
+        del scans, ref, sk
+
+        # Tolerance: how long two honest collectors can disagree.
+        if tolerance is not None:
+            tol = _signed_duration(tolerance, "--tolerance")
+        else:
+            # Poll timing as stamped, or the measured spread of when the collectors saw
+            # the same changes (it includes preemption between polls, which stamps miss).
+            tol = max(max(p.duration_p99_ns for p in stats) + 2 * max(p.period_p99_ns for p in stats),
+                      max((o.jitter_ns for o in offsets), default=0), MIN_TOLERANCE_NS)
+            tol += max((o.uncertainty_ns for o in offsets if o.applied_ns), default=0)
+
+        # Reads on clocks the merge was told are one (no offset, or one given) order exactly;
+        # an estimated offset is good to its uncertainty.
+        margin = [0] * len(cols)
+        for o in offsets:
+            if o.applied_ns and o.applied_ns == o.offset_ns:
+                margin[cols.index(o.collector)] = o.uncertainty_ns
+        plan = MergePlan(root, sym, cols, applied, match_shift, window_ns, tol, stats, spans, margin)
+        # The collectors' per-state arrays for the union's bound live on disk from here on;
+        # each round maps them (:mod:`.merge_spill`).
+        guarantees = _collector_bounds(applied, spill, list(cols))
         writer = None
         if write:
             for d in old:  # --force: only once the first pass found the collectors mergeable
@@ -319,20 +323,19 @@ def merge(data: str | Path, collectors: str | list[str] | tuple[str, ...], out: 
             bound=union)
 
 
-def _collector_bounds(times: list[CollectorStates], applied: list[int], spill: DaySpill,
-                      names: list[str]) -> dict[str, Guarantee]:
+def _collector_bounds(applied: list[int], spill: DaySpill, names: list[str]
+                      ) -> dict[str, Guarantee]:
     """Each collector's states (one each, offsets applied, by t_after) for blind_ns -- stamps,
     bound, book and whether unchanged polls followed it (:mod:`.merge_bound`) -- put in
-    ``spill``; returns each collector's own guarantee.
-
-    ``times`` is emptied: one collector's arrays are in memory at a time.
+    ``spill`` (as the first pass left them there); returns each collector's own guarantee.
+    One collector's arrays are in memory at a time.
 
     Shifted in place and sorted only when out of order: stamps are monotonic within
     a collector, and a full day's copies would cost 240 MB a collector (issue 12).
     """
     out: dict[str, Guarantee] = {}
     for k, a in enumerate(applied):
-        c = times.pop(0)  # consumed: a column's old order is freed as it is sorted
+        c = spill.get(k, mmap=False)  # in memory: shifted in place
         tb, ta, blind, h, reread = c.tb, c.ta, c.blind, c.hash, c.reread
         del c
         tb -= a
