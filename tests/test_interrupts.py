@@ -115,9 +115,12 @@ SWALLOWS = textwrap.dedent("""
     from booktape.interrupts import guard_interrupts
     guard_interrupts(float(sys.argv[1]))
     if sys.argv[2] == "swallow":
-        print("ready", flush=True)
+        ready = False
         while True:
-            try:
+            try:  # "ready" inside: the parent's signal may land right after it
+                if not ready:
+                    ready = True
+                    print("ready", flush=True)
                 time.sleep(0.05)
             except KeyboardInterrupt:
                 pass
@@ -155,3 +158,45 @@ def test_guard_leaves_an_ignored_sigint_ignored() -> None:
             "time.sleep(0.6); print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "True", r
+
+
+# A library that turns the KeyboardInterrupt raised inside it into an error of its own, as
+# DuckDB's module init did in CI (ImportError "Encountered an error while initializing
+# the extension": a traceback and exit 1 instead of "Interrupted." and 130).
+CONVERTS = textwrap.dedent("""
+    import sys, time
+    from booktape.interrupts import guard_interrupts
+    guard_interrupts()
+    from booktape.cli import cli, main
+
+    @cli.command("convert")
+    def convert():
+        print("ready", flush=True)
+        try:
+            time.sleep(60)
+        except KeyboardInterrupt:
+            raise ImportError("Encountered an error while initializing the extension.")
+
+    main()
+""")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT (POSIX)")
+def test_an_error_a_library_made_of_ctrl_c_ends_the_command_as_interrupted() -> None:
+    with ctrl_c_reaches_children():
+        p = subprocess.Popen([sys.executable, "-c", CONVERTS, "convert"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    assert p.stdout is not None and p.stdout.readline() == "ready\n"
+    p.send_signal(signal.SIGINT)
+    try:
+        out, err = p.communicate(timeout=30)
+    finally:
+        p.kill()
+    assert (p.returncode, err.strip()) == (130, "Interrupted."), err
+
+
+def test_an_error_without_ctrl_c_is_still_an_error() -> None:
+    code = CONVERTS.replace("time.sleep(60)", "raise ValueError('a real bug')")
+    r = subprocess.run([sys.executable, "-c", code, "convert"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 1 and "ValueError: a real bug" in r.stderr, r

@@ -16,9 +16,14 @@ def main() -> None:
 
         guard_interrupts()
         from booktape.cli import main as cli_main
-    except KeyboardInterrupt:
-        from booktape.interrupts import forget_caught_interrupt, said_interrupted
+    except BaseException as e:
+        from booktape.interrupts import forget_caught_interrupt, said_interrupted, sigint_received
 
+        # A Ctrl-C during an extension's import can come out as ImportError (see
+        # sigint_received).
+        if not isinstance(e, KeyboardInterrupt) and not (isinstance(e, Exception)
+                                                         and sigint_received()):
+            raise
         sys.stderr.write("Interrupted.\n")
         said_interrupted()
         forget_caught_interrupt()

@@ -31,6 +31,18 @@ from types import FrameType
 #: temporary files removed) before :func:`guard_interrupts` ends the process.
 GRACE_S = 8.0
 _said = False
+_received = False
+
+
+def sigint_received() -> bool:
+    """Whether Ctrl-C reached :func:`guard_interrupts`'s handler in this process.
+
+    After it, any error is taken for the interrupt: a C extension can turn the
+    ``KeyboardInterrupt`` raised inside it into an error of its own (CI: a Ctrl-C during
+    ``import duckdb`` became ``ImportError: Encountered an error while initializing the
+    extension`` and a traceback with exit 1).
+    """
+    return _received
 
 
 def said_interrupted() -> None:
@@ -62,6 +74,8 @@ def guard_interrupts(grace_s: float = GRACE_S) -> None:
 
     def handler(signum: int, frame: FrameType | None) -> None:
         nonlocal armed
+        global _received
+        _received = True
         if not armed:
             armed = True
             threading.Thread(target=last_resort, name="booktape-interrupt-guard",

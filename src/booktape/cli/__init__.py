@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from ..errors import BooktapeError
-from ..interrupts import forget_caught_interrupt, said_interrupted
+from ..interrupts import forget_caught_interrupt, said_interrupted, sigint_received
 from ._streams import make_std_streams_safe
 
 
@@ -44,6 +44,10 @@ class BooktapeGroup(click.Group):
             # click would print "Aborted!" and exit 1, the code for "problems found";
             # a cron wrapper must tell an interrupted run apart (issue 14).
             ctx.exit(_interrupted())
+        except Exception:
+            if sigint_received():  # the interrupt, as a library reported it
+                ctx.exit(_interrupted())
+            raise
 
 
 @click.group(cls=BooktapeGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -58,6 +62,10 @@ def main() -> None:
         cli(prog_name="booktape")
     except KeyboardInterrupt:
         sys.exit(_interrupted())
+    except Exception:
+        if sigint_received():
+            sys.exit(_interrupted())
+        raise
 
 
 # Command modules register themselves on `cli` when imported.
