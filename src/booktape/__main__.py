@@ -16,6 +16,11 @@ def main() -> None:
 
         guard_interrupts()
         from booktape.cli import main as cli_main
+
+        # Inside the try: an interrupt held through the imports above (see
+        # guard_interrupts) is raised at the first chance after them, which can be
+        # before cli_main's own handling begins.
+        cli_main()
     except BaseException as e:
         from booktape.interrupts import forget_caught_interrupt, said_interrupted, sigint_received
 
@@ -28,7 +33,6 @@ def main() -> None:
         said_interrupted()
         forget_caught_interrupt()
         raise SystemExit(130) from None
-    cli_main()
 
 
 if __name__ == "__main__":

@@ -7,6 +7,17 @@ turning it into an error of its own (below). :func:`guard_interrupts` is the las
 resort for the first and for an exit that waits on something: the command then ends
 :data:`GRACE_S` after the first Ctrl-C anyway.
 
+Two more, also from CI, are worse than a late exit, and the guard's handler keeps the
+interrupt out of them. A ``KeyboardInterrupt`` raised while a module is being imported
+can land in an extension's initialisation: nanobind (DuckDB's binding) calls
+``abort()`` when Python code it runs there raises ("Critical nanobind error:
+enum_create"), and the process dies of SIGABRT. So while an import is in progress the
+handler holds the interrupt and has it delivered again once the import is over. And a
+``KeyboardInterrupt`` swallowed where Python ignores exceptions is printed ("Exception
+ignored in ... WeakSet ...") before the one line: the guard's unraisable hook drops that
+report and delivers the interrupt again, so the command ends at once instead of after
+:data:`GRACE_S`.
+
 
 DuckDB runs Python's SIGINT handler while a query executes, clears the
 ``KeyboardInterrupt`` and raises an exception of its own instead
@@ -21,6 +32,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,8 +42,11 @@ from types import FrameType
 #: Seconds a command has, after its first Ctrl-C, to end by its own path (the one line,
 #: temporary files removed) before :func:`guard_interrupts` ends the process.
 GRACE_S = 8.0
+#: How often a held interrupt is offered again (see :func:`guard_interrupts`).
+RETRY_S = 0.02
 _said = False
 _received = False
+_IMPORT_CODE = "<frozen importlib._bootstrap>"
 
 
 def sigint_received() -> bool:
@@ -60,14 +75,25 @@ def guard_interrupts(grace_s: float = GRACE_S) -> None:
     exception, a join at exit) can hold it. Commands that stop on Ctrl-C by design
     (``record`` drains and seals) install their own handler over this one. Only where
     Ctrl-C has its default meaning: a job started with SIGINT ignored keeps ignoring it.
+    While an import is in progress the handler holds the interrupt instead of raising it,
+    and the thread offers it again every :data:`RETRY_S`; an unraisable
+    ``KeyboardInterrupt`` is not printed but offered again the same way.
     """
     if (threading.current_thread() is not threading.main_thread()
             or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
         return
     armed = False
+    # Set when the interrupt could not be raised where it arrived (an import) or was
+    # swallowed (an unraisable KeyboardInterrupt): the guard thread delivers it again.
+    held = threading.Event()
 
-    def last_resort() -> None:
-        time.sleep(grace_s)
+    def guard() -> None:
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline:
+            if held.wait(min(RETRY_S, max(0.0, deadline - time.monotonic()))):
+                held.clear()
+                time.sleep(RETRY_S)  # let the import (or the callback) go on a little
+                _signal_main_thread()
         if not _said:
             os.write(2, b"Interrupted.\n")
         os._exit(130)
@@ -78,11 +104,45 @@ def guard_interrupts(grace_s: float = GRACE_S) -> None:
         _received = True
         if not armed:
             armed = True
-            threading.Thread(target=last_resort, name="booktape-interrupt-guard",
-                             daemon=True).start()
+            threading.Thread(target=guard, name="booktape-interrupt-guard", daemon=True).start()
+        if _importing(frame):
+            held.set()
+            return
         raise KeyboardInterrupt
 
+    default_hook = sys.unraisablehook
+
+    def unraisable(args: sys.UnraisableHookArgs) -> None:
+        if _received and issubclass(args.exc_type, KeyboardInterrupt):
+            held.set()
+            return
+        default_hook(args)
+
     signal.signal(signal.SIGINT, handler)
+    sys.unraisablehook = unraisable
+
+
+def _signal_main_thread() -> None:
+    """Deliver SIGINT again to the main thread: ours, or the handler a command put over it.
+
+    A real signal, not ``_thread.interrupt_main()``: that only marks the handler due, and
+    a main thread blocked in ``time.sleep``, ``select`` or a lock would not run it until
+    the call returned. On Windows ``raise()`` runs the C handler in this thread, which
+    also wakes the main thread's waits (CPython's SIGINT event).
+    """
+    if hasattr(signal, "pthread_kill"):
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+    else:
+        signal.raise_signal(signal.SIGINT)
+
+
+def _importing(frame: FrameType | None) -> bool:
+    """Whether ``frame`` runs inside an import (a module's top level, an extension's init)."""
+    while frame is not None:
+        if frame.f_code.co_filename == _IMPORT_CODE:
+            return True
+        frame = frame.f_back
+    return False
 
 
 @contextmanager
