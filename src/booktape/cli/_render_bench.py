@@ -29,13 +29,18 @@ class BenchProgress:
                                  TextColumn("ETA"), TimeRemainingColumn(),
                                  console=err_console, disable=quiet)
         self.task = self.progress.add_task("starting", total=None)
+        # Quiet is never started: rich 13.0's disabled display still wrote a newline to
+        # stderr when it stopped (see StatesProgress).
+        self._quiet = quiet
 
     def __enter__(self) -> BenchProgress:
-        self.progress.__enter__()
+        if not self._quiet:
+            self.progress.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.progress.__exit__(*exc)
+        if not self._quiet:
+            self.progress.__exit__(*exc)
 
     def update(self, done: int, total: int, run: Any, rec: Any) -> None:
         c = run.combo

@@ -28,7 +28,10 @@ class StatesProgress:
                                  MofNCompleteColumn(), TextColumn("states"), TimeElapsedColumn(),
                                  TimeRemainingColumn(), console=err_console, disable=quiet)
         self.tasks: dict[str, Any] = {}
-
+        # Quiet means never started, not started disabled: rich 13.0's disabled display
+        # still wrote a newline to stderr when it stopped (merge --json, at the lowest
+        # versions pyproject admits; issue 10).
+        self._quiet = quiet
         self._started = False
 
     def __enter__(self) -> StatesProgress:
@@ -39,6 +42,8 @@ class StatesProgress:
             self.progress.__exit__(*exc)
 
     def update(self, phase: str, done: int, total: int) -> None:
+        if self._quiet:
+            return
         if not self._started:
             self._started = True
             self.progress.__enter__()

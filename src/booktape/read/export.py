@@ -16,6 +16,7 @@ standard output and a device is never replaced by a file.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -217,26 +218,33 @@ def export_csv(data: str | Path | Tape, out: str | Path | BinaryIO, symbol: str 
     n = 0
     cols = ["level", "type", "price", "volume", "volume_dbl", "t_after_ns", "t_before_ns"]
     with open_target(out, "--csv") as fh:
-        header = True
-        for sym, col in keys:
-            for t in _levels(tape, sym, col, start_ns, end_ns, cols, skip_damaged, batch_rows):
-                t = t.filter(pc.greater_equal(t.column("level"), 0))  # drop empty-book markers
-                df = pd.DataFrame({
-                    "": t.column("level").to_numpy(),
-                    "type": t.column("type").to_numpy(),
-                    "price": t.column("price").to_numpy(),
-                    "volume": t.column("volume").to_numpy(),
-                    "volume_dbl": t.column("volume_dbl").to_numpy(),
-                    "time_after": _fmt(t.column("t_after_ns").to_numpy(), tz),
-                    "time_before": _fmt(t.column("t_before_ns").to_numpy(), tz),
-                    "name": col,
-                })
-                fh.write(df.to_csv(index=False, header=header, lineterminator="\n").encode())
-                header = False
-                n += len(df)
-        if header:
-            fh.write(pd.DataFrame(columns=["", *CSV_COLUMNS]).to_csv(index=False,
-                                                                 lineterminator="\n").encode())
+        # pandas formats into the wrapper a few thousand rows at a time: ``to_csv()`` to a
+        # string and ``.encode()`` held two copies of a whole batch (~40 MiB of the
+        # export's peak at 64 Ki rows; issue 10's lowest-versions run found the margin).
+        text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
+        try:
+            header = True
+            for sym, col in keys:
+                for t in _levels(tape, sym, col, start_ns, end_ns, cols, skip_damaged, batch_rows):
+                    t = t.filter(pc.greater_equal(t.column("level"), 0))  # drop empty-book markers
+                    df = pd.DataFrame({
+                        "": t.column("level").to_numpy(),
+                        "type": t.column("type").to_numpy(),
+                        "price": t.column("price").to_numpy(),
+                        "volume": t.column("volume").to_numpy(),
+                        "volume_dbl": t.column("volume_dbl").to_numpy(),
+                        "time_after": _fmt(t.column("t_after_ns").to_numpy(), tz),
+                        "time_before": _fmt(t.column("t_before_ns").to_numpy(), tz),
+                        "name": col,
+                    })
+                    df.to_csv(text, index=False, header=header, lineterminator="\n")
+                    header = False
+                    n += len(df)
+            if header:
+                pd.DataFrame(columns=["", *CSV_COLUMNS]).to_csv(text, index=False,
+                                                                lineterminator="\n")
+        finally:
+            text.detach()  # flushes; the target stays open for open_target to finish
     return n
 
 
