@@ -16,6 +16,8 @@ from typing import Any
 
 import booktape
 
+from .helpers import ctrl_c_reaches_children
+
 SRC = str(Path(booktape.__file__).resolve().parent.parent)
 
 
@@ -84,8 +86,12 @@ class EmulateCli:
         e["PYTHONPATH"] = SRC + os.pathsep + e.get("PYTHONPATH", "")
         e.update(env or {})
         self.argv = [sys.executable, "-m", "booktape", "emulate", "--port", str(port), *args]
-        self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True, env=e)
+        # stop() is a Ctrl-C: under a harness that ignores SIGINT (a CI step in the
+        # background) the server would inherit it ignored, run on for stop()'s 10 s
+        # timeout, and a recorder's "server restarted" would come after its recording.
+        with ctrl_c_reaches_children():
+            self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.PIPE, text=True, env=e)
         self.lines: list[str] = []
         ready = threading.Event()
         pat = re.compile(r"on 127\.0\.0\.1:(\d+)")

@@ -232,8 +232,9 @@ INSIDE = textwrap.dedent("""
 def test_guard_holds_a_ctrl_c_that_lands_in_an_import_until_the_import_is_over(
         tmp_path: Path) -> None:
     (tmp_path / "ctrl_c_inside.py").write_text(INSIDE)
-    r = subprocess.run([sys.executable, "-c", IMPORTS, str(tmp_path)], capture_output=True,
-                       text=True, timeout=120)
+    with ctrl_c_reaches_children():  # CI starts the suite with SIGINT ignored
+        r = subprocess.run([sys.executable, "-c", IMPORTS, str(tmp_path)], capture_output=True,
+                           text=True, timeout=120)
     assert r.returncode == 0, r
     assert r.stdout.split() == ["imported", "True", "interrupted", "True", "True"], r
     assert r.stderr == "", r
@@ -265,7 +266,8 @@ UNRAISABLE = textwrap.dedent("""
 
 
 def test_guard_raises_again_a_ctrl_c_swallowed_where_python_ignores_errors() -> None:
-    r = subprocess.run([sys.executable, "-c", UNRAISABLE], capture_output=True, text=True,
-                       timeout=120)
+    with ctrl_c_reaches_children():
+        r = subprocess.run([sys.executable, "-c", UNRAISABLE], capture_output=True, text=True,
+                           timeout=120)
     assert (r.returncode, r.stdout.split()) == (0, ["interrupted", "True"]), r
     assert r.stderr == "", r
