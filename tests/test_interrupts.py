@@ -214,11 +214,13 @@ IMPORTS = textwrap.dedent("""
     t0 = time.monotonic()
     try:
         import ctrl_c_inside
-        print("imported", ctrl_c_inside.DONE, flush=True)
         time.sleep(10)
         print("ran on")
     except KeyboardInterrupt:
-        print("interrupted", "ctrl_c_inside" in sys.modules, time.monotonic() - t0 < 5)
+        # Wherever after the import it landed (Windows: inside a print), the module ran
+        # to its end; one interrupted halfway would not be in sys.modules at all.
+        mod = sys.modules.get("ctrl_c_inside")
+        print("interrupted", getattr(mod, "DONE", False), time.monotonic() - t0 < 5)
 """)
 INSIDE = textwrap.dedent("""
     import signal, time
@@ -236,7 +238,7 @@ def test_guard_holds_a_ctrl_c_that_lands_in_an_import_until_the_import_is_over(
         r = subprocess.run([sys.executable, "-c", IMPORTS, str(tmp_path)], capture_output=True,
                            text=True, timeout=120)
     assert r.returncode == 0, r
-    assert r.stdout.split() == ["imported", "True", "interrupted", "True", "True"], r
+    assert r.stdout.split() == ["interrupted", "True", "True"], r
     assert r.stderr == "", r
 
 
