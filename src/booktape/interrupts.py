@@ -42,7 +42,7 @@ from types import FrameType
 #: Seconds a command has, after its first Ctrl-C, to end by its own path (the one line,
 #: temporary files removed) before :func:`guard_interrupts` ends the process.
 GRACE_S = 8.0
-#: How often a held interrupt is offered again (see :func:`guard_interrupts`).
+#: How long a held interrupt waits before it is offered again (see :func:`guard_interrupts`).
 RETRY_S = 0.02
 _said = False
 _received = False
@@ -76,13 +76,12 @@ def guard_interrupts(grace_s: float = GRACE_S) -> None:
     (``record`` drains and seals) install their own handler over this one. Only where
     Ctrl-C has its default meaning: a job started with SIGINT ignored keeps ignoring it.
     While an import is in progress the handler holds the interrupt instead of raising it,
-    and the thread offers it again every :data:`RETRY_S`; an unraisable
+    and the thread offers it again :data:`RETRY_S` later; an unraisable
     ``KeyboardInterrupt`` is not printed but offered again the same way.
     """
     if (threading.current_thread() is not threading.main_thread()
             or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
         return
-    armed = False
     # Set when the interrupt could not be raised where it arrived (an import) or was
     # swallowed (an unraisable KeyboardInterrupt): the guard thread delivers it again.
     held = threading.Event()
@@ -90,7 +89,7 @@ def guard_interrupts(grace_s: float = GRACE_S) -> None:
     def guard() -> None:
         deadline = time.monotonic() + grace_s
         while time.monotonic() < deadline:
-            if held.wait(min(RETRY_S, max(0.0, deadline - time.monotonic()))):
+            if held.wait(max(0.0, deadline - time.monotonic())):
                 held.clear()
                 time.sleep(RETRY_S)  # let the import (or the callback) go on a little
                 _signal_main_thread()
@@ -99,11 +98,9 @@ def guard_interrupts(grace_s: float = GRACE_S) -> None:
         os._exit(130)
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        nonlocal armed
         global _received
-        _received = True
-        if not armed:
-            armed = True
+        if not _received:
+            _received = True
             threading.Thread(target=guard, name="booktape-interrupt-guard", daemon=True).start()
         if _importing(frame):
             held.set()
