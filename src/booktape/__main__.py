@@ -7,8 +7,6 @@ that lands in the work: ``Interrupted.`` and exit 130, not a traceback
 with nothing imported at its top, skip the CLI's imports too.
 """
 
-import sys
-
 
 def main() -> None:
     try:
@@ -22,17 +20,13 @@ def main() -> None:
         # before cli_main's own handling begins.
         cli_main()
     except BaseException as e:
-        from booktape.interrupts import forget_caught_interrupt, said_interrupted, sigint_received
+        from booktape.interrupts import is_interrupt, say_interrupted
 
         # A Ctrl-C during an extension's import can come out as ImportError (see
         # sigint_received).
-        if not isinstance(e, KeyboardInterrupt) and not (isinstance(e, Exception)
-                                                         and sigint_received()):
+        if not is_interrupt(e):
             raise
-        sys.stderr.write("Interrupted.\n")
-        said_interrupted()
-        forget_caught_interrupt()
-        raise SystemExit(130) from None
+        raise SystemExit(say_interrupted()) from None
 
 
 if __name__ == "__main__":

@@ -60,6 +60,22 @@ def sigint_received() -> bool:
     return _received
 
 
+def is_interrupt(e: BaseException) -> bool:
+    """Whether ``e`` ends the command as interrupted: Ctrl-C itself, or any error after it
+    (see :func:`sigint_received`)."""
+    return isinstance(e, KeyboardInterrupt) or (isinstance(e, Exception) and _received)
+
+
+def say_interrupted() -> int:
+    """Write the one line, note it was written, and give an interrupted run's exit code."""
+    if sys.stderr is not None:  # pythonw (a scheduled task without a console) has none
+        sys.stderr.write("Interrupted.\n")
+        sys.stderr.flush()
+    said_interrupted()
+    forget_caught_interrupt()
+    return 130
+
+
 def said_interrupted() -> None:
     """Note that "Interrupted." was written, so the last resort does not write it again."""
     global _said

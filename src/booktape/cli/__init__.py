@@ -13,16 +13,8 @@ from typing import Any
 import click
 
 from ..errors import BooktapeError
-from ..interrupts import forget_caught_interrupt, said_interrupted, sigint_received
+from ..interrupts import is_interrupt, say_interrupted
 from ._streams import make_std_streams_safe
-
-
-def _interrupted() -> int:
-    """Say so once, and give the exit code of an interrupted run."""
-    click.echo("Interrupted.", err=True)
-    said_interrupted()
-    forget_caught_interrupt()
-    return 130
 
 
 class BooktapeGroup(click.Group):
@@ -32,7 +24,7 @@ class BooktapeGroup(click.Group):
             return super().make_context(info_name, args, parent=parent, **extra)
         except KeyboardInterrupt:
             # Ctrl-C while click parses, before any command runs: the same line and code.
-            raise click.exceptions.Exit(_interrupted()) from None
+            raise click.exceptions.Exit(say_interrupted()) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -40,14 +32,13 @@ class BooktapeGroup(click.Group):
         except BooktapeError as e:
             click.echo(f"Error: {e}", err=True)
             ctx.exit(e.exit_code)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Exception) as e:
             # click would print "Aborted!" and exit 1, the code for "problems found";
-            # a cron wrapper must tell an interrupted run apart (issue 14).
-            ctx.exit(_interrupted())
-        except Exception:
-            if sigint_received():  # the interrupt, as a library reported it
-                ctx.exit(_interrupted())
-            raise
+            # a cron wrapper must tell an interrupted run apart (issue 14). After a
+            # Ctrl-C, an error is the interrupt as a library reported it.
+            if not is_interrupt(e):
+                raise
+            ctx.exit(say_interrupted())
 
 
 @click.group(cls=BooktapeGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -60,12 +51,10 @@ def main() -> None:
     make_std_streams_safe()
     try:
         cli(prog_name="booktape")
-    except KeyboardInterrupt:
-        sys.exit(_interrupted())
-    except Exception:
-        if sigint_received():
-            sys.exit(_interrupted())
-        raise
+    except (KeyboardInterrupt, Exception) as e:
+        if not is_interrupt(e):
+            raise
+        sys.exit(say_interrupted())
 
 
 # Command modules register themselves on `cli` when imported.
