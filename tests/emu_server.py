@@ -118,7 +118,12 @@ class EmulateCli:
         import signal
 
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+            if os.name == "nt":
+                # Windows has no Ctrl-C for a process without a console of its own:
+                # TerminateProcess, which drops the bridge's sockets all the same.
+                self.proc.kill()
+            else:
+                self.proc.send_signal(signal.SIGINT)
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:

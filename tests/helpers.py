@@ -7,12 +7,14 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from booktape.sources.simulated import SimConfig, books_at
 
@@ -99,3 +101,11 @@ def ctrl_c_reaches_children() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+# Tests that stop, freeze or kill a recorder's process group with POSIX signals. Windows'
+# own stop (CTRL_BREAK_EVENT) and kill (TerminateProcess) have their tests in test_windows.py.
+posix_signals = pytest.mark.skipif(
+    sys.platform == "win32",
+    reason="signals a recorder's process group (SIGTERM/SIGSTOP/killpg are POSIX; "
+           "Windows' stop and kill: test_windows.py)")

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from booktape.analysis import calculate_diff_components, concate_files, report
 from booktape.read.export import export_csv
@@ -86,7 +85,6 @@ def test_concate_files_orders_per_collector_unlike_the_notebook(tmp_path: Path) 
     assert len(comp) < len(df) and (comp.sum(axis=1) > 0).all()
 
 
-@pytest.mark.wine_slow("26 s under Wine (measured, a loaded machine)")
 def test_concate_files_on_tape_and_exported_csv_agree(tmp_path: Path) -> None:
     tape = clean_tape(tmp_path / "data")
     (tmp_path / "exp").mkdir()

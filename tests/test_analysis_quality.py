@@ -142,7 +142,6 @@ def test_weighted_percentiles_counts_each_value_by_weight() -> None:
     assert p["max"] == 100.0 and p["mean"] == pytest.approx(1.99)
 
 
-@pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
 def test_pause_between_two_recording_sessions_is_not_a_stall(tmp_path):
     import time
 

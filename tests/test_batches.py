@@ -32,7 +32,6 @@ def same(a: pa.Table, b: pa.Table) -> bool:
     return a.cast(b.schema).equals(b)
 
 
-@pytest.mark.wine_slow("reads the tape one row per batch at batch_rows=1: 26 s under Wine (measured)")
 @pytest.mark.parametrize("batch_rows", [1, 37, 1 << 18])
 def test_batches_whole_snapshots_same_rows_as_read_arrow(tmp_path: Path, batch_rows: int) -> None:
     tape = clean_tape(tmp_path / "data")

@@ -13,8 +13,6 @@ from booktape.events import read_events
 
 from .analysis_tapes import parts, rewrite_part
 
-pytestmark = pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
-
 TOPOLOGIES = ["sequential", "pipe", "queue", "fanout-pipe", "fanout-queue", "ring"]
 SYMBOLS = ["RIU2", "SiU2"]
 

@@ -48,7 +48,6 @@ def tape(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
-@pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
 def test_analyze_reports_the_bound_per_session_hour_and_bin(tape, tmp_path):
     r = invoke("analyze", str(tape), "--json", "--by", "500ms")
     d = json.loads(r.output)
@@ -70,7 +69,6 @@ def test_analyze_reports_the_bound_per_session_hour_and_bin(tape, tmp_path):
     assert r.exit_code == 2 and "--by" in r.output
 
 
-@pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
 def test_analyze_says_unknown_for_a_tape_without_blind_ns(tape, tmp_path):
     old = tmp_path / "old"
     shutil.copytree(tape, old)
@@ -82,7 +80,6 @@ def test_analyze_says_unknown_for_a_tape_without_blind_ns(tape, tmp_path):
     assert "unknown" in r.output
 
 
-@pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
 def test_record_summary_gives_the_guaranteed_lifetime(tmp_path):
     s = booktape.record(tmp_path / "d", "RIU2", duration="0.5s", topology="sequential")
     (y,) = s.symbols

@@ -230,7 +230,6 @@ def kinds(root: Path, collector: str = "zero") -> list[str]:
     return [e["kind"] for e in read_events(root, collector)]
 
 
-@pytest.mark.wine_slow("starts nats-server and booktape processes (~5 s each under Wine)")
 def test_record_publish_then_sink_gives_the_same_tape(nats_server, tmp_path, cli):
     local, sink = tmp_path / "local", tmp_path / "sink"
     code, _, err = finish(record_proc(nats_server.url, local, "--duration", "3s"))
@@ -261,7 +260,6 @@ def test_record_publish_then_sink_gives_the_same_tape(nats_server, tmp_path, cli
     assert json.loads(r.stdout)
 
 
-@pytest.mark.wine_slow("starts nats-server and booktape processes (~5 s each under Wine)")
 def test_analyze_compare_names_missing_and_changed_states(nats_server, tmp_path, cli):
     local, sink = tmp_path / "local", tmp_path / "sink"
     assert finish(record_proc(nats_server.url, local, "--duration", "2s",
@@ -289,7 +287,6 @@ def test_analyze_compare_names_missing_and_changed_states(nats_server, tmp_path,
     assert s["only_a"] == 1 and s["differ"] == 1 and s["examples"]["differ"] == [3]
 
 
-@pytest.mark.wine_slow("starts nats-server and booktape processes (~5 s each under Wine)")
 def test_unreachable_bus_at_start_records_locally_then_publishes_when_it_appears(tmp_path, cli):
     port = free_port()
     srv = NatsServer(tmp_path / "js", port)
@@ -314,7 +311,6 @@ def test_unreachable_bus_at_start_records_locally_then_publishes_when_it_appears
         srv.stop()
 
 
-@pytest.mark.wine_slow("starts nats-server and booktape processes (~5 s each under Wine)")
 def test_bus_down_for_the_whole_session_is_sent_by_the_next_one(tmp_path, cli):
     srv = NatsServer(tmp_path / "js", free_port())
     local, sink = tmp_path / "local", tmp_path / "sink"
@@ -331,7 +327,6 @@ def test_bus_down_for_the_whole_session_is_sent_by_the_next_one(tmp_path, cli):
         srv.stop()
 
 
-@pytest.mark.wine_slow("starts nats-server and booktape processes (~5 s each under Wine)")
 def test_wrong_credential_is_one_clear_error_and_the_tape_is_untouched(tmp_path, cli):
     srv = NatsServer(tmp_path / "js", config="authorization { token: \"right-token\" }").start()
     try:
@@ -356,7 +351,6 @@ def test_wrong_credential_is_one_clear_error_and_the_tape_is_untouched(tmp_path,
         srv.stop()
 
 
-@pytest.mark.wine_slow("starts nats-server and booktape processes (~5 s each under Wine)")
 def test_user_password_from_the_environment(tmp_path, cli):
     srv = NatsServer(tmp_path / "js", config="authorization { users: [ {user: desk, password: "
                      "\"pw-9\"} ] }").start()
@@ -385,7 +379,6 @@ def _add_stream(url: str, **kw) -> None:
     asyncio.run(go())
 
 
-@pytest.mark.wine_slow("starts nats-server and booktape processes (~5 s each under Wine)")
 @pytest.mark.parametrize("settings, text", [
     ({"storage": "memory"}, "storage is memory"),
     ({"max_msgs": 1000}, "discard is old with max_msgs=1000"),
@@ -409,7 +402,6 @@ def test_stream_that_would_lose_data_is_refused(nats_server, tmp_path, cli, sett
     assert r.returncode == 2 and text in r.stderr
 
 
-@pytest.mark.wine_slow("starts nats-server and booktape processes (~5 s each under Wine)")
 def test_foreign_message_is_quarantined_and_the_rest_is_written(nats_server, tmp_path, cli):
     import nats
 
@@ -439,7 +431,6 @@ def test_foreign_message_is_quarantined_and_the_rest_is_written(nats_server, tmp
     assert cli("verify", str(sink)).returncode == 0
 
 
-@pytest.mark.wine_slow("starts nats-server and booktape processes (~5 s each under Wine)")
 def test_nkey_seed_from_environment_and_file_against_a_real_server(tmp_path, cli):
     import nkeys
 
@@ -479,7 +470,6 @@ def test_nkey_seed_from_environment_and_file_against_a_real_server(tmp_path, cli
         srv.stop()
 
 
-@pytest.mark.wine_slow("starts nats-server and booktape processes (~5 s each under Wine)")
 def test_no_local_keeps_no_parts_and_the_sink_holds_every_state_once(nats_server, tmp_path, cli):
     local, sink = tmp_path / "local", tmp_path / "sink"
     for _ in range(2):  # a second session continues seq from the manifests left behind
@@ -509,17 +499,18 @@ def test_no_local_keeps_no_parts_and_the_sink_holds_every_state_once(nats_server
     assert r.returncode == 1 and "missing" in r.stdout + r.stderr
 
 
-@pytest.mark.wine_slow("starts nats-server and booktape processes (~5 s each under Wine)")
 def test_record_config_publish_section_publishes_and_the_sink_gets_it(nats_server, tmp_path, cli):
     """`record --config` with a [publish] section (issue 12's config file, issue 15's bus)."""
     local, sink = tmp_path / "local", tmp_path / "sink"
     auth = tmp_path / "nats.auth"
     auth.write_text("# no credentials needed on this test server\n")
     cfg = tmp_path / "booktape.toml"
-    cfg.write_text(f'out = "{local}"\nsymbols = ["RIU2"]\ncollector = "cfg"\nduration = "3s"\n'
+    cfg.write_text(f"out = '{local}'\n"
+                   f'symbols = ["RIU2"]\ncollector = "cfg"\nduration = "3s"\n'
                    f'[thresholds]\nsync_every = "100ms"\n'
                    f'[publish]\nurl = "{nats_server.url}"\nstream = "DESK"\n'
-                   f'nats_auth = "{auth}"\nduplicate_window = "1m"\n')
+                   f"nats_auth = '{auth}'\n"
+                   'duplicate_window = "1m"\n')
     r = cli("record", "--config", str(cfg), "--quiet")
     assert r.returncode == 0, r.stderr
     r = cli("sink", nats_server.url, "--stream", "DESK", "--out", str(sink), "--until-idle", "2s")

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from booktape.analysis.verify import verify
 from booktape.events import read_events
@@ -53,7 +52,6 @@ def outage(local: Path) -> tuple[dict, dict]:
     return down[0], up[-1]
 
 
-@pytest.mark.wine_slow("starts nats-server and booktape processes (~5 s each under Wine)")
 def test_nats_server_killed_mid_stream_and_restarted_on_its_store(nats_server, tmp_path):
     local, sink = tmp_path / "local", tmp_path / "sink"
     s = sink_proc(nats_server.url, sink)
@@ -76,7 +74,6 @@ def test_nats_server_killed_mid_stream_and_restarted_on_its_store(nats_server, t
     assert up["duration_ns"] > 1e9 and down["detail"]["url"] == nats_server.url
 
 
-@pytest.mark.wine_slow("starts nats-server and booktape processes (~5 s each under Wine)")
 def test_nats_server_stopped_for_a_while_spills_and_resends_in_order(nats_server, tmp_path):
     """The issue asks for 30 s; 8 s proves the same path (reconnect loop with capped 2 s back-off,
     spill file past a 64 KB buffer) in a quarter of the time. ``--publish-buffer 64KB`` makes
@@ -104,7 +101,6 @@ def test_nats_server_stopped_for_a_while_spills_and_resends_in_order(nats_server
     assert "bus_unsent" not in kinds(local)
 
 
-@pytest.mark.wine_slow("starts nats-server and booktape processes (~5 s each under Wine)")
 def test_sink_killed_mid_stream_and_restarted(nats_server, tmp_path):
     local, sink = tmp_path / "local", tmp_path / "sink"
     s = sink_proc(nats_server.url, sink)
@@ -124,7 +120,6 @@ def test_sink_killed_mid_stream_and_restarted(nats_server, tmp_path):
     assert verify(sink).ok  # the killed sink's journals were recovered and sealed
 
 
-@pytest.mark.wine_slow("starts nats-server and booktape processes (~5 s each under Wine)")
 def test_sink_killed_while_a_standby_waits_and_the_standby_takes_over(nats_server, tmp_path):
     local, sink = tmp_path / "local", tmp_path / "sink"
     a = sink_proc(nats_server.url, sink, "--durable", "desk")
@@ -149,7 +144,6 @@ def test_sink_killed_while_a_standby_waits_and_the_standby_takes_over(nats_serve
     assert verify(sink).ok
 
 
-@pytest.mark.wine_slow("starts nats-server and booktape processes (~5 s each under Wine)")
 def test_recorder_killed_and_restarted_continues_seq_and_resends(nats_server, tmp_path):
     local, sink = tmp_path / "local", tmp_path / "sink"
     s = sink_proc(nats_server.url, sink)
@@ -175,7 +169,6 @@ def test_recorder_killed_and_restarted_continues_seq_and_resends(nats_server, tm
     assert len(starts) == 2 and min(starts[1]) > 0
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_several_recorders_into_one_sink_with_one_recorders_server_killed(tmp_path):
     # Long enough that the stream's new leader is elected while every recorder still
     # records: a recorder that stops with the bus down leaves the rest to its next session.

@@ -5,14 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from booktape.cli import cli
 
 from .analysis_tapes import clean_tape, corrupt_byte, middle_seq, parts, remove_seq
-
-pytestmark = pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 
 
 def run(*args: str):  # type: ignore[no-untyped-def]

@@ -9,9 +9,8 @@ import pytest
 
 from .conftest import run_booktape
 
-pytestmark = pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 
-
+@pytest.mark.wine_slow("13 s under Wine (measured)")
 def test_cli_ls_lists_ticks_and_server_time_parts(tmp_path: Path) -> None:
     tape = tmp_path / "data"
     p = run_booktape("record", "--source", "mt5", "--mt5-module", "booktape.emulator",

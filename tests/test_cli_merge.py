@@ -19,8 +19,6 @@ from booktape.read.states import STATE_COLUMNS, snapshot_states
 
 from .merge_tapes import record_pair, rewrite, set_volume, shift_clock
 
-pytestmark = pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
-
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
@@ -31,6 +29,7 @@ def run(*args: str):
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
+@pytest.mark.wine_slow("8 s under Wine (measured)")
 def test_cli_merge_clean_pair_reports_and_writes_exit_0(pair, tmp_path):
     r = run("merge", pair, "--collectors", "zero,one", "--out", tmp_path / "m")
     assert r.exit_code == 0, r.output

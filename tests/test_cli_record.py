@@ -19,14 +19,12 @@ def invoke(*args):
     return CliRunner().invoke(cli_group, list(args), catch_exceptions=False)
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_cli_record_prints_summary_and_writes_a_tape(tape):
     p = run_booktape("record", "--out", str(tape), "--duration", "1s", "--quiet", check=True)
     assert "no loss" in p.stdout and "Capture summary" in p.stdout and "RIU2" in p.stdout
     assert list(tape.glob("symbol=RIU2/date=*/collector=zero/part-*.parquet"))
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_cli_record_json_summary(tape):
     p = run_booktape("record", "--out", str(tape), "--polls", "5000", "--sim-lockstep", "--json",
                      check=True)
@@ -35,14 +33,12 @@ def test_cli_record_json_summary(tape):
     assert d["symbols"][0]["snapshots"] == d["stored"] > 0
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_cli_snapshot_prints_the_book():
     p = run_booktape("snapshot", "RIU2", check=True)
     assert "RIU2 order book" in p.stdout and "sell" in p.stdout and "buy" in p.stdout
     assert "106," in p.stdout or "105," in p.stdout
 
 
-@pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
 def test_cli_ls_lists_parts(tape):
     booktape.record(tape, ["RIU2", "SiZ2"], polls=4000, rotate_bytes="64KB",
                     source_options={"lockstep": True})
@@ -55,7 +51,6 @@ def test_cli_ls_lists_parts(tape):
     assert r.exit_code == 0 and "part-000001.parquet" in r.output and "sealed" in r.output
 
 
-@pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
 def test_cli_export_csv_round_trips_to_the_notebook_format(tape, tmp_path):
     booktape.record(tape, "RIU2", polls=3000, source_options={"lockstep": True})
     out = tmp_path / "book.csv"
@@ -74,7 +69,6 @@ def test_cli_export_csv_round_trips_to_the_notebook_format(tape, tmp_path):
     assert (abs(ta - df["t_after_ns"].to_numpy()) < 1000).all()  # microsecond text
 
 
-@pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
 def test_cli_export_time_window(tape, tmp_path):
     booktape.record(tape, "RIU2", duration="1s")
     df = booktape.read(tape)
@@ -101,7 +95,6 @@ BAD = [
 ]
 
 
-@pytest.mark.wine_slow("~5 s a case under Wine (measured), 7 cases")
 @pytest.mark.parametrize("args, msg", BAD)
 def test_cli_bad_input_is_one_line_and_exit_2(args, msg, tmp_path):
     r = CliRunner().invoke(cli_group, [*args, "--out", str(tmp_path / "d")] if args[0] == "record"
@@ -132,7 +125,6 @@ def test_cli_ls_on_an_empty_directory(tmp_path):
     assert r.exit_code == 2 and "no sealed parts or journals" in r.output
 
 
-@pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
 def test_cli_checksum_mismatch_names_the_part(tape, tmp_path):
     booktape.record(tape, "RIU2", polls=2000, source_options={"lockstep": True})
     [part] = tape.glob("symbol=*/date=*/collector=*/part-*.parquet")
@@ -146,14 +138,12 @@ def test_cli_checksum_mismatch_names_the_part(tape, tmp_path):
         booktape.read(tape)
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_cli_subprocess_bad_input_has_no_traceback(tmp_path):
     p = run_booktape("record", "--out", str(tmp_path / "d"), "--rotate-bytes", "lots")
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert len(p.stderr.strip().splitlines()) <= 4  # click usage + one error line
 
 
-@pytest.mark.wine_slow("records in-process with spawned helpers: 19 s under Wine (measured)")
 def test_cli_duration_options_keep_their_units(tape):
     r = invoke("record", "--out", str(tape), "--duration", "1.2s", "--rotate-every", "300ms",
                "--interval", "10ms", "--sync-every", "100ms", "--json")
@@ -165,7 +155,6 @@ def test_cli_duration_options_keep_their_units(tape):
     assert d["parts_sealed"] >= 3  # one per 300 ms
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_two_recorders_with_one_sim_anchor_see_one_market(tmp_path):
     """Redundant collectors on the sim: same seed + anchor = the same books at the same times."""
     import datetime as dt
@@ -209,7 +198,6 @@ def test_sim_anchor_rejects_garbage():
     assert r.exit_code == 2 and "--sim-anchor" in r.output
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 @pytest.mark.skipif(not hasattr(__import__("os"), "openpty"), reason="needs a pty")
 def test_cli_status_line_is_drawn_on_a_terminal_by_a_helper_process(tape):
     # On a terminal the live line appears; it is drawn by a separate process

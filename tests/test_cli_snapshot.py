@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from .conftest import run_booktape
 from .emu_server import emulator
-
-pytestmark = pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 
 
 def test_cli_snapshot_over_mt5linux_prints_json_with_best_prices_and_spread() -> None:

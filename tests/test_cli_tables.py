@@ -25,7 +25,6 @@ def _capture(monkeypatch: pytest.MonkeyPatch, module: object, width: int) -> io.
     return buf
 
 
-@pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
 def test_record_summary_on_a_100_column_terminal_shows_every_number_whole(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     s = booktape.record(tmp_path / "data", ["RIU2", "SiZ2"], polls=3000, topology="sequential")
@@ -41,7 +40,10 @@ def test_record_summary_on_a_100_column_terminal_shows_every_number_whole(
             assert want in row, (want, row)
         for d in (y.poll_duration_ns, y.state_gap_ns):
             for k in ("p50", "p99", "p99.9", "max"):
-                assert human_ns(d[k]) in out
+                # A symbol whose book never changed in the run (a fast machine polls
+                # 3,000 times within one sim tick) has no gap between states: NaN, shown as "—".
+                if not math.isnan(d[k]):
+                    assert human_ns(d[k]) in out
 
 
 def _bench_doc() -> dict[str, object]:
@@ -71,7 +73,6 @@ def test_bench_table_on_a_narrow_terminal_wraps_rather_than_cuts(
     assert "…" not in buf.getvalue()
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_piped_console_is_wide_unless_columns_is_set() -> None:
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
     code = "from booktape.cli._render import console; print(console.width)"

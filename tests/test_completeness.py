@@ -36,7 +36,6 @@ CASES = [
 ]
 
 
-@pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
 @pytest.mark.parametrize("topology, symbols, latency, rate, interval, lockstep", CASES)
 def test_no_missed_state_outlives_its_bound(topology, symbols, latency, rate, interval,
                                             lockstep, tmp_path):
@@ -66,7 +65,6 @@ def test_no_missed_state_outlives_its_bound(topology, symbols, latency, rate, in
             assert sc.missed == sc.missed_by_lifetime["<100us"]
 
 
-@pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
 def test_a_stalled_poller_leaves_a_blind_spot_of_its_length_at_its_time(tmp_path):
     register("stalled-sim", "tests.stall_source:StalledSim")
     tape, log = tmp_path / "data", tmp_path / "truth.json"
@@ -135,7 +133,7 @@ def record_two(tape: Path, logs: dict[str, Path], seconds: str = "4") -> None:
     pytest.fail("three takes of two recorders stored fewer than 10 states in common")
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
+@pytest.mark.wine_slow("9 s under Wine (measured)")
 def test_two_collectors_on_one_market_union_misses_no_more_than_either(tmp_path):
     tape = tmp_path / "data"
     logs = {c: tmp_path / f"{c}.json" for c in ("zero", "one")}
@@ -161,7 +159,7 @@ def test_two_collectors_on_one_market_union_misses_no_more_than_either(tmp_path)
         assert u.missed <= int((~s.stored_mask[a + lo:a + hi]).sum())
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
+@pytest.mark.wine_slow("9 s under Wine (measured)")
 def test_merged_tape_bound_is_sound_and_never_looser_than_the_better_collector(tmp_path):
     """The merged bound is the smallest of the collectors' bounds that hold for the merged
     tape: a collector's covers an interval unless its unchanged polls there may have read

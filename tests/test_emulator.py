@@ -243,7 +243,6 @@ def test_server_refuses_empty_host() -> None:
         EmulatorServer("", 0)
 
 
-@pytest.mark.wine_slow("starts an emulator server process: 6 s under Wine (measured)")
 def test_real_mt5linux_client_connects_unchanged() -> None:
     from mt5linux import MetaTrader5
 

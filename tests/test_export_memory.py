@@ -16,8 +16,6 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
-
 ROOT = Path(__file__).resolve().parents[1]
 MiB = 1 << 20
 MINUTE = ["--start", "2026-11-26T08:00", "--end", "2026-11-26T08:01"]

@@ -99,7 +99,6 @@ def test_export_bytes_do_not_depend_on_the_batch(fixed_tape: Path, tmp_path: Pat
     assert got == GOLDEN
 
 
-@pytest.mark.wine_slow("13.5 s under Wine (measured)")
 def test_export_parquet_same_table_whatever_the_batch(fixed_tape: Path, tmp_path: Path) -> None:
     for view in ("levels", "quotes", "top5"):
         whole = tmp_path / f"{view}-whole.parquet"

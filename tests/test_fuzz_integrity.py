@@ -125,7 +125,7 @@ def sealed(tmp_path_factory) -> tuple[Path, pa.Table, list[str]]:
     return root, booktape.read_arrow(root), files
 
 
-@pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
+@pytest.mark.wine_slow("12 s under Wine (measured)")
 @given(data=st.data())
 @FUZZ
 def test_fuzz_sealed_tape(sealed, tmp_path_factory, data):
@@ -162,7 +162,6 @@ def journal(tmp_path_factory) -> tuple[Path, pa.Table, str]:
     return root, orig, str(j.relative_to(root))
 
 
-@pytest.mark.wine_slow("hypothesis examples: 15 s under Wine (measured)")
 @given(fn=mutation())
 @FUZZ
 def test_fuzz_journal(journal, tmp_path_factory, fn):
@@ -200,7 +199,6 @@ def spill(tmp_path_factory) -> tuple[Path, str]:
     return root, str(p.relative_to(root))
 
 
-@pytest.mark.wine_slow("hypothesis examples: 20 s under Wine (measured)")
 @given(fn=mutation())
 @FUZZ
 def test_fuzz_spill_file(spill, tmp_path_factory, fn):

@@ -3,8 +3,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 import booktape
 
 
@@ -15,7 +13,6 @@ def test_public_api_is_pinned():
         assert hasattr(booktape, name)
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_importing_booktape_does_not_import_the_cli_stack():
     import subprocess
     import sys

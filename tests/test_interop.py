@@ -24,7 +24,7 @@ def two_collector_tape(tmp_path_factory):
     return root
 
 
-@pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
+@pytest.mark.wine_slow("9 s under Wine (measured)")
 def test_pyarrow_dataset_reads_parts_with_partition_keys(two_collector_tape):
     t = ds.dataset(two_collector_tape, format="parquet", partitioning="hive").to_table()
     ref = booktape.read_arrow(two_collector_tape)
@@ -33,7 +33,6 @@ def test_pyarrow_dataset_reads_parts_with_partition_keys(two_collector_tape):
     assert set(t.column("symbol").to_pylist()) == {"RIU2", "SiZ2"}
 
 
-@pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
 def test_duckdb_reads_parts_in_place(two_collector_tape):
     q = f"""select symbol, collector, count(distinct seq) n, min(seq) lo, max(seq) hi
             from read_parquet('{two_collector_tape}/symbol=*/date=*/collector=*/part-*.parquet',
@@ -45,7 +44,6 @@ def test_duckdb_reads_parts_in_place(two_collector_tape):
         assert lo == 0 and hi == n - 1  # contiguous seq per symbol and collector
 
 
-@pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
 @pytest.mark.skipif(under_wine(), reason="polars' Windows build commits ~9 GB and takes a "
                     "minute to import under Wine 8 (the lane does not install it)")
 def test_polars_scans_parts(two_collector_tape):
@@ -56,7 +54,6 @@ def test_polars_scans_parts(two_collector_tape):
     assert len(df) == len(booktape.read(two_collector_tape, collector="zero"))
 
 
-@pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
 def test_read_filters_symbol_collector_and_time(two_collector_tape):
     df = booktape.read(two_collector_tape, symbol="SiZ2", collector="one")
     assert set(df.symbol) == {"SiZ2"} and set(df.collector) == {"one"}

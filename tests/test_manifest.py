@@ -13,8 +13,6 @@ from booktape.tape.layout import partition_dirs
 from booktape.tape.manifest import load_manifest, read_manifest
 from booktape.tape.tape import Tape
 
-pytestmark = pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
-
 
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory) -> Path:

@@ -32,7 +32,6 @@ def states(tape, collector):
 
 # -- pure pieces ---------------------------------------------------------------------------------
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_hash_same_book_same_hash_changed_volume_differs(pair, tmp_path):
     z = states(pair, "zero")
     assert len(np.unique(z.hash)) >= len(z) - 2  # books rarely recur exactly
@@ -82,7 +81,6 @@ def test_estimate_offset_median_of_matched_changes_within_uncertainty():
 
 # -- on recorded tapes ---------------------------------------------------------------------------
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_merge_two_processes_same_market_mostly_common_no_conflicts(pair, tmp_path):
     out = tmp_path / "merged"
     r = merge(pair, "zero,one", out)
@@ -121,7 +119,6 @@ def test_merge_two_processes_same_market_mostly_common_no_conflicts(pair, tmp_pa
     assert v.ok, v.problems
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_merge_missed_burst_reported_as_missing_with_times_not_conflict(pair, tmp_path):
     o = states(pair, "one")
     lo, hi = int(o.seq[len(o) // 2]), int(o.seq[len(o) // 2 + 7])
@@ -139,7 +136,6 @@ def test_merge_missed_burst_reported_as_missing_with_times_not_conflict(pair, tm
     assert r.per_collector[1].missing >= 8 - 1
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_merge_corrupted_volume_is_a_conflict_at_its_time(pair, tmp_path):
     z, o = states(pair, "zero"), states(pair, "one")
     life = np.diff(o.t_mid)
@@ -158,7 +154,6 @@ def test_merge_corrupted_volume_is_a_conflict_at_its_time(pair, tmp_path):
     assert "level 3" in c.detail and "12345" in c.detail
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_merge_offset_auto_estimates_injected_250ms_within_its_uncertainty(pair, tmp_path):
     tape = rewrite(pair, tmp_path / "skew", "one", shift_clock(250 * MS))
     r0 = merge(tape, "zero,one", tmp_path / "m0", write=False)
@@ -178,7 +173,6 @@ def test_merge_offset_auto_estimates_injected_250ms_within_its_uncertainty(pair,
     assert r2.offsets[0].applied_ns == 250 * MS and r2.ok
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_merge_bad_input_names_the_problem(pair, tmp_path):
     with pytest.raises(BadArgument, match="at least two"):
         merge(pair, "zero", tmp_path / "m")
@@ -193,7 +187,6 @@ def test_merge_bad_input_names_the_problem(pair, tmp_path):
         merge(pair, "zero,one", tmp_path / "m")
 
 
-@pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
 def test_merge_offset_auto_without_common_states_is_bad_input(tmp_path):
     tape = tmp_path / "t"
     booktape.record(tape, "RIU2", collector="zero", polls=300,
@@ -204,7 +197,6 @@ def test_merge_offset_auto_without_common_states_is_bad_input(tmp_path):
         merge(tape, "zero,one", tmp_path / "m", offset="auto")
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_merge_collectors_sharing_no_state_over_the_same_time_is_bad_input(pair, tmp_path):
     # Another market at the same times (issue 14: an IndexError in align after minutes).
     def other_market(t):
@@ -216,7 +208,6 @@ def test_merge_collectors_sharing_no_state_over_the_same_time_is_bad_input(pair,
     assert not (tmp_path / "m").exists()
 
 
-@pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
 def test_merge_collectors_at_other_times_is_their_union_with_a_note(tmp_path):
     tape = tmp_path / "t"
     booktape.record(tape, "RIU2", collector="zero", polls=300,
@@ -229,7 +220,6 @@ def test_merge_collectors_at_other_times_is_their_union_with_a_note(tmp_path):
     assert "no overlap" in r.notes[0]
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 @pytest.mark.parametrize("damage", ["none", "volume", "burst"])
 def test_merge_in_small_rounds_same_report_and_tape_as_in_one(pair, tmp_path, damage):
     """The streamed merge (issue 12) cuts the day into rounds; where it cuts changes nothing."""

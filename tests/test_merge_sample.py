@@ -58,7 +58,6 @@ def test_reservoir_percentiles_exact_while_they_fit_and_close_beyond():
     assert Reservoir(10).percentile([50]) is None
 
 
-@pytest.mark.wine_slow("two 4 s recordings in two Windows processes: under Wine they start seconds apart and share too few states")
 def test_merge_offset_from_a_hash_sample_equals_the_full_estimate(pair, tmp_path):
     tape = rewrite(pair, tmp_path / "skew", "one", shift_clock(250 * MS))
     full = merge(tape, "zero,one", None, write=False, offset="auto")
@@ -78,7 +77,6 @@ def test_merge_offset_from_a_hash_sample_equals_the_full_estimate(pair, tmp_path
         (full.merged_states, full.seen_by_all, full.ok)
 
 
-@pytest.mark.wine_slow("two 4 s recordings in two Windows processes: under Wine they start seconds apart and share too few states")
 def test_merge_with_a_tiny_forced_sample_writes_the_same_tape(pair, tmp_path):
     full = merge(pair, "zero,one", tmp_path / "full")
     # Two books a side: too few pairs for an offset, nothing else depends on the sample.

@@ -99,7 +99,6 @@ def move_times(text: str, tape: Path) -> str:
     return re.sub(r"2026-11-26T\d\d:\d\d", move, text)
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 @pytest.mark.skipif(sys.platform == "win32", reason="the README's sh blocks need bash")
 def test_readme_every_command_block_runs(tmp_path: Path) -> None:
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -141,7 +140,7 @@ def test_readme_skips_name_a_reason_and_leave_most_lines_running() -> None:
     assert len(skips) < len(lines) / 2
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
+@pytest.mark.wine_slow("8 s under Wine (measured)")
 def test_readme_pyarrow_one_liner_reads_a_tape_with_a_stray_file(tmp_path: Path) -> None:
     (one_liner,) = [x for _, lang, ls in blocks() if lang == "python" for x in ls
                     if "pyarrow.dataset" in x]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
-
 from booktape.clock import ManualClock
 from booktape.service.calendar import load_calendar
 from booktape.service.schedule import merged_window, run_schedule
+
+from .helpers import posix_signals
 
 MSK = dt.timezone(dt.timedelta(hours=3))
 
@@ -133,7 +133,6 @@ def _recorder(tape, *args):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_recorder_whose_deadline_comes_before_the_open_stops_at_once(tape):
     p = _recorder(tape, "--duration", "30m")
     out, err = p.communicate(timeout=60)
@@ -142,7 +141,7 @@ def test_recorder_whose_deadline_comes_before_the_open_stops_at_once(tape):
     assert not list(tape.glob("symbol=*"))  # nothing recorded outside the session
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
+@posix_signals
 def test_recorder_waiting_for_the_open_stops_on_sigterm(tape):
     import signal
     import time

@@ -20,6 +20,8 @@ from booktape.service.health import health_path
 from booktape.service.metrics import parse_addr
 from booktape.service.watchdog import Watchdog
 
+from .helpers import posix_signals
+
 
 def _start(out: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "booktape", "record", "--out", str(out),
@@ -44,7 +46,7 @@ def _status(cli, out: Path) -> tuple[int, list[dict]]:
     return r.returncode, json.loads(r.stdout) if r.stdout.strip() else r.stderr
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
+@posix_signals
 def test_status_live_then_stale_then_dead_with_metrics_scraped_and_a_log(tmp_path, cli):
     out = tmp_path / "data"
     log = tmp_path / "rec.log"
@@ -91,7 +93,8 @@ def test_status_live_then_stale_then_dead_with_metrics_scraped_and_a_log(tmp_pat
     assert '"kind":"stale"' in ev
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
+@pytest.mark.wine_slow("12 s under Wine (measured)")
+@posix_signals
 def test_a_healthy_recorder_exits_0_and_a_stopped_one_too(tmp_path, cli):
     out = tmp_path / "data"
     log = tmp_path / "rec.log"
@@ -117,7 +120,7 @@ def test_a_healthy_recorder_exits_0_and_a_stopped_one_too(tmp_path, cli):
     assert all(line[:4].isdigit() and "Z " in line for line in text.splitlines())
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
+@posix_signals
 def test_the_health_helper_starts_with_the_recording(tmp_path, cli):
     """Health is visible from the start: the helper is launched with the first health file.
 
@@ -154,7 +157,7 @@ def test_the_health_helper_starts_with_the_recording(tmp_path, cli):
             p.wait()
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
+@posix_signals
 def test_killed_health_helper_is_restarted_and_reported(tmp_path):
     out = tmp_path / "data"
     p = _start(out, "--duration", "15s")
@@ -177,7 +180,7 @@ def test_killed_health_helper_is_restarted_and_reported(tmp_path):
     assert "booktape-health died" in p.stderr.read()
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
+@pytest.mark.wine_slow("17 s under Wine (measured)")
 def test_bad_service_options_are_one_line_errors(tmp_path, cli):
     out = tmp_path / "data"
     r = cli("record", "--out", str(out), "--duration", "1s", "--metrics", "localhost:notaport")
@@ -236,7 +239,7 @@ def test_metrics_address_is_loopback_unless_told_otherwise():
     assert parse_addr("[::1]:9108") == ("::1", 9108)
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
+@posix_signals
 def test_a_frozen_recorder_is_stuck_then_healthy_again(tmp_path, cli):
     out = tmp_path / "data"
     p = _start(out, "--duration", "120s", "--topology", "sequential")

@@ -27,8 +27,6 @@ from booktape.service.health import health_path
 from booktape.tape.layout import partition_dirs
 from booktape.tape.manifest import read_manifest
 
-pytestmark = pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
-
 MSK = dt.timezone(dt.timedelta(hours=3))
 SPEED = 600
 START = "2026-03-24T08:00:00+03:00"
@@ -38,6 +36,7 @@ def ns(d, h, mi):
     return int(dt.datetime(2026, 3, d, h, mi, tzinfo=MSK).timestamp()) * 1_000_000_000
 
 
+@pytest.mark.wine_slow("169 s under Wine (measured)")
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_record_session_through_a_whole_weekday_into_the_next_day(tmp_path):

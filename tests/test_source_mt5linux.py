@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import socket
@@ -36,7 +37,6 @@ def opened(port: int, *symbols: str, **opts: object) -> tuple[MT5LinuxSource, Me
     return src, ev
 
 
-@pytest.mark.wine_slow("starts an emulator server process: 12 s under Wine (measured)")
 def test_mt5linux_books_match_in_one_round_trip_per_poll() -> None:
     with emulator(sim=LOCK) as port:
         src, ev = opened(port, "RIU2", "SiU2", probe_every_s=3600)
@@ -56,7 +56,6 @@ def test_mt5linux_books_match_in_one_round_trip_per_poll() -> None:
         assert ev.events[:1] == [] or all(e.kind == "none_result" for e in ev.events)
 
 
-@pytest.mark.wine_slow("starts an emulator server process: 7 s under Wine (measured)")
 def test_mt5linux_close_releases_books_despite_unquoted_symbol_bug() -> None:
     with emulator() as port:
         src, _ = opened(port, "RIU2")
@@ -81,7 +80,6 @@ def test_mt5linux_unpack_book_roundtrip() -> None:
     assert unpack_book(b"") == ()
 
 
-@pytest.mark.wine_slow("starts an emulator server process: ~4 s a case under Wine (measured)")
 @pytest.mark.parametrize("symbol, expected", [
     ("NOPE", "unknown symbol 'NOPE'"), ("EURUSD", "has no market depth")])
 def test_mt5linux_bad_symbol_raises(symbol: str, expected: str) -> None:
@@ -110,7 +108,6 @@ def test_mt5linux_warns_for_non_loopback_host(caplog: pytest.LogCaptureFixture) 
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.10")
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_mt5linux_version_mismatch_message(tmp_path: Path) -> None:
     # An mt5linux that does not parse on this Python, like 1.1.x (3.12 syntax) on 3.11.
     fake = tmp_path / "mt5linux"
@@ -124,7 +121,6 @@ def test_mt5linux_version_mismatch_message(tmp_path: Path) -> None:
     assert "needs Python >= 3.12" in out.stdout and "mt5linux>=1.0.6,<1.1" in out.stdout
 
 
-@pytest.mark.wine_slow("starts an emulator server process: 7 s under Wine (measured)")
 def test_mt5linux_login_with_env_password(monkeypatch: pytest.MonkeyPatch,
                                           caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
@@ -140,7 +136,6 @@ def test_mt5linux_login_with_env_password(monkeypatch: pytest.MonkeyPatch,
     assert SECRET not in caplog.text and SECRET not in repr(ev.events)
 
 
-@pytest.mark.wine_slow("starts an emulator server process: 4.4 s under Wine (measured)")
 def test_mt5linux_terminal_ipc_drop_reconnects() -> None:
     with emulator(faults={"ipc_drop_after_calls": 40, "ipc_down_s": 0.1}) as port:
         src, ev = opened(port, "RIU2")
@@ -154,7 +149,6 @@ def test_mt5linux_terminal_ipc_drop_reconnects() -> None:
         src.close()
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_mt5linux_server_restart_reconnects_over_a_new_socket() -> None:
     proc, port = emu_server.start()
     try:
@@ -180,7 +174,6 @@ def test_mt5linux_server_restart_reconnects_over_a_new_socket() -> None:
         emu_server.stop(proc)
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_mt5linux_other_client_shapes_fall_back_to_plain_rpyc(tmp_path: Path) -> None:
     # A client class without eval/execute (mt5linux 1.1.x reshaped its API): booktape
     # speaks RPyC classic to the same server itself.
@@ -200,7 +193,8 @@ def test_mt5linux_other_client_shapes_fall_back_to_plain_rpyc(tmp_path: Path) ->
     assert out.stdout.split() == ["NoneType", "40", "1"], out.stderr
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
+@pytest.mark.skipif(importlib.util.find_spec("MetaTrader5") is not None,
+                    reason="this Python has the MetaTrader5 package (the Windows lane installs it)")
 def test_mt5linux_server_without_metatrader5_package_names_the_fix() -> None:
     # A bare RPyC classic server (an mt5linux server whose Wine Python lacks MetaTrader5).
     port = emu_server.free_port()
@@ -224,7 +218,6 @@ def test_mt5linux_server_without_metatrader5_package_names_the_fix() -> None:
         p.wait()
 
 
-@pytest.mark.wine_slow("starts an emulator server process: 5 s under Wine (measured)")
 def test_mt5linux_hung_call_past_request_timeout_is_a_lost_link() -> None:
     with emulator(faults={"slow_every": 60, "slow_ms": 1500}) as port:
         src, ev = opened(port, "RIU2", request_timeout_s=0.3)

@@ -15,11 +15,7 @@ import textwrap
 import time
 from pathlib import Path
 
-import pytest
-
 import booktape
-
-pytestmark = pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 
 SCRIPT = """
 import booktape

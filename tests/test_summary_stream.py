@@ -21,7 +21,6 @@ def recorded(tmp_path_factory):
     return out, s
 
 
-@pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
 def test_summary_matches_the_whole_tape_read_at_once(recorded):
     out, s = recorded
     assert s.parts_sealed >= 6  # several parts per symbol: the stream crosses files
@@ -46,7 +45,6 @@ def test_summary_matches_the_whole_tape_read_at_once(recorded):
                 assert got[f"p{p}"] == pytest.approx(want[f"p{p}"], rel=1e-9), p
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_summary_memory_does_not_grow_with_the_tape(recorded):
     """Peak Arrow memory while summarising stays far below the tape's decoded size."""
     out, s = recorded
@@ -61,7 +59,6 @@ def test_summary_memory_does_not_grow_with_the_tape(recorded):
     assert json.dumps(summarize(out, "zero", s.session).as_dict(), default=str)
 
 
-@pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
 def test_summary_reads_an_open_journal_too(tmp_path):
     """A session summarised while a journal is still open (e.g. read back after a crash)."""
     import shutil

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -100,7 +101,6 @@ def test_cli_record_mt5_ticks(tape: Path) -> None:
     assert not list(tape.glob("_ticks/**/_part-*.arrows"))  # everything sealed
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 def test_cli_record_mt5linux_ticks_match_the_terminal(tape: Path) -> None:
     server = EmulateCli()
     try:
@@ -129,7 +129,10 @@ def test_cli_record_mt5linux_ticks_match_the_terminal(tape: Path) -> None:
         server.stop()
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
+@pytest.mark.wine_slow("13 s under Wine (measured)")
+@pytest.mark.skipif(sys.platform == "win32", reason=(
+    "the crash is simulated in this process, which keeps the journals open, and Windows "
+    "deletes no open file; test_crash.py kills real recorders on Windows"))
 def test_recover_seals_the_side_stream_journals_a_crash_left(tmp_path: Path, emu_ticks) -> None:
     # A --ticks recorder killed after an fsync: `booktape recover` seals its
     # trades and server-time journals too, not only the books'.

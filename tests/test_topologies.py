@@ -70,7 +70,6 @@ def test_topologies_registered_and_default_is_ring():
     assert DEFAULT_TOPOLOGY == "ring"
 
 
-@pytest.mark.wine_slow("spawns multiprocessing helpers (~5 s each under Wine)")
 @pytest.mark.parametrize("topology", ["sequential", *MULTI])
 def test_topology_lockstep_rows_equal_the_sim_log_with_rotation(topology, tmp_path):
     tape, log = tmp_path / "data", tmp_path / "sim.json"
@@ -82,7 +81,6 @@ def test_topology_lockstep_rows_equal_the_sim_log_with_rotation(topology, tmp_pa
     assert not helper_pids(psutil.Process())
 
 
-@pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
 def test_topology_spills_past_the_memory_threshold_and_loses_nothing(tmp_path):
     # A 64 kB backlog with acknowledgements only every 300 ms: the acquirer
     # must spill to the overflow journal (and say so), never block or drop.
@@ -97,7 +95,6 @@ def test_topology_spills_past_the_memory_threshold_and_loses_nothing(tmp_path):
     assert not list(tape.glob("_spill/**/*.bin"))
 
 
-@pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
 def test_keep_unchanged_at_zero_latency_spills_rather_than_stalls(tmp_path):
     # Every poll packed as fast as the loop goes is more than the saver can
     # journal: the ring fills, the backlog fills, and the rest must go to the
@@ -132,7 +129,7 @@ def helper_pids(recorder: psutil.Process) -> list[psutil.Process]:
     return sorted(kids, key=lambda c: (c.create_time(), c.pid))
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
+@pytest.mark.wine_slow("15 s under Wine (measured)")
 @pytest.mark.parametrize("variant", [*MULTI, "pipe+thread-sender"])
 def test_topology_sigkill_saver_then_packer_loses_and_duplicates_nothing(variant, tmp_path):
     # "+thread-sender": the pipe fed by a thread, as on Windows (no O_NONBLOCK there).
@@ -183,7 +180,6 @@ def test_topology_sigkill_saver_then_packer_loses_and_duplicates_nothing(variant
     assert not psutil.pid_exists(target.pid) or psutil.Process(target.pid).status() == "zombie"
 
 
-@pytest.mark.wine_slow("runs the booktape CLI: a Windows process each (~5 s under Wine) plus its helpers")
 @pytest.mark.skipif(os.name == "nt", reason="SIGTERM is POSIX (Windows' CTRL_BREAK_EVENT: "
                     "test_windows.py)")
 @pytest.mark.parametrize("topology", ["ring", "fanout-queue"])

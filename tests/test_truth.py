@@ -53,7 +53,6 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return tape, log
 
 
-@pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
 def test_truth_file_lists_every_state_with_life_and_content(recorded):
     _, log = recorded
     doc = json.loads(log.read_text())
@@ -72,7 +71,6 @@ def test_truth_file_lists_every_state_with_life_and_content(recorded):
         assert tl["hash"][k] == state_hash(book_at(cfg, "RIU2", int(ev[k])))
 
 
-@pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
 def test_truth_scores_a_tape_with_no_missed_state_outliving_its_bound(recorded):
     tape, log = recorded
     rep = score_truth(tape, log)
@@ -86,7 +84,6 @@ def test_truth_scores_a_tape_with_no_missed_state_outliving_its_bound(recorded):
     assert r.exit_code == 0 and "OK: no missed state outlived its bound" in r.output
 
 
-@pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
 def test_truth_names_a_missed_state_that_outlived_a_shrunk_bound(recorded, tmp_path):
     import shutil
 
@@ -107,7 +104,6 @@ def test_truth_names_a_missed_state_that_outlived_a_shrunk_bound(recorded, tmp_p
     assert f"state {v.events} lived" in r.output and "FAILED" in r.output
 
 
-@pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
 def test_truth_bad_input_is_one_line_and_exit_2(recorded, tmp_path):
     tape, log = recorded
     cut = tmp_path / "cut.json"
@@ -131,7 +127,6 @@ def test_truth_bad_input_is_one_line_and_exit_2(recorded, tmp_path):
         assert len(r.output.strip().splitlines()) == 1
 
 
-@pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
 def test_truth_refuses_another_seed_inside_the_same_window(tmp_path):
     # Two recorders polling one wall-clock window with different seeds: the
     # window fits, the content does not.
@@ -153,7 +148,6 @@ def test_truth_refuses_another_seed_inside_the_same_window(tmp_path):
     assert r.exit_code == 2 and "does not describe RIU2/zero" in r.output
 
 
-@pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
 def test_truth_says_the_bound_is_unknown_for_a_tape_without_blind_ns(recorded, tmp_path):
     import shutil
 
@@ -164,7 +158,6 @@ def test_truth_says_the_bound_is_unknown_for_a_tape_without_blind_ns(recorded, t
     assert r.exit_code == 2 and "has no blind_ns" in r.output and "unknown" in r.output
 
 
-@pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
 def test_truth_of_a_lockstep_recording(tmp_path):
     tape, log = tmp_path / "data", tmp_path / "t.json"
     booktape.record(tape, ["RIU2", "SiU2"], polls=3000, topology="ring",

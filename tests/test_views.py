@@ -152,7 +152,6 @@ def test_parts_are_hashed_once_per_process_until_they_change(book_tape):
         booktape.read(book_tape)
 
 
-@pytest.mark.wine_slow("records in-process: spawns a saver and status helpers (~10 s under Wine) per recording")
 def test_snapshots_straddling_row_groups_stream_whole(tmp_path):
     from dataclasses import replace
 

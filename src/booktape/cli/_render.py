@@ -19,8 +19,10 @@ from ..read.summary import Summary
 from ..units import human_bytes, human_ns
 
 # Piped output (CI logs, `| tee`, cron mail) gets room for the widest table (the bench's)
-# instead of rich's 80 columns; $COLUMNS still wins when set.
-PIPED_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 240
+# instead of rich's 80 columns; $COLUMNS still wins when set, to the column: rich takes one
+# off it on Windows for a console that wraps at its last column, which a pipe does not do.
+_COLUMNS = os.environ.get("COLUMNS", "")
+PIPED_WIDTH = None if sys.stdout.isatty() else int(_COLUMNS) if _COLUMNS.isdigit() else 240
 console = Console(width=PIPED_WIDTH)
 err_console = Console(stderr=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -94,7 +95,12 @@ def export(data: str, view: str | None, fmt: str | None, out: str | None, csv_ou
                 Path(target).suffix.lower(), "csv")
             n = export_view(data, sink, view or "levels", fmt, symbol, collector, start, end, tz,
                             strict=strict, skip_damaged=skip_damaged)
-    except BrokenPipeError:
+    except OSError as e:
+        # Windows reports a write into a pipe its reader closed as EINVAL, not EPIPE.
+        closed = isinstance(e, BrokenPipeError) or (
+            os.name == "nt" and target == "-" and e.errno in (errno.EINVAL, errno.EPIPE))
+        if not closed:
+            raise
         # The reader (e.g. `head`) has what it wanted: end quietly, and keep
         # Python's exit-time flush of stdout from complaining about the pipe.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from ..errors import BadArgument
+from ..errors import BadArgument, bad_toml
 
 
 def load_toml(path: str | Path, what: str) -> tuple[dict[str, Any], str]:
@@ -28,7 +28,7 @@ def load_toml(path: str | Path, what: str) -> tuple[dict[str, Any], str]:
     try:
         return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as e:
-        raise BadArgument(f"{what} {p}: not valid TOML: {e}") from None
+        raise bad_toml(f"{what} {p}", e, text) from None
 
 
 def line_of(text: str, key: str, table: str | None = None) -> int | None:

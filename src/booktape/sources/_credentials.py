@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from ..errors import BadArgument
+from ..errors import BadArgument, bad_toml
 
 PASSWORD_ENV = "BOOKTAPE_MT5_PASSWORD"
 _KEYS = {"login", "password", "server", "path"}
@@ -27,11 +27,15 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     """
     p = Path(path)
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise BadArgument(f"MT5 config file {str(p)!r} does not exist") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError as e:
         raise BadArgument(f"MT5 config file {str(p)!r} is not valid TOML: {e}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise bad_toml(f"MT5 config file {str(p)!r}", e, text) from None
     table = data.get("mt5", data)
     if not isinstance(table, dict):
         raise BadArgument(f"MT5 config file {str(p)!r}: [mt5] must be a table")
