@@ -232,3 +232,17 @@ def test_mt5_resubscribe_leaves_a_quiet_feed_alone_and_restarts_a_stuck_book() -
     assert [e.detail.get("phase") for e in ev.events if e.kind == "stale"] == ["resubscribed"]
     assert src.getter("RIU2")() is not None  # still subscribed: books keep coming
     src.close()
+
+
+def test_mt5_config_with_a_windows_path_in_double_quotes_names_the_fix(tmp_path: Path) -> None:
+    from booktape.sources._credentials import load_config
+
+    cfg = tmp_path / "mt5.toml"
+    cfg.write_text(f'[mt5]\nlogin = 5001234\npassword = "{SECRET}"\n'
+                   'path = "C:\\Program Files\\MetaTrader 5\\terminal64.exe"\n', encoding="utf-8")
+    with pytest.raises(BadArgument, match="not valid TOML.*'single quotes'") as e:
+        load_config(cfg)
+    assert SECRET not in str(e.value) and "\n" not in str(e.value)
+    cfg.write_text(f"[mt5]\nlogin = 5001234\npassword = '{SECRET}'\n"
+                   "path = 'C:\\Program Files\\MetaTrader 5\\terminal64.exe'\n", encoding="utf-8")
+    assert load_config(cfg)["path"] == "C:\\Program Files\\MetaTrader 5\\terminal64.exe"
