@@ -53,11 +53,11 @@ def nats_server(tmp_path: Path):
 
 
 # -- the Windows lane's selection (issue 10) ------------------------------------------
-# `make test-windows` runs every test on Windows Python under Wine. The slowest there
-# (measured: 8 s or more each, ~10 minutes together) are marked
-# `@pytest.mark.wine_slow("N s under Wine (measured)")` and the lane (which sets
-# BOOKTAPE_WINDOWS_LANE=1) deselects them to stay within its time; `make test-min` runs
-# them at the same lowest versions on Linux. A new test runs in the lane unless marked.
+# `make test-windows` runs every test on Windows Python under Wine, except those marked
+# `@pytest.mark.wine_slow("why")`: too slow there for the lane's time (measured), or
+# skipping on Windows anyway; the lane (which sets BOOKTAPE_WINDOWS_LANE=1) deselects them
+# and `make test-min` runs them at the same lowest versions on Linux. A new test runs in
+# the lane unless marked.
 WINDOWS_LANE = os.environ.get("BOOKTAPE_WINDOWS_LANE") == "1"
 # Processes the test process started, per test (subprocess and multiprocessing): a
 # wine_slow test that started none is marked for nothing, and the summary says so.

@@ -10,7 +10,6 @@ import sys
 import time
 
 import numpy as np
-import pytest
 
 from booktape.analysis.sessions import SessionWindow, gaps_in_windows
 from booktape.clock import DEV_CLOCK_ENV, dev_clock_env
@@ -50,7 +49,6 @@ def test_gaps_in_windows_marks_gaps_across_closed_time():
     assert gaps_in_windows(m, w).tolist() == [True, True, False, True, False]
 
 
-@pytest.mark.wine_slow("27 s under Wine (measured)")
 def test_analyze_reads_the_session_events_across_the_2025_intermediate_clearing(tape):
     # 13:55 to 14:07 on Friday 2026-03-20 under the old schedule: recorded 13:55-14:00,
     # sealed, waited through the 14:00-14:05 clearing, recorded 14:05-14:07.
@@ -75,7 +73,6 @@ def test_analyze_reads_the_session_events_across_the_2025_intermediate_clearing(
     assert rows[0]["last_ns"] < ns(14, 0) <= ns(14, 5) <= rows[1]["first_ns"]
 
 
-@pytest.mark.wine_slow("34 s under Wine (measured)")
 def test_analyze_with_a_calendar_on_a_tape_without_session_events(tape):
     # Three plain recordings (no --session): 13:59-14:00, 14:05-14:06 and 14:07-14:08.
     for start in ("13:59:00", "14:05:00", "14:07:00"):

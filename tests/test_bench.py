@@ -302,7 +302,6 @@ def test_plots_of_a_bench_whose_runs_all_failed_are_drawn(tmp_path):
     assert mpimg.imread(tmp_path / "p.png").shape[0] > 100
 
 
-@pytest.mark.wine_slow("12 s under Wine (measured)")
 def test_bench_collectors_2_scores_two_collectors_on_one_market_and_their_union(tmp_path):
     # Issue 13: the notebook's "2 processes in parallel" question, measured in one round.
     import json

@@ -27,7 +27,6 @@ def bench_dir(tmp_path_factory):
     return out, r.output
 
 
-@pytest.mark.wine_slow("25 s under Wine (measured)")
 def test_bench_writes_results_that_parse(bench_dir):
     out, output = bench_dir
     doc = json.loads((out / "results.json").read_text())

@@ -66,7 +66,6 @@ def test_export_failure_leaves_no_tmp_file(tape, tmp_path, cli):
     assert p.returncode == 0 and out.exists() and "skipped:" in p.stderr
 
 
-@pytest.mark.wine_slow("9 s under Wine (measured)")
 def test_ls_and_analyze_read_around_garbage_in_an_events_file(tape, cli):
     [ev] = list(tape.glob("_events/collector=zero/events-*.jsonl"))
     lines = ev.read_bytes().splitlines(keepends=True)
@@ -80,7 +79,6 @@ def test_ls_and_analyze_read_around_garbage_in_an_events_file(tape, cli):
     assert "session_start 1" in p.stdout
 
 
-@pytest.mark.wine_slow("11 s under Wine (measured)")
 def test_ls_verify_read_with_an_emptied_manifest_warn_and_keep_the_parts(tape, cli):
     full = booktape.read(tape)
     d = partition_dirs(tape)[0]

@@ -41,7 +41,6 @@ def test_export_quotes_csv_to_stdout_matches_quotes(two_part_tape):
     assert "wrote" in r.stderr and "wrote" not in r.stdout
 
 
-@pytest.mark.wine_slow("9 s under Wine (measured)")
 def test_export_top5_parquet_and_levels_jsonl(two_part_tape, tmp_path):
     out = tmp_path / "top.parquet"
     r = run_booktape("export", str(two_part_tape), "--view", "top5", "--out", str(out))
@@ -110,7 +109,6 @@ def test_export_to_a_closed_pipe_ends_quietly(two_part_tape):
     assert err == ""
 
 
-@pytest.mark.wine_slow("9 s under Wine (measured)")
 def test_failed_export_leaves_no_tmp_and_keeps_the_old_file(tmp_path):
     tape = tmp_path / "data"
     booktape.record(tape, "RIU2", polls=2000, rotate_bytes="128KB", source_options={"lockstep": True})

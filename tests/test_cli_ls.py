@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from .conftest import run_booktape
 
 
-@pytest.mark.wine_slow("13 s under Wine (measured)")
 def test_cli_ls_lists_ticks_and_server_time_parts(tmp_path: Path) -> None:
     tape = tmp_path / "data"
     p = run_booktape("record", "--source", "mt5", "--mt5-module", "booktape.emulator",

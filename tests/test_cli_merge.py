@@ -29,7 +29,6 @@ def run(*args: str):
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
-@pytest.mark.wine_slow("8 s under Wine (measured)")
 def test_cli_merge_clean_pair_reports_and_writes_exit_0(pair, tmp_path):
     r = run("merge", pair, "--collectors", "zero,one", "--out", tmp_path / "m")
     assert r.exit_code == 0, r.output

@@ -102,7 +102,8 @@ def _working(pid: int, under: Path) -> bool:
                    for fd in os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return False
-@pytest.mark.wine_slow("91 s under Wine (measured)")
+@pytest.mark.wine_slow("skips on Windows (its skipif says why): marked, it runs at the lowest "
+                       "versions on Linux with the other wine_slow tests")
 @pytest.mark.skipif(sys.platform == "win32" or not Path("/proc/self/fd").is_dir(),
                     reason="watches /proc for open files")
 @pytest.mark.parametrize("cmd", ["analyze", "bench"])

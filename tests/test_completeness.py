@@ -133,7 +133,6 @@ def record_two(tape: Path, logs: dict[str, Path], seconds: str = "4") -> None:
     pytest.fail("three takes of two recorders stored fewer than 10 states in common")
 
 
-@pytest.mark.wine_slow("9 s under Wine (measured)")
 def test_two_collectors_on_one_market_union_misses_no_more_than_either(tmp_path):
     tape = tmp_path / "data"
     logs = {c: tmp_path / f"{c}.json" for c in ("zero", "one")}
@@ -159,7 +158,6 @@ def test_two_collectors_on_one_market_union_misses_no_more_than_either(tmp_path)
         assert u.missed <= int((~s.stored_mask[a + lo:a + hi]).sum())
 
 
-@pytest.mark.wine_slow("9 s under Wine (measured)")
 def test_merged_tape_bound_is_sound_and_never_looser_than_the_better_collector(tmp_path):
     """The merged bound is the smallest of the collectors' bounds that hold for the merged
     tape: a collector's covers an interval unless its unchanged polls there may have read

@@ -125,7 +125,6 @@ def sealed(tmp_path_factory) -> tuple[Path, pa.Table, list[str]]:
     return root, booktape.read_arrow(root), files
 
 
-@pytest.mark.wine_slow("12 s under Wine (measured)")
 @given(data=st.data())
 @FUZZ
 def test_fuzz_sealed_tape(sealed, tmp_path_factory, data):

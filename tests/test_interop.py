@@ -24,7 +24,6 @@ def two_collector_tape(tmp_path_factory):
     return root
 
 
-@pytest.mark.wine_slow("9 s under Wine (measured)")
 def test_pyarrow_dataset_reads_parts_with_partition_keys(two_collector_tape):
     t = ds.dataset(two_collector_tape, format="parquet", partitioning="hive").to_table()
     ref = booktape.read_arrow(two_collector_tape)

@@ -140,7 +140,6 @@ def test_readme_skips_name_a_reason_and_leave_most_lines_running() -> None:
     assert len(skips) < len(lines) / 2
 
 
-@pytest.mark.wine_slow("8 s under Wine (measured)")
 def test_readme_pyarrow_one_liner_reads_a_tape_with_a_stray_file(tmp_path: Path) -> None:
     (one_liner,) = [x for _, lang, ls in blocks() if lang == "python" for x in ls
                     if "pyarrow.dataset" in x]

@@ -129,7 +129,8 @@ def test_cli_record_mt5linux_ticks_match_the_terminal(tape: Path) -> None:
         server.stop()
 
 
-@pytest.mark.wine_slow("13 s under Wine (measured)")
+@pytest.mark.wine_slow("skips on Windows (its skipif says why): marked, it runs at the lowest "
+                       "versions on Linux with the other wine_slow tests")
 @pytest.mark.skipif(sys.platform == "win32", reason=(
     "the crash is simulated in this process, which keeps the journals open, and Windows "
     "deletes no open file; test_crash.py kills real recorders on Windows"))

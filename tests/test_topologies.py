@@ -129,7 +129,8 @@ def helper_pids(recorder: psutil.Process) -> list[psutil.Process]:
     return sorted(kids, key=lambda c: (c.create_time(), c.pid))
 
 
-@pytest.mark.wine_slow("15 s under Wine (measured)")
+@pytest.mark.wine_slow("15 s a case under Wine (measured); there fanout-pipe once counted 3 "
+                       "restarts for its 2 kills (nothing lost): not yet explained")
 @pytest.mark.parametrize("variant", [*MULTI, "pipe+thread-sender"])
 def test_topology_sigkill_saver_then_packer_loses_and_duplicates_nothing(variant, tmp_path):
     # "+thread-sender": the pipe fed by a thread, as on Windows (no O_NONBLOCK there).
